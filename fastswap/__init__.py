@@ -1,0 +1,24 @@
+"""fastswap: a fast Bitswap engine for Python.
+
+The small public face; everything else lives in subpackages (``fastswap.message``,
+``fastswap.blockstore``, ``fastswap.dag``, ...).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _compat
+from .block import Block
+from .errors import *  # noqa: F403 - the named errors are public
+from .errors import __all__ as _errors_all
+
+
+def __getattr__(name: str) -> object:
+    # HAS_EXTENSIONS is computed on first use: it selects every twin (fastswap._compat.TWINS).
+    if name == "HAS_EXTENSIONS":
+        return _compat.load_all()
+    raise AttributeError(f"module 'fastswap' has no attribute {name!r}")
+
+
+__all__ = ["Block", "HAS_EXTENSIONS", "__version__", *_errors_all]

@@ -1,0 +1,255 @@
+"""CIDs, multihashes and the Bitswap block prefix, on plain bytes.
+
+Specs: multiformats CID (v0: a bare sha2-256 multihash, implicitly dag-pb; v1: varint version,
+varint codec, multihash), unsigned-varint, multihash; ipfs/specs bitswap-protocol, 1.1.0
+"payload": the block prefix is four varints (version, codec, multihash code, digest length).
+
+Hot paths keep CIDs as ``bytes`` (hashable, cheap to compare); ``multiformats.CID`` appears only at
+the API boundary (:func:`parse`, :func:`to_str`, :func:`to_multiformats`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ._defaults import MAX_CID_SIZE
+from .errors import BadBlockError, CIDError, UnsupportedHashError
+
+__all__ = [
+    "RAW", "DAG_PB", "DAG_CBOR", "LIBP2P_KEY",
+    "IDENTITY", "SHA2_256", "SHA2_512", "BLAKE2B_256",
+    "CIDV0_PREFIX",
+    "encode_varint", "decode_varint",
+    "decode_cid", "encode_cid", "cid_prefix", "decode_prefix", "cid_from_prefix",
+    "hash_digest", "compute_cid", "verify_block", "is_valid_cid",
+    "parse", "to_str", "to_multiformats",
+]
+
+# multicodec codes
+RAW = 0x55
+DAG_PB = 0x70
+DAG_CBOR = 0x71
+LIBP2P_KEY = 0x72
+# multihash codes
+IDENTITY = 0x00
+SHA2_256 = 0x12
+SHA2_512 = 0x13
+BLAKE2B_256 = 0xB220
+
+#: The block prefix of every CIDv0 block: version 0, dag-pb, sha2-256, 32 bytes.
+CIDV0_PREFIX = b"\x00\x70\x12\x20"
+
+_FULL_DIGEST = {SHA2_256: 32, SHA2_512: 64, BLAKE2B_256: 32}
+
+
+def encode_varint(n: int) -> bytes:
+    """Unsigned LEB128 (multiformats unsigned-varint)."""
+    if n < 0:
+        raise ValueError("varint must be non-negative")
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def decode_varint(buf: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
+    """Decode an unsigned varint at *pos*; return (value, position after it).
+
+    Raises CIDError if it is truncated, longer than 9 bytes (63 bits, the multiformats limit) or
+    not minimally encoded.
+    """
+    value = 0
+    shift = 0
+    end = len(buf)
+    start = pos
+    while True:
+        if pos >= end:
+            raise CIDError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            if b == 0 and pos - start > 1:
+                raise CIDError("varint is not minimally encoded")
+            return value, pos
+        shift += 7
+        if shift >= 63:
+            raise CIDError("varint longer than 9 bytes")
+
+
+def decode_cid(cid: bytes | memoryview) -> tuple[int, int, int, bytes]:
+    """Split binary CID bytes into (version, codec, multihash code, digest).
+
+    The whole input must be the CID: trailing bytes are an error.
+    """
+    cid = bytes(cid)
+    n = len(cid)
+    if n > MAX_CID_SIZE:
+        raise CIDError(f"CID of {n} bytes is over the {MAX_CID_SIZE}-byte limit")
+    if n == 34 and cid[0] == 0x12 and cid[1] == 0x20:
+        return 0, DAG_PB, SHA2_256, cid[2:]
+    if n < 2:
+        raise CIDError("CID too short")
+    version, pos = decode_varint(cid, 0)
+    if version != 1:
+        raise CIDError(f"unsupported CID version {version}" if version else "malformed CIDv0")
+    codec, pos = decode_varint(cid, pos)
+    mh_code, pos = decode_varint(cid, pos)
+    length, pos = decode_varint(cid, pos)
+    if pos + length != n:
+        raise CIDError(
+            f"CID digest length {length} does not match the {n - pos} bytes that follow"
+        )
+    return 1, codec, mh_code, cid[pos:]
+
+
+def encode_cid(version: int, codec: int, mh_code: int, digest: bytes) -> bytes:
+    """Build binary CID bytes. Version 0 must be dag-pb with a 32-byte sha2-256 digest."""
+    if version == 0:
+        if codec != DAG_PB or mh_code != SHA2_256 or len(digest) != 32:
+            raise CIDError("CIDv0 must be dag-pb with a 32-byte sha2-256 digest")
+        return b"\x12\x20" + bytes(digest)
+    if version != 1:
+        raise CIDError(f"unsupported CID version {version}")
+    out = (
+        b"\x01"
+        + encode_varint(codec)
+        + encode_varint(mh_code)
+        + encode_varint(len(digest))
+        + bytes(digest)
+    )
+    if len(out) > MAX_CID_SIZE:
+        raise CIDError(f"CID of {len(out)} bytes is over the {MAX_CID_SIZE}-byte limit")
+    return out
+
+
+def is_valid_cid(cid: bytes | memoryview) -> bool:
+    try:
+        decode_cid(cid)
+    except CIDError:
+        return False
+    return True
+
+
+def cid_prefix(cid: bytes | memoryview) -> bytes:
+    """The Bitswap 1.1.0 block prefix of *cid*: varints version, codec, mh code, digest length."""
+    version, codec, mh_code, digest = decode_cid(cid)
+    if version == 0:
+        return CIDV0_PREFIX
+    return (
+        encode_varint(version)
+        + encode_varint(codec)
+        + encode_varint(mh_code)
+        + encode_varint(len(digest))
+    )
+
+
+def decode_prefix(prefix: bytes | memoryview) -> tuple[int, int, int, int]:
+    """Parse a block prefix into (version, codec, mh code, digest length).
+
+    An empty prefix is refused (py-libp2p sends one for CIDv0 blocks; the sender must say what
+    the block is, we never guess).
+    """
+    try:
+        version, pos = decode_varint(prefix, 0)
+        codec, pos = decode_varint(prefix, pos)
+        mh_code, pos = decode_varint(prefix, pos)
+        length, pos = decode_varint(prefix, pos)
+    except CIDError as exc:
+        raise CIDError(f"malformed block prefix: {exc}") from None
+    if pos != len(prefix):
+        raise CIDError("block prefix has trailing bytes")
+    if version not in (0, 1):
+        raise CIDError(f"unsupported CID version {version} in block prefix")
+    if version == 0 and (codec != DAG_PB or mh_code != SHA2_256 or length != 32):
+        raise CIDError("CIDv0 block prefix must be dag-pb, sha2-256, 32 bytes")
+    return version, codec, mh_code, length
+
+
+def hash_digest(mh_code: int, data: bytes | memoryview, length: int | None = None) -> bytes:
+    """The digest of *data* under multihash *mh_code*, truncated to *length* if given."""
+    if mh_code == SHA2_256:
+        d = hashlib.sha256(data).digest()
+    elif mh_code == SHA2_512:
+        d = hashlib.sha512(data).digest()
+    elif mh_code == BLAKE2B_256:
+        d = hashlib.blake2b(data, digest_size=32).digest()
+    elif mh_code == IDENTITY:
+        d = bytes(data)
+        if length is not None and length != len(d):
+            raise CIDError(f"identity multihash of length {length} for {len(d)} bytes of data")
+        return d
+    else:
+        raise UnsupportedHashError(f"unsupported multihash function 0x{mh_code:x}")
+    if length is None:
+        return d
+    if length > len(d) or length <= 0:
+        raise CIDError(f"digest length {length} is not possible for multihash 0x{mh_code:x}")
+    return d if length == len(d) else d[:length]
+
+
+def cid_from_prefix(prefix: bytes | memoryview, data: bytes | memoryview) -> bytes:
+    """The CID of *data* under a Bitswap block prefix (hashes *data*)."""
+    version, codec, mh_code, length = decode_prefix(prefix)
+    return encode_cid(version, codec, mh_code, hash_digest(mh_code, data, length))
+
+
+def compute_cid(
+    data: bytes | memoryview, *, version: int = 1, codec: int = RAW, mh_code: int = SHA2_256
+) -> bytes:
+    """The CID of *data* (sha2-256 and raw CIDv1 unless told otherwise)."""
+    return encode_cid(version, codec, mh_code, hash_digest(mh_code, data))
+
+
+def verify_block(cid: bytes | memoryview, data: bytes | memoryview) -> None:
+    """Raise BadBlockError unless *data* hashes to *cid*."""
+    version, codec, mh_code, digest = decode_cid(cid)
+    if mh_code == SHA2_256 and len(digest) == 32:  # the fast path: almost every block
+        ok = hashlib.sha256(data).digest() == digest
+    else:
+        ok = hash_digest(mh_code, data, len(digest)) == digest
+    if not ok:
+        raise BadBlockError(f"block data does not hash to {to_str(cid)}")
+
+
+# -- the API boundary: multiformats and text ---------------------------------------------------
+
+
+def to_multiformats(cid: bytes | memoryview) -> Any:
+    from multiformats import CID
+
+    return CID.decode(bytes(cid))
+
+
+def to_str(cid: bytes | memoryview) -> str:
+    """Text form: base58btc for CIDv0, base32 for CIDv1 (what Kubo and Helia print)."""
+    try:
+        c = to_multiformats(cid)
+        return c.encode("base58btc") if c.version == 0 else c.encode("base32")
+    except Exception:
+        return "<invalid CID " + bytes(cid).hex() + ">"
+
+
+def parse(cid: Any) -> bytes:
+    """Binary CID bytes from text, bytes or a multiformats.CID; CIDError if it is not one."""
+    if isinstance(cid, (bytes, bytearray, memoryview)):
+        raw = bytes(cid)
+    else:
+        from multiformats import CID
+
+        if isinstance(cid, CID):
+            raw = bytes(cid)
+        elif isinstance(cid, str):
+            try:
+                raw = bytes(CID.decode(cid.strip()))
+            except Exception as exc:
+                raise CIDError(f"not a CID: {cid!r} ({exc})") from None
+        else:
+            raise CIDError(f"not a CID: {cid!r}")
+    decode_cid(raw)
+    return raw

@@ -1,0 +1,35 @@
+"""Shared fixtures. Twin-backed tests run against both twins (multidict's c/py fixture)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from fastswap import _compat
+
+
+def twin_params(compiled: str, pure: str) -> list:
+    """pytest params for a twin pair: the compiled module (unless FASTSWAP_NO_EXTENSIONS) and the
+    pure one. A compiled twin that fails to import is a test error here, not a skip: the guard
+    test (tests/test_extensions.py) names it too."""
+    params = [pytest.param(pure, id="py")]
+    if _compat.NO_EXTENSIONS:
+        params.insert(
+            0,
+            pytest.param(
+                compiled,
+                id="c",
+                marks=pytest.mark.skip(reason="FASTSWAP_NO_EXTENSIONS=1: compiled twins off"),
+            ),
+        )
+    else:
+        params.insert(0, pytest.param(compiled, id="c"))
+    return params
+
+
+def import_twin(name: str):
+    mod = importlib.import_module(name)
+    if name.endswith("_c"):
+        assert _compat.is_compiled(mod), f"{name} loaded from {mod.__file__}, not compiled"
+    return mod
