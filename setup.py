@@ -60,6 +60,13 @@ def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts)
 
 
+def _copy_if_changed(src: Path, dest: Path) -> None:
+    # Keep the copy's mtime when nothing changed, so cythonize skips unchanged twins.
+    if dest.exists() and dest.read_bytes() == src.read_bytes():
+        return
+    shutil.copyfile(src, dest)
+
+
 def _twin_copies() -> list[tuple[str, Path]]:
     """Copy each X_py.py that has an X_c.pxd to build/twins/.../X_c.py, beside its .pxd.
 
@@ -78,8 +85,8 @@ def _twin_copies() -> list[tuple[str, Path]]:
         for parent in [TWIN_BUILD / p for p in [*reversed(rel.parents)][1:]] + [dest_dir]:
             (parent / "__init__.py").touch()
         dest = dest_dir / (pxd.stem + ".py")
-        shutil.copyfile(pure, dest)
-        shutil.copyfile(pxd, dest_dir / pxd.name)
+        _copy_if_changed(pure, dest)
+        _copy_if_changed(pxd, dest_dir / pxd.name)
         twins.append((_module_name(pxd), dest))
     return twins
 

@@ -42,6 +42,9 @@ if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
 TWINS: dict[str, str] = {
     "fastswap.message._codec_c": "fastswap.message._codec_py",
     "fastswap.client._wantlist_c": "fastswap.client._wantlist_py",
+    "fastswap.net._yamux_c": "fastswap.net._yamux_py",
+    "fastswap.net._mplex_c": "fastswap.net._mplex_py",
+    "fastswap.net._noiseframe_c": "fastswap.net._noiseframe_py",
 }
 
 #: module name of the compiled twin -> True if it loaded, False if the pure twin stands in

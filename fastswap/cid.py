@@ -230,7 +230,7 @@ def to_str(cid: bytes | memoryview) -> str:
     """Text form: base58btc for CIDv0, base32 for CIDv1 (what Kubo and Helia print)."""
     try:
         c = to_multiformats(cid)
-        return c.encode("base58btc") if c.version == 0 else c.encode("base32")
+        return c.encode(None) if c.version == 0 else c.encode("base32")  # v0: bare base58btc
     except Exception:
         return "<invalid CID " + bytes(cid).hex() + ">"
 

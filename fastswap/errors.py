@@ -19,6 +19,27 @@ __all__ = [
     "BlockNotFoundError",
     "DagError",
     "CarError",
+    "NetError",
+    "MuxerError",
+    "YamuxError",
+    "MplexError",
+    "StreamClosedError",
+    "StreamResetError",
+    "IncompleteReadError",
+    "DialError",
+    "DialTimeoutError",
+    "LimitExceededError",
+    "IdentifyError",
+    "PingError",
+    "InvalidKeyError",
+    "InvalidPeerIdError",
+    "MultiaddrError",
+    "NegotiationError",
+    "HandshakeError",
+    "PeerIdMismatchError",
+    "NoiseError",
+    "NonceExhaustedError",
+    "WantlistError",
 ]
 
 
@@ -96,3 +117,103 @@ class DagError(FastswapError, ValueError):
 
 class CarError(FastswapError, ValueError):
     """A CAR file that cannot be read (bad header, truncated section, bad CID)."""
+
+
+# -- libp2p networking -----------------------------------------------------------------------
+
+
+class NetError(FastswapError):
+    """A libp2p connection failed or a peer broke the protocol."""
+
+
+class MuxerError(NetError):
+    """A stream multiplexer session saw a protocol violation; the connection should be closed."""
+
+
+class YamuxError(MuxerError):
+    """The peer broke the yamux protocol (bad frame, window overflow, bad stream id...)."""
+
+
+class MplexError(MuxerError):
+    """The peer broke the mplex protocol (bad varint, oversized message...)."""
+
+
+class StreamClosedError(NetError):
+    """The application used a muxed stream that is closed, reset or unknown."""
+
+
+class StreamResetError(StreamClosedError):
+    """The stream was reset (by the peer, by a limit, or because its connection closed)."""
+
+
+class IncompleteReadError(StreamClosedError):
+    """The stream ended before the number of bytes asked for arrived (``partial`` has them)."""
+
+    def __init__(self, message: str, partial: bytes = b"") -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+# -- libp2p host (fastswap/net/host.py, identify.py, ping.py) ---------------------------------
+
+
+class DialError(NetError):
+    """A connection to a peer could not be established (refused, unreachable, upgrade failed)."""
+
+
+class DialTimeoutError(DialError):
+    """Connecting and upgrading (Noise, muxer) did not finish within the connect timeout."""
+
+
+class LimitExceededError(NetError):
+    """A host limit (connections, streams per connection) was reached; close some first."""
+
+
+class IdentifyError(NetError):
+    """The peer's identify answer was missing, malformed, or about another peer."""
+
+
+class PingError(NetError):
+    """A ping was not echoed correctly."""
+
+
+# -- libp2p security and negotiation (fastswap/net: keys, multiaddr, multistream, noise) -------
+
+
+class InvalidKeyError(NetError, ValueError):
+    """A libp2p key (protobuf, raw bytes or signature input) that cannot be decoded or used."""
+
+
+class InvalidPeerIdError(NetError, ValueError):
+    """Bytes or text that are not a valid libp2p peer id."""
+
+
+class MultiaddrError(NetError, ValueError):
+    """A multiaddr that cannot be parsed, or that uses a protocol fastswap does not support."""
+
+
+class NegotiationError(NetError):
+    """multistream-select failed: the peer speaks none of our protocols, or broke the protocol."""
+
+
+class HandshakeError(NetError):
+    """A secure-channel (Noise) handshake failed: bad message, bad signature, timeout."""
+
+
+class PeerIdMismatchError(HandshakeError):
+    """The peer authenticated as a different peer id than the one we dialled."""
+
+
+class NoiseError(NetError):
+    """A Noise transport frame failed: bad length, failed authentication (tampering), closed."""
+
+
+class NonceExhaustedError(NoiseError):
+    """A Noise cipher used up its 2**64-1 nonces; the connection must be re-established."""
+
+
+# -- client ----------------------------------------------------------------------------------
+
+
+class WantlistError(FastswapError, ValueError):
+    """A wantlist operation given a bad CID, priority, want type or diff."""

@@ -8,6 +8,9 @@ import pytest
 
 from fastswap import _compat
 
+# real peers (Kubo, Helia) for interop tests: fixtures kubo, helia, kubo_factory, helia_factory
+pytest_plugins = ["tests.peers.fixtures"]
+
 
 def twin_params(compiled: str, pure: str) -> list:
     """pytest params for a twin pair: the compiled module (unless FASTSWAP_NO_EXTENSIONS) and the
