@@ -1,12 +1,22 @@
-"""An in-memory Blockstore: tests, caches, the virtual network."""
+"""An in-memory Blockstore (the protocol in `fastswap.blockstore.base`): tests, caches, the
+virtual network. Not durable; not thread-safe beyond what the GIL gives single dict operations.
+"""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
-from ..errors import BlockNotFoundError, BlockstoreError
 from ..cid import to_str
+from ..errors import BlockNotFoundError, BlockstoreError
+from .base import check_cid, check_data
+
+__all__ = ["MemoryBlockstore"]
+
+
+def _key(cid: object) -> bytes:
+    cid = check_cid(cid)
+    return cid if type(cid) is bytes else bytes(cid)
 
 
 class MemoryBlockstore:
@@ -16,17 +26,18 @@ class MemoryBlockstore:
 
     def _d(self) -> dict[bytes, bytes]:
         if self._blocks is None:
-            raise BlockstoreError("blockstore is closed")
+            raise BlockstoreError("blockstore is closed; open a new one")
         return self._blocks
 
     def has(self, cid: bytes) -> bool:
-        return cid in self._d()
+        return _key(cid) in self._d()
 
     def get(self, cid: bytes) -> bytes:
+        key = _key(cid)
         try:
-            return self._d()[cid]
+            return self._d()[key]
         except KeyError:
-            raise BlockNotFoundError(f"block {to_str(cid)} not found") from None
+            raise BlockNotFoundError(f"block {to_str(key)} not found") from None
 
     @contextmanager
     def view(self, cid: bytes) -> Iterator[memoryview]:
@@ -39,11 +50,39 @@ class MemoryBlockstore:
     def get_size(self, cid: bytes) -> int:
         return len(self.get(cid))
 
+    def has_many(self, cids: Sequence[bytes]) -> list[bool]:
+        d = self._d()
+        return [_key(c) in d for c in cids]
+
+    def get_sizes(self, cids: Sequence[bytes]) -> list[int | None]:
+        d = self._d()
+        out: list[int | None] = []
+        for c in cids:
+            data = d.get(_key(c))
+            out.append(None if data is None else len(data))
+        return out
+
+    def get_many(self, cids: Sequence[bytes]) -> list[bytes | None]:
+        d = self._d()
+        return [d.get(_key(c)) for c in cids]
+
+    @contextmanager
+    def view_many(self, cids: Sequence[bytes]) -> Iterator[list[memoryview | None]]:
+        views = [None if b is None else memoryview(b) for b in self.get_many(cids)]
+        try:
+            yield views
+        finally:
+            for mv in views:
+                if mv is not None:
+                    mv.release()
+
     def put(self, cid: bytes, data: bytes | memoryview) -> None:
         d = self._d()
-        if cid not in d:
+        key = _key(cid)
+        check_data(data)
+        if key not in d:
             data = bytes(data)
-            d[bytes(cid)] = data
+            d[key] = data
             self._bytes += len(data)
 
     def put_many(self, blocks: Iterable[tuple[bytes, bytes | memoryview]]) -> int:
@@ -53,7 +92,7 @@ class MemoryBlockstore:
         return len(self._d()) - n
 
     def delete(self, cid: bytes) -> bool:
-        data = self._d().pop(cid, None)
+        data = self._d().pop(_key(cid), None)
         if data is None:
             return False
         self._bytes -= len(data)
