@@ -1,0 +1,385 @@
+"""CAR v1 (Content Addressable aRchives): write DAGs out, read and import them.
+
+Spec: ipld/specs ``transport/car/carv1`` (ipld.io/specs/transport/car/carv1/). A CAR v1 is
+``varint(len) header`` then sections ``varint(len) CID data``; the header is the dag-cbor map
+``{"roots": [CID, ...], "version": 1}``. That minimal dag-cbor form is encoded and decoded here
+(map of two text keys, an array of tag-42 byte strings holding ``0x00 + CID``, a small uint), so no
+dag-cbor dependency is needed. The writer emits canonical key order ("roots" before "version":
+shorter key first); the reader accepts either order but is otherwise strict: definite lengths,
+minimal integer encodings, no other keys, version 1 only.
+
+``write_car`` walks from the roots depth-first, pre-order, links in order, each block once: the
+order ``ipfs dag export`` (go-car selective traversal, links visited once) writes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO, Any, Union
+
+from .._defaults import MAX_BLOCK_SIZE, MAX_CAR_HEADER_SIZE, MAX_CID_SIZE
+from ..cid import DAG_PB, IDENTITY, RAW, decode_cid, decode_varint, parse, to_str, verify_block
+from ..errors import CarError, CIDError, DagError
+from .unixfs import iter_links
+
+__all__ = [
+    "decode_header",
+    "encode_header",
+    "import_car",
+    "read_car",
+    "write_car",
+]
+
+Src = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+
+#: Largest section accepted: the largest CID plus the largest block (a CAR is read from anyone).
+MAX_SECTION_SIZE = MAX_CID_SIZE + MAX_BLOCK_SIZE
+_IMPORT_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# -- the header: minimal dag-cbor --------------------------------------------------------------
+
+
+def _cbor_head(major: int, n: int) -> bytes:
+    if n < 24:
+        return bytes((major << 5 | n,))
+    if n < 0x100:
+        return bytes((major << 5 | 24, n))
+    if n < 0x10000:
+        return bytes((major << 5 | 25,)) + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return bytes((major << 5 | 26,)) + n.to_bytes(4, "big")
+    return bytes((major << 5 | 27,)) + n.to_bytes(8, "big")
+
+
+def encode_header(roots: Sequence[bytes], version: int = 1) -> bytes:
+    """dag-cbor bytes of ``{"roots": [...], "version": version}`` (canonical key order)."""
+    out = bytearray(b"\xa2")  # map(2)
+    out += b"\x65roots"
+    out += _cbor_head(4, len(roots))
+    for root in roots:
+        link = b"\x00" + bytes(root)  # tag 42 payload: the multibase identity prefix, then CID
+        out += b"\xd8\x2a" + _cbor_head(2, len(link)) + link
+    out += b"\x67version"
+    out += _cbor_head(0, version)
+    return bytes(out)
+
+
+class _Cbor:
+    """A strict reader of the few dag-cbor items a CAR header uses."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def head(self) -> tuple[int, int]:
+        buf, pos = self.buf, self.pos
+        if pos >= len(buf):
+            raise CarError("CAR header: truncated dag-cbor")
+        b = buf[pos]
+        major, info = b >> 5, b & 31
+        pos += 1
+        if info < 24:
+            value = info
+        elif info <= 27:
+            width = 1 << (info - 24)
+            if pos + width > len(buf):
+                raise CarError("CAR header: truncated dag-cbor")
+            value = int.from_bytes(buf[pos : pos + width], "big")
+            pos += width
+            # dag-cbor requires the shortest form of every integer and length
+            if value < (24 if width == 1 else 1 << (4 * width)):
+                raise CarError("CAR header: dag-cbor integer not in its shortest form")
+        else:
+            raise CarError(
+                "CAR header: indefinite lengths and reserved dag-cbor encodings are not allowed"
+            )
+        self.pos = pos
+        return major, value
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise CarError("CAR header: truncated dag-cbor")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def text(self) -> str:
+        major, n = self.head()
+        if major != 3:
+            raise CarError("CAR header: map keys must be text strings")
+        try:
+            return self.take(n).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CarError("CAR header: key is not valid UTF-8") from None
+
+
+def decode_header(buf: bytes) -> tuple[list[bytes], int]:
+    """(roots, version) from the dag-cbor header bytes; CarError unless well-formed."""
+    r = _Cbor(buf)
+    major, n = r.head()
+    if major != 5:
+        raise CarError("CAR header is not a dag-cbor map")
+    roots: list[bytes] | None = None
+    version: int | None = None
+    seen: set[str] = set()
+    for _ in range(n):
+        key = r.text()
+        if key in seen:
+            raise CarError(f"CAR header repeats the key {key!r}")
+        seen.add(key)
+        if key == "version":
+            major, version = r.head()
+            if major != 0:
+                raise CarError("CAR header version is not an unsigned integer")
+        elif key == "roots":
+            major, count = r.head()
+            if major != 4:
+                raise CarError("CAR header roots is not an array")
+            if count > len(buf):  # each root takes bytes: a huge count is a lie
+                raise CarError("CAR header roots array is longer than the header")
+            roots = []
+            for _ in range(count):
+                major, tag = r.head()
+                if major != 6 or tag != 42:
+                    raise CarError("CAR header root is not a CID (dag-cbor tag 42)")
+                major, length = r.head()
+                if major != 2:
+                    raise CarError("CAR header root CID is not a byte string")
+                link = r.take(length)
+                if not link or link[0] != 0:
+                    raise CarError("CAR header root CID lacks its leading 0x00 byte")
+                try:
+                    decode_cid(link[1:])
+                except CIDError as exc:
+                    raise CarError(f"CAR header root is not a valid CID: {exc}") from None
+                roots.append(link[1:])
+        else:
+            raise CarError(f"CAR header has an unexpected key {key!r} (only roots and version)")
+    if r.pos != len(buf):
+        raise CarError("CAR header has trailing bytes after its dag-cbor map")
+    if version is None:
+        raise CarError("CAR header has no version")
+    if roots is None and version == 1:
+        raise CarError("CAR header has no roots")
+    return roots or [], version
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _read_varint(f: IO[bytes], what: str) -> int | None:
+    """An unsigned varint from *f*; None at a clean EOF before its first byte."""
+    value = 0
+    for i in range(9):  # multiformats unsigned-varint: at most 9 bytes (63 bits)
+        b = f.read(1)
+        if not b:
+            if i == 0:
+                return None
+            raise CarError(f"CAR file truncated inside a {what} length")
+        byte = b[0]
+        value |= (byte & 0x7F) << (7 * i)
+        if byte < 0x80:
+            if byte == 0 and i > 0:
+                raise CarError(f"CAR {what} length is not minimally encoded")
+            return value
+    raise CarError(f"CAR {what} length varint is longer than 9 bytes")
+
+
+def _read_exact(f: IO[bytes], n: int, what: str) -> bytes:
+    data = f.read(n)
+    if data is None or len(data) != n:
+        got = 0 if data is None else len(data)
+        parts = [data] if data else []
+        while got < n:  # short reads from pipes: keep reading until EOF
+            more = f.read(n - got)
+            if not more:
+                raise CarError(f"CAR file truncated: {what} needs {n} bytes, {got} left")
+            parts.append(more)
+            got += len(more)
+        data = b"".join(parts)
+    return data
+
+
+def _split_cid(section: bytes) -> int:
+    """Length of the CID at the start of a section."""
+    if len(section) >= 2 and section[0] == 0x12 and section[1] == 0x20:
+        return 34  # CIDv0: a bare sha2-256 multihash
+    pos = 0
+    try:
+        version, pos = decode_varint(section, pos)
+        if version != 1:
+            raise CarError(f"CAR section has a CID of unsupported version {version}")
+        _codec, pos = decode_varint(section, pos)
+        _mh, pos = decode_varint(section, pos)
+        length, pos = decode_varint(section, pos)
+    except CIDError as exc:
+        raise CarError(f"CAR section starts with a malformed CID: {exc}") from None
+    if pos + length > len(section):
+        raise CarError("CAR section is shorter than its CID")
+    return pos + length
+
+
+def _open(src: Src) -> tuple[IO[bytes], bool]:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(src)), True
+    if isinstance(src, (str, os.PathLike)):
+        return open(src, "rb"), True
+    if not hasattr(src, "read"):
+        raise CarError(f"cannot read a CAR from {type(src).__name__}: pass a path, bytes or a file")
+    return src, False
+
+
+def _sections(f: IO[bytes], close: bool) -> Iterator[tuple[bytes, bytes]]:
+    try:
+        while True:
+            n = _read_varint(f, "section")
+            if n is None:
+                return
+            if n == 0:
+                raise CarError("CAR section of length 0 (not allowed in CAR v1)")
+            if n > MAX_SECTION_SIZE:
+                raise CarError(
+                    f"CAR section of {n} bytes is over the {MAX_SECTION_SIZE}-byte limit "
+                    f"(blocks are at most {MAX_BLOCK_SIZE} bytes)"
+                )
+            section = _read_exact(f, n, "a section")
+            k = _split_cid(section)
+            cid = section[:k]
+            try:
+                decode_cid(cid)
+            except CIDError as exc:
+                raise CarError(f"CAR section has an invalid CID: {exc}") from None
+            yield cid, section[k:]
+    finally:
+        if close:
+            f.close()
+
+
+def read_car(src: Src) -> tuple[list[bytes], Iterator[tuple[bytes, bytes]]]:
+    """Read a CAR v1: (root CIDs, iterator of (cid, data) in file order).
+
+    The header is read now; sections are read lazily as the iterator advances (the file, if a
+    path was given, is closed when it ends). Blocks are NOT verified here: ``import_car`` does.
+    Raises CarError for a bad header, truncated or oversized sections and bad varints.
+    """
+    f, close = _open(src)
+    try:
+        n = _read_varint(f, "header")
+        if n is None:
+            raise CarError("empty file: not a CAR")
+        if n == 0 or n > MAX_CAR_HEADER_SIZE:
+            raise CarError(f"CAR header length {n} is not between 1 and {MAX_CAR_HEADER_SIZE}")
+        roots, version = decode_header(_read_exact(f, n, "the header"))
+        if version == 2:
+            raise CarError("this is a CAR v2 file; only CAR v1 is supported (use `car` to convert)")
+        if version != 1:
+            raise CarError(f"unsupported CAR version {version}")
+    except BaseException:
+        if close:
+            f.close()
+        raise
+    return roots, _sections(f, close)
+
+
+def import_car(store: Any, src: Src) -> list[bytes]:
+    """Store every block of a CAR v1 after verifying it against its CID; return the roots.
+
+    BadBlockError if a block does not hash to its CID (nothing after it is stored), CarError for
+    a malformed file. Roots need not be in the file (a CAR may carry a partial DAG).
+    """
+    roots, sections = read_car(src)
+    batch: list[tuple[bytes, bytes]] = []
+    size = 0
+    for cid, data in sections:
+        verify_block(cid, data)
+        batch.append((cid, data))
+        size += len(data)
+        if size >= _IMPORT_BATCH_BYTES:
+            store.put_many(batch)
+            batch, size = [], 0
+    if batch:
+        store.put_many(batch)
+    return roots
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _dfs(store: Any, roots: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Blocks reachable from *roots*, depth-first pre-order, links in order, each once."""
+    seen: set[bytes] = set()
+    stack = list(reversed(roots))
+    while stack:
+        cid = stack.pop()
+        if cid in seen:
+            continue
+        seen.add(cid)
+        _v, codec, mh_code, digest = decode_cid(cid)
+        data = digest if mh_code == IDENTITY else store.get(cid)
+        yield cid, data
+        if codec == RAW:
+            continue
+        if codec != DAG_PB:
+            raise DagError(
+                f"cannot follow the links of {to_str(cid)} (codec 0x{codec:x}); only dag-pb and "
+                "raw DAGs can be walked: pass the blocks to export with cids="
+            )
+        stack.extend(reversed(list(iter_links(cid, data))))
+
+
+def write_car(
+    store: Any,
+    roots: Sequence[bytes | str],
+    out: str | os.PathLike[str] | IO[bytes],
+    *,
+    cids: Iterable[bytes | str] | None = None,
+) -> int:
+    """Write a CAR v1 of the DAGs under *roots* (or exactly the blocks *cids*, in that order).
+
+    *out* is a path (written whole, replaced on success only) or a binary file object.
+    Returns the number of blocks written. BlockNotFoundError if a block is missing.
+    """
+    root_cids = [parse(r) for r in roots]
+    blocks: Iterable[tuple[bytes, bytes]]
+    if cids is None:
+        blocks = _dfs(store, root_cids)
+    else:
+        blocks = ((c, store.get(c)) for c in (parse(x) for x in cids))
+    if isinstance(out, (str, os.PathLike)):
+        tmp = os.fspath(out) + ".part"
+        try:
+            with open(tmp, "wb") as f:
+                n = _write(f, root_cids, blocks)
+            os.replace(tmp, out)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return n
+    return _write(out, root_cids, blocks)
+
+
+def _write(f: IO[bytes], roots: list[bytes], blocks: Iterable[tuple[bytes, bytes]]) -> int:
+    header = encode_header(roots)
+    f.write(_uvarint(len(header)) + header)
+    n = 0
+    for cid, data in blocks:
+        f.write(_uvarint(len(cid) + len(data)) + cid)
+        f.write(data)  # no concatenation: blocks can be large
+        n += 1
+    f.flush()
+    return n
