@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from . import _compat
 from .block import Block
+from .blockstore import open_blockstore
 from .errors import *  # noqa: F403 - the named errors are public
 from .errors import __all__ as _errors_all
 
@@ -21,4 +22,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'fastswap' has no attribute {name!r}")
 
 
-__all__ = ["Block", "HAS_EXTENSIONS", "__version__", *_errors_all]
+__all__ = ["Block", "HAS_EXTENSIONS", "open_blockstore", "__version__", *_errors_all]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, Union
 
 from .._defaults import MAX_BLOCK_SIZE, MAX_CAR_HEADER_SIZE, MAX_CID_SIZE
-from ..cid import DAG_PB, IDENTITY, RAW, decode_cid, decode_varint, parse, to_str, verify_block
+from ..cid import DAG_PB, IDENTITY, RAW, decode_cid, decode_varint, parse, to_str, verify_block, encode_varint
 from ..errors import CarError, CIDError, DagError
 from .unixfs import iter_links
 
@@ -39,13 +39,7 @@ MAX_SECTION_SIZE = MAX_CID_SIZE + MAX_BLOCK_SIZE
 _IMPORT_BATCH_BYTES = 16 * 1024 * 1024
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_uvarint = encode_varint  # one varint writer for the package (fastswap.cid)
 
 
 # -- the header: minimal dag-cbor --------------------------------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .._proto import dag_pb_pb2, unixfs_pb2
-from ..cid import CIDError, decode_cid
+from ..cid import CIDError, decode_cid, encode_varint
 from ..errors import DagError
 
 __all__ = [
@@ -111,13 +111,7 @@ def _varint(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int
             raise DagError(f"varint longer than 10 bytes in {what}")
 
 
-def _put_varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_put_varint = encode_varint  # one varint writer for the package (fastswap.cid)
 
 
 def _len_delimited(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int, int]:

@@ -49,6 +49,7 @@ from .._defaults import (
     MAX_LINKS_PER_NODE,
 )
 from ..cid import (
+    encode_varint,
     DAG_PB,
     IDENTITY,
     RAW,
@@ -107,13 +108,7 @@ _sha256 = hashlib.sha256
 _EMPTY_PB_LEAF = b"\x0a\x04\x08\x02\x18\x00"  # PBNode{Data: Data{Type: File, filesize: 0}}
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_uvarint = encode_varint  # one varint writer for the package (fastswap.cid)
 
 
 # -- chunking ----------------------------------------------------------------------------------
