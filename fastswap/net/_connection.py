@@ -1,0 +1,577 @@
+"""One libp2p connection on asyncio: libp2p/specs ``connections/README.md`` ("Upgrading
+Connections": multistream-select ``/noise``, the Noise XX handshake, multistream-select of a
+stream muxer inside the secure channel, then the muxer).
+
+``Connection`` is an ``asyncio.BufferedProtocol`` (stock asyncio and uvloop both drive it):
+
+* During the upgrade, received bytes queue in ``_inbox`` for the ``upgrade()`` coroutine, which
+  feeds them to the sans-IO cores (``multistream.py``, ``noise.py``).
+* Once Noise is up, the socket reads straight into the Noise receive buffer
+  (``NoiseSession.get_buffer``/``buffer_updated``), which decrypts every complete frame in place
+  into one reused plaintext buffer; that plaintext goes to the muxer session in the same
+  callback, and the muxer's ``DataReceived`` slices are copied once, into their stream.
+* Sending: streams hand bytes to the muxer (``_pump``) as its windows allow; the muxer's frames
+  are collected once per loop iteration (``_flush`` via ``call_soon``), joined, encrypted in one
+  call and written in one ``transport.write``: many small frames (window updates, HAVEs) share
+  Noise frames and syscalls.
+* Backpressure: ``pause_writing``/``resume_writing`` stop and restart the pumps, so the transport
+  buffer stays near its high-water mark; a stream's ``drain`` waits on both its window and the
+  transport. Each pump hands at most ``STREAM_WRITE_CHUNK`` bytes per iteration, so mplex (which
+  has no windows) cannot flood the transport either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import _defaults
+from ..errors import MuxerError, NegotiationError, NetError, StreamClosedError, StreamResetError
+from . import mplex, yamux
+from ._muxer_events import (
+    DataReceived,
+    GoAwayReceived,
+    PongReceived,
+    StreamEnded,
+    StreamOpened,
+    StreamReset,
+    WindowUpdated,
+)
+from ._streams import Stream
+from .keys import Ed25519KeyPair, PeerId, PublicKey
+from .multiaddr import Multiaddr
+from .multistream import MultistreamDialer, MultistreamListener
+from .noise import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from .noise import NoiseHandshake, NoiseSession, encrypted_size
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["SUPPORTED_MUXERS", "Connection"]
+
+log = logging.getLogger("fastswap.net")
+
+SUPPORTED_MUXERS = (yamux.PROTOCOL_ID, mplex.PROTOCOL_ID)
+_UPGRADE_READ = 64 * 1024
+#: muxer chunks at least this long are encrypted straight from the application's buffer (their
+#: Noise frames are cut from it); shorter ones (headers, window updates, small messages) are
+#: joined first so they share frames
+_DIRECT_ENCRYPT = 4096
+#: bytes a peer may send before the upgrade finishes (handshake messages are < 64 KiB each);
+#: more is a flood, and the connection is dropped
+_MAX_UPGRADE_INBOX = 1024 * 1024
+#: seconds a closing connection waits for the peer to close its side after our FIN
+_CLOSE_LINGER = 2.0
+
+
+def _addr_to_multiaddr(addr: Any) -> Multiaddr | None:
+    if not isinstance(addr, tuple) or len(addr) < 2:
+        return None
+    host, port = addr[0], addr[1]
+    proto = "ip6" if ":" in host else "ip4"
+    try:
+        return Multiaddr.parse(f"/{proto}/{host}/tcp/{port}")
+    except NetError:
+        return None
+
+
+class Connection(asyncio.BufferedProtocol):
+    """A TCP connection being upgraded to, then serving, a Noise-secured muxed libp2p session."""
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        initiator: bool,
+        expected_peer: PeerId | None = None,
+    ) -> None:
+        self.host = host
+        self.loop = asyncio.get_running_loop()
+        self.initiator = initiator
+        self.expected_peer = expected_peer
+        self.remote_peer: PeerId = None  # type: ignore[assignment]  # set by the handshake
+        self.remote_public_key: PublicKey | None = None
+        self.remote_addr: Multiaddr | None = None
+        self.local_addr: Multiaddr | None = None
+        #: the muxer protocol id agreed ("/yamux/1.0.0" or "/mplex/6.7.0")
+        self.muxer_protocol: str | None = None
+        self._transport: asyncio.Transport | None = None
+        self._raw = bytearray(_UPGRADE_READ)
+        self._raw_view = memoryview(self._raw)
+        self._inbox = bytearray()
+        self._inbox_waiter: asyncio.Future[None] | None = None
+        self._session: NoiseSession | None = None
+        self._out_buf: bytearray | None = None
+        self._muxer: Any = None
+        self._streams: dict[int, Stream] = {}
+        self._blocked: set[Stream] = set()
+        self._flush_scheduled = False
+        # bytes handed to the muxer since the last flush: capped, so a writer that never
+        # yields cannot pile frames up in the muxer (drain then waits for the flush)
+        self._unflushed = 0
+        self._write_paused = False
+        self._eof = False
+        # close() was called: our FIN is out (or going), received bytes are discarded
+        self._closing = False
+        self._linger: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._remote_go_away = False
+        self._pings: dict[int, asyncio.Future[None]] = {}
+        self.lost: asyncio.Future[None] = self.loop.create_future()
+        #: set once the upgrade finished and the host registered this connection
+        self.ready = False
+
+    # -- facts -----------------------------------------------------------------------------
+
+    @property
+    def streams(self) -> list[Stream]:
+        return list(self._streams.values())
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._transport
+
+    def __repr__(self) -> str:
+        way = "out" if self.initiator else "in"
+        return f"<Connection {way} {self.remote_peer} {self.remote_addr} {self.muxer_protocol}>"
+
+    # -- asyncio protocol callbacks -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports are not asyncio.Transport subclasses, but quack alike)
+        self._transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=_defaults.TRANSPORT_WRITE_HIGH_WATER)
+        self.remote_addr = _addr_to_multiaddr(transport.get_extra_info("peername"))
+        self.local_addr = _addr_to_multiaddr(transport.get_extra_info("sockname"))
+        if not self.initiator:
+            self.host._on_inbound(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        session = self._session
+        if session is not None and not self._closing:
+            return session.get_buffer(sizehint)
+        return self._raw_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._closing:
+            return  # we hung up: whatever the peer still sends is discarded
+        session = self._session
+        if session is None:
+            self._inbox += self._raw_view[:nbytes]
+            self._wake_inbox()
+            if len(self._inbox) > _MAX_UPGRADE_INBOX:
+                self.abort(NetError("the peer sent too much data during the upgrade"))
+            return
+        try:
+            plain = session.buffer_updated(nbytes)
+            if not len(plain):
+                return
+            if self._muxer is None:
+                self._inbox += plain
+                self._wake_inbox()
+                if len(self._inbox) > _MAX_UPGRADE_INBOX:
+                    self.abort(NetError("the peer sent too much data during the upgrade"))
+            else:
+                self._on_plain(plain)
+        except NetError as exc:
+            self.abort(exc)
+        except Exception as exc:  # a bug here must not leave a half-dead connection
+            log.exception("unexpected error handling data from %s", self.remote_peer)
+            self.abort(exc)
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake_inbox()
+        if self._session is not None and self._session.pending:
+            self._error = NetError("the peer closed the connection in the middle of a Noise frame")
+        return False  # close our side too: libp2p has no use for a half-closed TCP connection
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for st in list(self._streams.values()):
+            if st._pending_size or st._close_requested and not st._fin_sent:
+                self._pump(st)
+            st._wake_drain()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        if self._error is None:
+            self._error = exc or NetError("the connection was closed")
+        self._wake_inbox()
+        self._write_paused = False
+        err = StreamResetError(f"the connection to {self.remote_peer} was closed")
+        for st in list(self._streams.values()):
+            if st._eof:
+                # the peer finished this stream cleanly before the connection went: what it
+                # sent stays readable; only our direction is dead
+                st._on_write_lost()
+            else:
+                st._on_reset(err)
+        self._streams.clear()
+        self._blocked.clear()
+        for fut in self._pings.values():
+            if not fut.done():
+                fut.set_exception(NetError("the connection closed before the pong arrived"))
+        self._pings.clear()
+        self._transport = None
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.host._on_connection_lost(self)
+
+    # -- upgrade ---------------------------------------------------------------------------
+
+    def _wake_inbox(self) -> None:
+        fut = self._inbox_waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def _recv(self, what: str) -> bytes:
+        while not self._inbox:
+            if self._closed or self._eof:
+                raise NetError(f"the peer closed the connection during {what}")
+            fut = self.loop.create_future()
+            self._inbox_waiter = fut
+            try:
+                await fut
+            finally:
+                self._inbox_waiter = None
+        data = bytes(self._inbox)
+        self._inbox.clear()
+        return data
+
+    def _write_raw(self, data: bytes) -> None:
+        if data and self._transport is not None and not self._closing:
+            self._transport.write(data)
+
+    def _write_secure(self, data: bytes) -> None:
+        if data and self._transport is not None and not self._closing:
+            assert self._session is not None
+            self._transport.write(self._session.encrypt(data))
+
+    async def _negotiate(self, protocols: Sequence[str], secure: bool, what: str) -> tuple:
+        write = self._write_secure if secure else self._write_raw
+        if self.initiator:
+            dialer = MultistreamDialer(protocols)
+            write(dialer.initiate())
+            while not dialer.done:
+                out = dialer.receive_data(await self._recv(what))
+                write(out)
+            return dialer.selected, dialer.unused
+        listener = MultistreamListener(set(protocols))
+        write(listener.initiate())
+        while not listener.done:
+            out = listener.receive_data(await self._recv(what))
+            write(out)
+        return listener.selected, listener.unused
+
+    async def upgrade(self, identity: Ed25519KeyPair, muxers: Sequence[str]) -> None:
+        """Security then muxer negotiation; the caller bounds it in time and aborts on error."""
+        _, early = await self._negotiate([NOISE_PROTOCOL_ID], False, "security negotiation")
+        hs = NoiseHandshake(identity, initiator=self.initiator, expected_peer=self.expected_peer)
+        self._write_raw(hs.initiate())
+        data = early
+        while not hs.complete:
+            if not data:
+                data = await self._recv("the Noise handshake")
+            self._write_raw(hs.receive_data(data))
+            data = b""
+        assert hs.remote_peer is not None
+        self.remote_peer = hs.remote_peer
+        self.remote_public_key = hs.remote_public_key
+        session = hs.session()
+        # from here on the socket reads into the Noise buffer; what arrived already is
+        # ciphertext that followed the handshake
+        rest = hs.unused + bytes(self._inbox)
+        self._inbox.clear()
+        self._session = session
+        if rest:
+            self._inbox += session.decrypt(rest)
+        selected, leftover = await self._negotiate(muxers, True, "muxer negotiation")
+        leftover = leftover + bytes(self._inbox)
+        self._inbox.clear()
+        self._start_muxer(selected)
+        if leftover:
+            self._on_plain(memoryview(leftover))
+        self._schedule_flush()
+
+    def _start_muxer(self, protocol: str) -> None:
+        h = self.host
+        if protocol == yamux.PROTOCOL_ID:
+            window = max(h.max_buffered_per_stream, yamux.SPEC_INITIAL_WINDOW)
+            self._muxer = yamux.YamuxSession(
+                is_client=self.initiator,
+                max_window=window,
+                max_streams=h.max_streams_per_conn,
+            )
+        elif protocol == mplex.PROTOCOL_ID:
+            self._muxer = mplex.MplexSession(
+                is_client=self.initiator,
+                max_streams=h.max_streams_per_conn,
+                max_buffered_per_stream=max(h.max_buffered_per_stream, mplex.MAX_MESSAGE_SIZE),
+            )
+        else:  # pragma: no cover - the listener only accepts what we offered
+            raise NegotiationError(f"muxer {protocol} is not supported")
+        self.muxer_protocol = protocol
+
+    # -- muxed phase: receiving ------------------------------------------------------------
+
+    def _on_plain(self, plain: memoryview) -> None:
+        try:
+            events = self._muxer.receive_data(plain)
+        except MuxerError as exc:
+            self._flush()  # the session queued a GoAway; send it before closing
+            self.abort(exc, graceful=True)
+            return
+        streams = self._streams
+        for ev in events:
+            t = type(ev)
+            if t is DataReceived:
+                st = streams.get(ev.stream_id)
+                if st is not None:
+                    st._on_data(ev.data)
+                else:
+                    # a stream we dropped (reset locally) but the muxer still tracks
+                    self._muxer.consumed(ev.stream_id, len(ev.data))
+            elif t is WindowUpdated:
+                st = streams.get(ev.stream_id)
+                if st is not None and st in self._blocked:
+                    self._pump(st)
+            elif t is StreamOpened:
+                st = Stream(self, ev.stream_id, outbound=False)
+                streams[ev.stream_id] = st
+                self.host._on_inbound_stream(st)
+            elif t is StreamEnded:
+                st = streams.get(ev.stream_id)
+                if st is not None:
+                    st._on_eof()
+                    if st._fin_sent:
+                        del streams[ev.stream_id]
+            elif t is StreamReset:
+                st = streams.pop(ev.stream_id, None)
+                if st is not None:
+                    self._blocked.discard(st)
+                    st._on_reset(
+                        StreamResetError(
+                            f"stream {ev.stream_id} ({st.protocol}) was reset by the peer or "
+                            "because it broke a limit"
+                        )
+                    )
+            elif t is PongReceived:
+                fut = self._pings.pop(ev.opaque, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+            elif t is GoAwayReceived:
+                self._remote_go_away = True
+            # PingReceived: the session already queued the pong
+        self._schedule_flush()
+
+    def _consumed(self, st: Stream, n: int) -> None:
+        if self._muxer is None or self._closed:
+            return
+        # a stream the muxer forgot (fully closed, reset) is ignored by it: ids never recur
+        self._muxer.consumed(st.stream_id, n)
+        self._schedule_flush()
+
+    # -- muxed phase: sending --------------------------------------------------------------
+
+    def open_stream(self) -> Stream:
+        if self._closed or self._muxer is None:
+            raise StreamClosedError(
+                f"the connection to {self.remote_peer} is closed; dial the peer again"
+            )
+        if self._remote_go_away:
+            raise StreamClosedError(
+                f"{self.remote_peer} accepts no new streams on this connection (go-away)"
+            )
+        if len(self._streams) >= self.host.max_streams_per_conn:
+            from ..errors import LimitExceededError
+
+            raise LimitExceededError(
+                f"{len(self._streams)} streams are open to {self.remote_peer}, the "
+                "max_streams_per_conn limit; close some first"
+            )
+        sid = self._muxer.open_stream()
+        st = Stream(self, sid, outbound=True)
+        self._streams[sid] = st
+        self._schedule_flush()
+        return st
+
+    def _pump(self, st: Stream) -> None:
+        """Hand *st*'s queued bytes to the muxer (window and chunk budget allowing)."""
+        if self._closed or self._muxer is None or st._error is not None:
+            return
+        budget = _defaults.STREAM_WRITE_CHUNK - self._unflushed
+        if self._write_paused or budget <= 0:
+            if st._pending or st._close_requested and not st._fin_sent:
+                self._blocked.add(st)
+            return
+        mux = self._muxer
+        sid = st.stream_id
+        pending = st._pending
+        moved = False
+        try:
+            while pending and budget > 0:
+                view = pending[0]
+                piece = view if len(view) <= budget else view[:budget]
+                n = mux.send_data(sid, piece)
+                if n <= 0:
+                    break
+                moved = True
+                budget -= n
+                self._unflushed += n
+                st._pending_size -= n
+                if n == len(view):
+                    pending.popleft()
+                else:
+                    pending[0] = view[n:]
+            if not pending and st._close_requested and not st._fin_sent:
+                mux.close_stream(sid)
+                st._fin_sent = True
+                moved = True
+                if st._eof:
+                    self._streams.pop(sid, None)
+        except StreamClosedError as exc:
+            # the muxer no longer knows the stream (reset meanwhile)
+            self._streams.pop(sid, None)
+            self._blocked.discard(st)
+            st._on_reset(StreamResetError(str(exc)))
+            return
+        if pending:
+            self._blocked.add(st)
+        else:
+            self._blocked.discard(st)
+            st._wake_drain()
+        if moved:
+            self._schedule_flush()
+
+    def _reset_stream(self, st: Stream) -> None:
+        self._streams.pop(st.stream_id, None)
+        self._blocked.discard(st)
+        if self._muxer is not None and not self._closed:
+            try:
+                self._muxer.reset_stream(st.stream_id)
+            except MuxerError:
+                pass
+            self._schedule_flush()
+        st._on_reset(StreamResetError(f"stream {st.stream_id} was reset locally"))
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and not self._closed:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Encrypt and write every frame the muxer queued, in one write; then refill."""
+        self._flush_scheduled = False
+        self._unflushed = 0
+        transport = self._transport
+        if transport is None or self._muxer is None or self._closing:
+            return
+        chunks = self._muxer.data_to_send()
+        if chunks:
+            try:
+                self._write_encrypted(transport, chunks)
+            except NetError as exc:  # nonce exhausted
+                self.abort(exc)
+                return
+        if self._blocked and not self._write_paused:
+            for st in list(self._blocked):
+                self._pump(st)
+
+    def _write_encrypted(self, transport: asyncio.Transport, chunks: list) -> None:
+        """Encrypt the muxer's frames into one buffer and write it: small chunks are joined
+        (they share Noise frames), large payloads are encrypted in place (no join copy)."""
+        pieces: list = []
+        small: list = []
+        for chunk in chunks:
+            if len(chunk) >= _DIRECT_ENCRYPT:
+                if small:
+                    pieces.append(small[0] if len(small) == 1 else b"".join(small))
+                    small = []
+                pieces.append(chunk)
+            else:
+                small.append(chunk)
+        if small:
+            pieces.append(small[0] if len(small) == 1 else b"".join(small))
+        total = 0
+        for piece in pieces:
+            total += encrypted_size(len(piece))
+        # reuse the last output buffer only if the transport kept no reference to it (it wrote
+        # everything at once); otherwise the transport owns it and we take a fresh one
+        out = self._out_buf
+        if out is None or len(out) < total:
+            out = bytearray(max(total, _defaults.STREAM_WRITE_CHUNK + 4096))
+        view = memoryview(out)
+        encrypt_into = self._session.encrypt_into  # type: ignore[union-attr]
+        pos = 0
+        for piece in pieces:
+            pos += encrypt_into(piece, view[pos:])
+        transport.write(view[:pos])
+        self._out_buf = out if transport.get_write_buffer_size() == 0 else None
+
+    # -- muxer-level ping ----------------------------------------------------------------
+
+    async def muxer_ping(self) -> None:
+        """A yamux ping round trip (mplex has none: NetError)."""
+        if self._muxer is None or not isinstance(self._muxer, yamux.YamuxSession):
+            raise NetError("muxer pings need yamux")
+        opaque = self._muxer.ping()
+        fut = self.loop.create_future()
+        self._pings[opaque] = fut
+        self._schedule_flush()
+        await fut
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Send what is queued and a FIN, then close once the peer closes too (or after
+        ``_CLOSE_LINGER`` seconds). Closing the socket at once would make the kernel answer
+        with a TCP reset if the peer's bytes were still unread, and a reset destroys data we
+        sent that the peer has not read yet; a half-close delivers it. Streams are reset."""
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        if self._muxer is not None and not self._closed:
+            try:
+                if isinstance(self._muxer, yamux.YamuxSession):
+                    self._muxer.go_away(yamux.GO_AWAY_NORMAL)
+            except MuxerError:
+                pass
+            self._flush()
+        self._closing = True
+        if self._session is not None and transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except (OSError, RuntimeError):
+                transport.close()
+                return
+            self._linger = self.loop.call_later(_CLOSE_LINGER, transport.abort)
+        else:
+            transport.close()
+
+    def abort(self, exc: BaseException | None = None, *, graceful: bool = False) -> None:
+        """Drop the connection now (after a protocol error)."""
+        if exc is not None and self._error is None:
+            self._error = exc
+        if self._transport is None:
+            return
+        if graceful:
+            self._transport.close()
+        else:
+            self._transport.abort()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self.lost)
