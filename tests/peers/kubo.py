@@ -200,6 +200,29 @@ class KuboPeer(PeerProcess):
         """The config the node was started with (after the loopback rewrite)."""
         return dict(self.request("config", timeout=timeout)["config"])
 
+    # -- libp2p stream mounting (`ipfs p2p`; protocols must start with /x/) ------------------
+
+    def echo_listen(self, protocol: str, timeout: float = 30.0) -> dict[str, Any]:
+        """``ipfs p2p listen PROTOCOL /ip4/127.0.0.1/tcp/PORT`` to a TCP echo server in the
+        driver: libp2p streams opened to Kubo on ``protocol`` are echoed until their writer
+        closes. Returns {"port", "protocol"}."""
+        return self.request("echo_listen", protocol=protocol, timeout=timeout)
+
+    def echo_forward(self, protocol: str, peer: str, nbytes: int, seed: int = 0,
+                     timeout: float = 120.0) -> dict[str, Any]:
+        """``ipfs p2p forward PROTOCOL /ip4/127.0.0.1/tcp/PORT /p2p/PEER``, then stream
+        ``stream_payload(nbytes, seed)`` (tests/peers/pylibp2p.py) through that port to
+        ``peer``'s ``protocol`` handler and read ``nbytes`` back. Kubo must already be
+        connected to ``peer``. Returns {"sent", "received", "sha256Sent", "sha256Received",
+        "seconds", "MBps"}."""
+        return self.request("echo_forward", protocol=protocol, peer=peer, nbytes=nbytes,
+                            seed=seed, timeout=timeout)
+
+    async def aecho_forward(self, protocol: str, peer: str, nbytes: int, seed: int = 0,
+                            timeout: float = 120.0) -> dict[str, Any]:
+        return await self.arequest("echo_forward", protocol=protocol, peer=peer, nbytes=nbytes,
+                                   seed=seed, timeout=timeout)
+
     def stderr_excerpt(self) -> str:
         # failures show up in Go's log file rather than on stderr
         excerpt = super().stderr_excerpt()

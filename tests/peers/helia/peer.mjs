@@ -5,6 +5,9 @@
 //   stdout -> {"id": N, "ok": true, ...result} | {"id": N, "ok": false, "error": "..."}
 //   stdout -> {"event": "ready", ...info} once, after the node has started
 // Everything else (logs, warnings) goes to stderr, so stdout carries only protocol lines.
+// Besides Bitswap, identify and ping (/ipfs/ping/1.0.0) the node serves /fastswap/echo/1.0.0;
+// commands `echo {multiaddr|peer, nbytes, seed}` and `ping {multiaddr|peer, count}` are the
+// client sides.
 //
 // The libp2p configuration is explicit and minimal on purpose: Helia's defaults
 // (@helia/libp2p libp2pDefaults, helia's createHelia) add public bootstrap peers, mDNS, the
@@ -23,7 +26,9 @@ import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
+import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryBlockstore } from 'blockstore-core'
 import { createHeliaLight } from 'helia'
@@ -66,12 +71,104 @@ const helia = withBitswap(
       // yamux first: it is what Kubo and fastswap prefer; mplex only as a fallback
       streamMuxers: args.mplex ? [yamux(), mplex()] : [yamux()],
       peerDiscovery: [],
-      services: { identify: identify() }
+      services: { identify: identify(), ping: ping() }
     }
   )
 )
 
 const fs = unixfs(helia)
+
+// ---- /fastswap/echo/1.0.0 (as tests/peers/pylibp2p_driver.py serves it) --------------------
+// Every byte read is written back until the remote closes its write side; then we close ours.
+// libp2p 3 streams are message streams: async-iterable for reading, send() returning false
+// when the write buffer wants draining (then wait for onDrain), close() ends our write side.
+
+const ECHO_PROTOCOL = '/fastswap/echo/1.0.0'
+const MAX_ECHO_BYTES = 1 << 30
+
+async function echoHandler (stream) {
+  try {
+    for await (const chunk of stream) {
+      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+    }
+    await stream.close({ signal: AbortSignal.timeout(60_000) })
+  } catch (err) {
+    log('echo handler:', err?.message ?? err)
+    stream.abort(err)
+  }
+}
+
+// Python's random.Random(seed).randbytes(n) (MT19937, init_by_array of the seed's 32-bit
+// words), so the echo client streams exactly tests/peers/pylibp2p.py stream_payload(n, seed)
+// and the test can compute the expected sha256 on its own.
+function pythonRandbytes (seed, n) {
+  const mt = new Uint32Array(624)
+  let mti = 625
+  const initGenrand = (s) => {
+    mt[0] = s >>> 0
+    for (mti = 1; mti < 624; mti++) {
+      const prev = mt[mti - 1] ^ (mt[mti - 1] >>> 30)
+      mt[mti] = (Math.imul(1812433253, prev) + mti) >>> 0
+    }
+  }
+  // the seed's absolute value as little-endian 32-bit words (at least one)
+  let big = BigInt(Math.abs(seed))
+  const key = []
+  do { key.push(Number(big & 0xffffffffn)); big >>= 32n } while (big > 0n)
+  initGenrand(19650218)
+  let i = 1
+  let j = 0
+  for (let k = Math.max(624, key.length); k > 0; k--) {
+    const prev = mt[i - 1] ^ (mt[i - 1] >>> 30)
+    mt[i] = ((mt[i] ^ Math.imul(prev, 1664525)) + key[j] + j) >>> 0
+    i++; j++
+    if (i >= 624) { mt[0] = mt[623]; i = 1 }
+    if (j >= key.length) j = 0
+  }
+  for (let k = 623; k > 0; k--) {
+    const prev = mt[i - 1] ^ (mt[i - 1] >>> 30)
+    mt[i] = ((mt[i] ^ Math.imul(prev, 1566083941)) - i) >>> 0
+    i++
+    if (i >= 624) { mt[0] = mt[623]; i = 1 }
+  }
+  mt[0] = 0x80000000
+  mti = 624
+  const next = () => {
+    if (mti >= 624) {
+      for (let kk = 0; kk < 624; kk++) {
+        const y = (mt[kk] & 0x80000000) | (mt[(kk + 1) % 624] & 0x7fffffff)
+        mt[kk] = (mt[(kk + 397) % 624] ^ (y >>> 1) ^ ((y & 1) ? 0x9908b0df : 0)) >>> 0
+      }
+      mti = 0
+    }
+    let y = mt[mti++]
+    y ^= y >>> 11
+    y ^= (y << 7) & 0x9d2c5680
+    y ^= (y << 15) & 0xefc60000
+    y ^= y >>> 18
+    return y >>> 0
+  }
+  // getrandbits(8n): 32-bit words, least significant first; a short last word keeps its top
+  // bits; to_bytes(n, 'little') then lays them out in that order
+  const out = Buffer.alloc(n)
+  let off = 0
+  while (n - off >= 4) {
+    out.writeUInt32LE(next(), off)
+    off += 4
+  }
+  const rest = n - off
+  if (rest > 0) {
+    const w = next() >>> (32 - rest * 8)
+    for (let b = 0; b < rest; b++) out[off + b] = (w >>> (8 * b)) & 0xff
+  }
+  return out
+}
+
+function dialTarget (cmd) {
+  if (cmd.multiaddr != null) return multiaddr(cmd.multiaddr)
+  if (cmd.peer != null) return peerIdFromString(cmd.peer)
+  throw new Error('give "multiaddr" or "peer"')
+}
 
 function info () {
   const libp2p = helia.libp2p
@@ -152,6 +249,69 @@ const handlers = {
     return { sha256: hash.digest('hex'), size }
   },
 
+  async echo (cmd) {
+    // stream nbytes of stream_payload(nbytes, seed) to the remote echo handler while reading
+    // the echo; half-close after the last byte and read until the remote closes
+    const nbytes = cmd.nbytes ?? 0
+    if (!Number.isInteger(nbytes) || nbytes < 0 || nbytes > MAX_ECHO_BYTES) {
+      throw new Error(`nbytes must be an integer between 0 and ${MAX_ECHO_BYTES}`)
+    }
+    const chunkSize = cmd.chunk ?? 256 * 1024
+    const signal = signalFor(cmd)
+    const payload = pythonRandbytes(cmd.seed ?? 0, nbytes)
+    const sentHash = createHash('sha256').update(payload).digest('hex')
+    const t0 = performance.now()
+    const conn = await helia.libp2p.dial(dialTarget(cmd), { signal })
+    const stream = await conn.newStream(cmd.protocol ?? ECHO_PROTOCOL, { signal })
+    const writer = (async () => {
+      for (let off = 0; off < nbytes; off += chunkSize) {
+        if (!stream.send(payload.subarray(off, off + chunkSize))) await stream.onDrain({ signal })
+      }
+      await stream.close({ signal })
+    })()
+    const got = createHash('sha256')
+    let received = 0
+    try {
+      for await (const chunk of stream) {
+        const bufs = chunk instanceof Uint8Array ? [chunk] : [...chunk]
+        for (const b of bufs) {
+          got.update(b)
+          received += b.byteLength
+        }
+        if (received > nbytes) throw new Error('the echo sent back more than was written')
+        if (signal.aborted) throw new Error('echo timed out')
+      }
+      await writer
+    } catch (err) {
+      stream.abort(err)
+      await writer.catch(() => {})
+      throw err
+    }
+    const seconds = (performance.now() - t0) / 1000
+    return {
+      sent: nbytes,
+      received,
+      sha256Sent: sentHash,
+      sha256Received: got.digest('hex'),
+      seconds,
+      MBps: seconds > 0 ? nbytes / seconds / 1e6 : null,
+      muxer: conn.multiplexer ?? null
+    }
+  },
+
+  async payload_sha256 (cmd) {
+    // the generator alone, so tests can check it against Python's random.Random
+    return { sha256: createHash('sha256').update(pythonRandbytes(cmd.seed ?? 0, cmd.nbytes)).digest('hex') }
+  },
+
+  async ping (cmd) {
+    const rtts = []
+    for (let i = 0; i < (cmd.count ?? 1); i++) {
+      rtts.push(await helia.libp2p.services.ping.ping(dialTarget(cmd), { signal: signalFor(cmd) }))
+    }
+    return { rtts }
+  },
+
   async has (cmd) {
     return { has: await helia.blockstore.has(CID.parse(cmd.cid), { offline: true }) }
   },
@@ -199,6 +359,7 @@ process.on('SIGTERM', shutdown)
 process.on('SIGINT', shutdown)
 
 await helia.start()
+await helia.libp2p.handle(ECHO_PROTOCOL, echoHandler)
 send({ event: 'ready', ...info() })
 
 // commands run concurrently (a slow `cat` must not block `info`); answers carry the id
