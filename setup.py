@@ -98,6 +98,8 @@ def extensions() -> list[Extension]:
 
     common = dict(
         include_dirs=[str(ROOT / "csrc")],
+        # a changed C helper header must recompile the modules that include it
+        depends=[str(h.relative_to(ROOT)) for h in sorted((ROOT / "csrc").glob("*.h"))],
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     )
     exts = [

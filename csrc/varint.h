@@ -48,6 +48,34 @@ static inline int fs_read_varint(const uint8_t **pp, const uint8_t *end, uint64_
     return FS_OVERLONG;
 }
 
+/* Skip the tag byte at *pp and read the varint after it, up to 5 bytes (every int32 >= 0 and
+ * every enum/bool). Returns 1 and advances *pp past the value on success; returns 0 and leaves
+ * *pp on the tag otherwise (longer, truncated), so the caller's generic loop can handle it. */
+static inline int fs_read_varint_fast(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pp + 1;
+    uint64_t v;
+    if (end - p >= 5) { /* no bounds checks per byte */
+        v = p[0];
+        if (v < 0x80) { *out = v; *pp = p + 1; return 1; }
+        v = (v & 0x7f) | ((uint64_t)(p[1] & 0x7f) << 7);
+        if (p[1] < 0x80) { *out = v; *pp = p + 2; return 1; }
+        v |= (uint64_t)(p[2] & 0x7f) << 14;
+        if (p[2] < 0x80) { *out = v; *pp = p + 3; return 1; }
+        v |= (uint64_t)(p[3] & 0x7f) << 21;
+        if (p[3] < 0x80) { *out = v; *pp = p + 4; return 1; }
+        v |= (uint64_t)(p[4] & 0x7f) << 28;
+        if (p[4] < 0x80) { *out = v; *pp = p + 5; return 1; }
+        return 0;
+    }
+    if (p < end && p[0] < 0x80) {
+        *out = p[0];
+        *pp = p + 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* Read a field tag: a varint that fits 32 bits, with a non-zero field number. */
 static inline int fs_read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *tag)
 {

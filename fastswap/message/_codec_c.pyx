@@ -13,6 +13,12 @@ subclasses of them): decoding a 1000-entry wantlist into the shared ``__slots__`
 about half its time allocating and freeing entries (``subtype_dealloc``, GC bookkeeping); these
 come from a freelist, are not GC-tracked (their fields are bytes/int/bool), and publish their
 fields as plain member descriptors (``csrc/members.h``), which reads as fast as ``__slots__``.
+Entries in the canonical layout every known peer emits take a straight-line fast path before
+the generic field loop; a decoded priority stays a C int until first read (``Entry.priority``
+is a property: reading it costs more than a slot read, but boxo's priorities are all outside
+the small-int cache, so eager ints were a quarter of decoding); fields are released by a
+plain C ``tp_dealloc`` rather than a Cython ``__dealloc__`` (which saves and restores the
+pending exception around itself).
 Encoding sizes everything first, checks the limits, then writes once into a preallocated
 ``bytes`` (or, for ``encode_message_parts``, into a small header buffer, handing block data
 through uncopied).
@@ -58,6 +64,7 @@ cdef extern from "varint.h":
     int fs_read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *tag) nogil
     int fs_read_len(const uint8_t **pp, const uint8_t *end, size_t *n) nogil
     int fs_skip_field(const uint8_t **pp, const uint8_t *end, uint32_t tag, int depth) nogil
+    bint fs_read_varint_fast(const uint8_t **pp, const uint8_t *end, uint64_t *out) nogil
     size_t fs_varint_size(uint64_t v) nogil
     uint8_t *fs_write_varint(uint8_t *p, uint64_t v) nogil
 
@@ -70,6 +77,8 @@ cdef extern from "members.h":
         const char *doc
     int T_OBJECT_EX
     int fs_expose_members(PyTypeObject *t, PyMemberDef *defs) except -1
+    int fs_install_entry_dealloc(PyTypeObject *t, const Py_ssize_t *offs, int n)
+    int fs_install_presence_dealloc(PyTypeObject *t, const Py_ssize_t *offs, int n)
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
@@ -95,7 +104,12 @@ cdef class Entry:
     :class:`fastswap.message.model.Entry`; same constructor, attributes and equality)."""
 
     cdef PyObject *cid
-    cdef PyObject *priority
+    cdef PyObject *_prio
+    # A decoded entry keeps its wire priority as a C int and makes the Python int on first
+    # read (then caches it in ``_prio``): boxo's priorities (2**31-1 counting down) are all
+    # outside the small-int cache, and allocating one per entry was a quarter of decoding.
+    cdef int32_t prio_c
+    cdef bint prio_lazy
     cdef PyObject *cancel
     cdef PyObject *want_type
     cdef PyObject *send_dont_have
@@ -103,17 +117,39 @@ cdef class Entry:
     def __init__(self, cid, priority=1, cancel=False, want_type=WANT_BLOCK,
                  send_dont_have=False):
         _put(&self.cid, cid)
-        _put(&self.priority, priority)
+        _put(&self._prio, priority)
         _put(&self.cancel, cancel)
         _put(&self.want_type, want_type)
         _put(&self.send_dont_have, send_dont_have)
+        self.prio_lazy = False
 
-    def __dealloc__(self):
-        Py_XDECREF(self.cid)
-        Py_XDECREF(self.priority)
-        Py_XDECREF(self.cancel)
-        Py_XDECREF(self.want_type)
-        Py_XDECREF(self.send_dont_have)
+    # A property, not a member descriptor, because of the lazy wire priority; get, set and
+    # delete behave as on a __slots__ attribute (AttributeError when unset).
+    @property
+    def priority(self):
+        cdef object value
+        if self._prio == NULL:
+            if not self.prio_lazy:
+                raise AttributeError("'Entry' object has no attribute 'priority'")
+            value = self.prio_c
+            Py_INCREF(value)
+            self._prio = <PyObject *>value
+        return <object>self._prio
+
+    @priority.setter
+    def priority(self, value):
+        _put(&self._prio, value)
+
+    @priority.deleter
+    def priority(self):
+        if self._prio == NULL and not self.prio_lazy:
+            raise AttributeError("'Entry' object has no attribute 'priority'")
+        Py_XDECREF(self._prio)
+        self._prio = NULL
+        self.prio_lazy = False
+
+    # no __dealloc__: the fields are released by the tp_dealloc wrapper of csrc/members.h
+    # (installed by _publish_members), which Cython's freelist dealloc then follows
 
     def __eq__(self, other):
         if not isinstance(other, _PyEntry):
@@ -148,9 +184,7 @@ cdef class BlockPresence:
         _put(&self.cid, cid)
         _put(&self.type, type)
 
-    def __dealloc__(self):
-        Py_XDECREF(self.cid)
-        Py_XDECREF(self.type)
+    # no __dealloc__: see Entry
 
     # getattr: the member descriptors (csrc/members.h), which raise for an unset field
     def __eq__(self, other):
@@ -183,22 +217,24 @@ cdef int _publish_members() except -1:
     cdef char *bb = <char *><PyObject *>b
     cdef int i
     cdef Py_ssize_t offs[5]
+    # priority is the Entry.priority property (lazy wire priority), not a member
     offs[0] = <char *>&e.cid - eb
-    offs[1] = <char *>&e.priority - eb
-    offs[2] = <char *>&e.cancel - eb
-    offs[3] = <char *>&e.want_type - eb
-    offs[4] = <char *>&e.send_dont_have - eb
+    offs[1] = <char *>&e.cancel - eb
+    offs[2] = <char *>&e.want_type - eb
+    offs[3] = <char *>&e.send_dont_have - eb
     _ENTRY_MEMBERS[0].name = "cid"
-    _ENTRY_MEMBERS[1].name = "priority"
-    _ENTRY_MEMBERS[2].name = "cancel"
-    _ENTRY_MEMBERS[3].name = "want_type"
-    _ENTRY_MEMBERS[4].name = "send_dont_have"
-    for i in range(5):
+    _ENTRY_MEMBERS[1].name = "cancel"
+    _ENTRY_MEMBERS[2].name = "want_type"
+    _ENTRY_MEMBERS[3].name = "send_dont_have"
+    for i in range(4):
         _ENTRY_MEMBERS[i].type = T_OBJECT_EX
         _ENTRY_MEMBERS[i].offset = offs[i]
         _ENTRY_MEMBERS[i].flags = 0
         _ENTRY_MEMBERS[i].doc = NULL
-    _ENTRY_MEMBERS[5].name = NULL
+    _ENTRY_MEMBERS[4].name = NULL
+    offs[4] = <char *>&e._prio - eb
+    if fs_install_entry_dealloc(<PyTypeObject *>Entry, offs, 5) < 0:
+        raise RuntimeError("fastswap: cannot install Entry dealloc (a bug in fastswap)")
     _PRESENCE_MEMBERS[0].name = "cid"
     _PRESENCE_MEMBERS[0].offset = <char *>&b.cid - bb
     _PRESENCE_MEMBERS[1].name = "type"
@@ -208,6 +244,10 @@ cdef int _publish_members() except -1:
         _PRESENCE_MEMBERS[i].flags = 0
         _PRESENCE_MEMBERS[i].doc = NULL
     _PRESENCE_MEMBERS[2].name = NULL
+    offs[0] = _PRESENCE_MEMBERS[0].offset
+    offs[1] = _PRESENCE_MEMBERS[1].offset
+    if fs_install_presence_dealloc(<PyTypeObject *>BlockPresence, offs, 2) < 0:
+        raise RuntimeError("fastswap: cannot install BlockPresence dealloc (a bug in fastswap)")
     fs_expose_members(<PyTypeObject *>Entry, _ENTRY_MEMBERS)
     fs_expose_members(<PyTypeObject *>BlockPresence, _PRESENCE_MEMBERS)
     return 0
@@ -219,6 +259,7 @@ _PyBlockPresence.register(BlockPresence)
 
 cdef Py_ssize_t _ZEROCOPY_MIN = ZEROCOPY_MIN
 cdef bytes _EMPTY = b""
+cdef tuple _WANT_TYPES = (0, 1)
 
 
 # -- errors (the same classes and texts as the pure twin) ------------------------------------------
@@ -301,6 +342,29 @@ cdef object _decode_entry(const uint8_t *p, const uint8_t *end, size_t max_cid):
     cdef bint cancel = False
     cdef bint sdh = False
     cdef int rc
+    # Fast path: the layout boxo, Helia and protobuf itself emit (fields in number order, one
+    # byte tags, a one-byte CID length): 0a <n> <cid> 10 <prio> [18 01] 20 <wt> 28 <sdh>. Each
+    # step consumes its field only when tag and value are well formed and in bounds, so it is
+    # exactly a prefix of what the generic loop below would do; the loop then takes over at
+    # the first byte the fast path did not take (unknown fields, repeats, anything odd).
+    if end - p >= 2 and p[0] == 0x0a and p[1] < 0x80 and <size_t>(end - p - 2) >= p[1]:
+        if p[1] > max_cid:
+            _cid_too_long("wantlist entry CID", p[1], max_cid)
+        cid_n = p[1]
+        cid_p = p + 2
+        p = cid_p + cid_n
+        if p < end and p[0] == 0x10:
+            if fs_read_varint_fast(&p, end, &v):
+                prio = _int32(v)
+        if end - p >= 2 and p[0] == 0x18 and p[1] < 0x80:
+            cancel = p[1] != 0
+            p += 2
+        if end - p >= 2 and p[0] == 0x20 and p[1] < 0x80:
+            wt = p[1]
+            p += 2
+        if end - p >= 2 and p[0] == 0x28 and p[1] < 0x80:
+            sdh = p[1] != 0
+            p += 2
     while p < end:
         rc = fs_read_tag(&p, end, &tag)
         if rc != FS_OK:
@@ -348,13 +412,12 @@ cdef object _decode_entry(const uint8_t *p, const uint8_t *end, size_t max_cid):
     cid = PyBytes_FromStringAndSize(<const char *>cid_p, cid_n) if cid_n else _EMPTY
     Py_INCREF(cid)
     e.cid = <PyObject *>cid
-    value = prio
-    Py_INCREF(value)
-    e.priority = <PyObject *>value
+    e.prio_c = prio  # e.priority stays NULL: the property makes the int when read
+    e.prio_lazy = True
     value = cancel
     Py_INCREF(value)
     e.cancel = <PyObject *>value
-    value = wt
+    value = _WANT_TYPES[wt] if <uint32_t>wt < 2 else wt  # skip PyLong_FromLong for 0 and 1
     Py_INCREF(value)
     e.want_type = <PyObject *>value
     value = sdh
@@ -700,11 +763,11 @@ cdef class _Encoder:
             e = entries[i]
             r = &self.ents[i]
             ce = e if type(e) is Entry else None
-            if ce is not None and ce.cid != NULL and ce.priority != NULL \
+            if ce is not None and ce.cid != NULL and (ce._prio != NULL or ce.prio_lazy) \
                     and ce.cancel != NULL and ce.want_type != NULL and ce.send_dont_have != NULL:
                 # our own class: read the fields without attribute lookups
                 cid = <object>ce.cid
-                prio = <object>ce.priority
+                prio = <object>ce._prio if ce._prio != NULL else ce.prio_c
                 cancel = <object>ce.cancel
                 wt = <object>ce.want_type
                 sdh = <object>ce.send_dont_have
