@@ -179,6 +179,21 @@ def test_ping(run) -> None:
     run(main())
 
 
+def test_ipv6_loopback_listen_dial_and_echo(run) -> None:
+    data = os.urandom(256 * 1024)
+
+    async def main():
+        async with Host(listen_addrs=["/ip6/::1/tcp/0"]) as a, Host() as b:
+            (addr,) = a.addrs
+            assert str(addr).startswith("/ip6/::1/tcp/") and str(addr).endswith(f"/p2p/{a.peer_id}")
+            a.set_stream_handler(ECHO, echo_handler)
+            stream = await b.new_stream(addr, [ECHO])
+            assert await echo_roundtrip(stream, data) == hashlib.sha256(data).digest()
+            assert len(await b.ping(a.peer_id, count=1)) == 1
+
+    run(main())
+
+
 # -- bulk data ------------------------------------------------------------------------------
 
 
