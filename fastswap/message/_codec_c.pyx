@@ -701,6 +701,20 @@ cdef object _cid_bytes(object cid, str where, size_t limit):
 
 
 @cython.final
+cdef inline uint8_t *_put_bytes(uint8_t *p, uint8_t tag, const uint8_t *buf,
+                                size_t n) noexcept nogil:
+    """Write a length-delimited field: tag, varint length, the bytes."""
+    p[0] = tag
+    p = fs_write_varint(p + 1, n)
+    memcpy(p, buf, n)
+    return p + n
+
+
+cdef inline uint8_t *_put_varint_field(uint8_t *p, uint8_t tag, uint64_t v) noexcept nogil:
+    p[0] = tag
+    return fs_write_varint(p + 1, v)
+
+
 cdef class _Encoder:
     """One encode: the gathered fields (C records), their sizes, and the buffers to release."""
 
@@ -896,20 +910,15 @@ cdef class _Encoder:
                 p[0] = 0x0a
                 p = fs_write_varint(p + 1, r.body)
                 if r.cid_n:
-                    p[0] = 0x0a
-                    p = fs_write_varint(p + 1, r.cid_n)
-                    memcpy(p, r.cid, r.cid_n)
-                    p += r.cid_n
+                    p = _put_bytes(p, 0x0a, r.cid, r.cid_n)
                 if r.prio:
-                    p[0] = 0x10
-                    p = fs_write_varint(p + 1, r.prio)
+                    p = _put_varint_field(p, 0x10, r.prio)
                 if r.cancel:
                     p[0] = 0x18
                     p[1] = 1
                     p += 2
                 if r.wt:
-                    p[0] = 0x20
-                    p = fs_write_varint(p + 1, r.wt)
+                    p = _put_varint_field(p, 0x20, r.wt)
                 if r.sdh:
                     p[0] = 0x28
                     p[1] = 1
@@ -924,10 +933,7 @@ cdef class _Encoder:
                 p[0] = 0x1a
                 p = fs_write_varint(p + 1, b.body)
                 if b.prefix.len:
-                    p[0] = 0x0a
-                    p = fs_write_varint(p + 1, b.prefix.len)
-                    memcpy(p, b.prefix.buf, b.prefix.len)
-                    p += b.prefix.len
+                    p = _put_bytes(p, 0x0a, <const uint8_t *>b.prefix.buf, b.prefix.len)
                 if b.data.len == 0:
                     continue
             p[0] = 0x12
@@ -942,19 +948,13 @@ cdef class _Encoder:
                 p += b.data.len
         for i in range(self.n_pres):
             q = &self.pres[i]
-            p[0] = 0x22
-            p = fs_write_varint(p + 1, q.body)
+            p = _put_varint_field(p, 0x22, q.body)
             if q.cid_n:
-                p[0] = 0x0a
-                p = fs_write_varint(p + 1, q.cid_n)
-                memcpy(p, q.cid, q.cid_n)
-                p += q.cid_n
+                p = _put_bytes(p, 0x0a, q.cid, q.cid_n)
             if q.kind:
-                p[0] = 0x10
-                p = fs_write_varint(p + 1, q.kind)
+                p = _put_varint_field(p, 0x10, q.kind)
         if self.pending:
-            p[0] = 0x28
-            p = fs_write_varint(p + 1, self.pending)
+            p = _put_varint_field(p, 0x28, self.pending)
         if parts is not None and p > seg:
             parts.append(PyBytes_FromStringAndSize(<const char *>seg, p - seg))
         return p
