@@ -176,6 +176,23 @@ def _block_too_large(n: int, limit: int) -> None:
     )
 
 
+def _cid_field(buf: Any, pos: int, end: int, wt: int, what: str, max_cid: int
+               ) -> tuple[bytes, int]:
+    """A length-delimited CID field (entry CID, presence CID): bytes copy and new position."""
+    if wt != 2:
+        _wrong_type(what, wt)
+    n, pos = _length(buf, pos, end)
+    if n > max_cid:
+        _cid_too_long(_CID_LIMIT_NAMES[what], n, max_cid)
+    return bytes(buf[pos:pos + n]), pos + n
+
+
+_CID_LIMIT_NAMES = {
+    "Wantlist.Entry.block": "wantlist entry CID",
+    "BlockPresence.cid": "block presence CID",
+}
+
+
 def _decode_entry(buf: Any, pos: int, end: int, max_cid: int) -> Entry:
     cid = b""
     priority = 0
@@ -187,13 +204,7 @@ def _decode_entry(buf: Any, pos: int, end: int, max_cid: int) -> Entry:
         field = tag >> 3
         wt = tag & 7
         if field == 1:
-            if wt != 2:
-                _wrong_type("Wantlist.Entry.block", wt)
-            n, pos = _length(buf, pos, end)
-            if n > max_cid:
-                _cid_too_long("wantlist entry CID", n, max_cid)
-            cid = bytes(buf[pos:pos + n])
-            pos += n
+            cid, pos = _cid_field(buf, pos, end, wt, "Wantlist.Entry.block", max_cid)
         elif 2 <= field <= 5:
             if wt != 0:
                 _wrong_type(("Wantlist.Entry.priority", "Wantlist.Entry.cancel",
@@ -269,13 +280,7 @@ def _decode_presence(buf: Any, pos: int, end: int, max_cid: int) -> BlockPresenc
         field = tag >> 3
         wt = tag & 7
         if field == 1:
-            if wt != 2:
-                _wrong_type("BlockPresence.cid", wt)
-            n, pos = _length(buf, pos, end)
-            if n > max_cid:
-                _cid_too_long("block presence CID", n, max_cid)
-            cid = bytes(buf[pos:pos + n])
-            pos += n
+            cid, pos = _cid_field(buf, pos, end, wt, "BlockPresence.cid", max_cid)
         elif field == 2:
             if wt != 0:
                 _wrong_type("BlockPresence.type", wt)
