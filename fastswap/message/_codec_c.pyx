@@ -14,10 +14,12 @@ about half its time allocating and freeing entries (``subtype_dealloc``, GC book
 come from a freelist, are not GC-tracked (their fields are bytes/int/bool), and publish their
 fields as plain member descriptors (``csrc/members.h``), which reads as fast as ``__slots__``.
 Entries in the canonical layout every known peer emits take a straight-line fast path before
-the generic field loop; a decoded priority stays a C int until first read (``Entry.priority``
-is a property: reading it costs more than a slot read, but boxo's priorities are all outside
-the small-int cache, so eager ints were a quarter of decoding); fields are released by a
-plain C ``tp_dealloc`` rather than a Cython ``__dealloc__`` (which saves and restores the
+the generic field loop. The decode loop builds entries from raw pointers into a list made at its
+final size (a counting pass first), and recycles what dropped entries leave behind: the entry
+objects themselves (a module freelist) and, when nothing else refers to them, their CID bytes
+and priority ints (``csrc/members.h``): allocating and freeing those through pymalloc was over
+a third of decoding, and a server drops every wantlist it has acted on. Fields are released by
+a plain C ``tp_dealloc`` rather than a Cython ``__dealloc__`` (which saves and restores the
 pending exception around itself).
 Encoding sizes everything first, checks the limits, then writes once into a preallocated
 ``bytes`` (or, for ``encode_message_parts``, into a small header buffer, handing block data
@@ -28,8 +30,8 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_Check
-from cpython.object cimport PyObject, PyTypeObject
-from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.object cimport PyObject, PyTypeObject, destructor
+from cpython.ref cimport Py_INCREF, Py_XDECREF, Py_XINCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -77,11 +79,20 @@ cdef extern from "members.h":
         const char *doc
     int T_OBJECT_EX
     int fs_expose_members(PyTypeObject *t, PyMemberDef *defs) except -1
-    int fs_install_entry_dealloc(PyTypeObject *t, const Py_ssize_t *offs, int n)
+    void fs_new_reference(PyObject *o) noexcept
+    PyObject *fs_alloc(PyTypeObject *t) except NULL
+    void fs_free(PyObject *o) noexcept
+    PyObject *fs_bool(int v) noexcept
+    PyObject *fs_int(long v)  # NULL with the error set
+    PyObject *fs_int32(int32_t v)  # NULL with the error set
+    void fs_release(PyObject *o) noexcept
+    PyObject *fs_bytes(const uint8_t *p, size_t n)  # NULL with the error set
     int fs_install_presence_dealloc(PyTypeObject *t, const Py_ssize_t *offs, int n)
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    list PyList_New(Py_ssize_t n)
+    void fs_list_set "PyList_SET_ITEM"(list l, Py_ssize_t i, PyObject *o) noexcept
 
 
 # -- compiled twins of the model's Entry and BlockPresence ------------------------------------------
@@ -96,7 +107,8 @@ cdef inline void _put(PyObject **field, object value) noexcept:
 
 # no_gc: the fields hold bytes, ints and bools, which cannot form reference cycles (an entry
 # given a container that refers back to it would leak rather than be collected).
-@cython.freelist(1024)
+# No @cython.freelist: decoded entries come from the module's own freelist (_entry_new /
+# _entry_dealloc below), which the decode loop pops without going through tp_new.
 @cython.no_gc
 @cython.final
 cdef class Entry:
@@ -104,12 +116,7 @@ cdef class Entry:
     :class:`fastswap.message.model.Entry`; same constructor, attributes and equality)."""
 
     cdef PyObject *cid
-    cdef PyObject *_prio
-    # A decoded entry keeps its wire priority as a C int and makes the Python int on first
-    # read (then caches it in ``_prio``): boxo's priorities (2**31-1 counting down) are all
-    # outside the small-int cache, and allocating one per entry was a quarter of decoding.
-    cdef int32_t prio_c
-    cdef bint prio_lazy
+    cdef PyObject *priority
     cdef PyObject *cancel
     cdef PyObject *want_type
     cdef PyObject *send_dont_have
@@ -117,39 +124,12 @@ cdef class Entry:
     def __init__(self, cid, priority=1, cancel=False, want_type=WANT_BLOCK,
                  send_dont_have=False):
         _put(&self.cid, cid)
-        _put(&self._prio, priority)
+        _put(&self.priority, priority)
         _put(&self.cancel, cancel)
         _put(&self.want_type, want_type)
         _put(&self.send_dont_have, send_dont_have)
-        self.prio_lazy = False
 
-    # A property, not a member descriptor, because of the lazy wire priority; get, set and
-    # delete behave as on a __slots__ attribute (AttributeError when unset).
-    @property
-    def priority(self):
-        cdef object value
-        if self._prio == NULL:
-            if not self.prio_lazy:
-                raise AttributeError("'Entry' object has no attribute 'priority'")
-            value = self.prio_c
-            Py_INCREF(value)
-            self._prio = <PyObject *>value
-        return <object>self._prio
-
-    @priority.setter
-    def priority(self, value):
-        _put(&self._prio, value)
-
-    @priority.deleter
-    def priority(self):
-        if self._prio == NULL and not self.prio_lazy:
-            raise AttributeError("'Entry' object has no attribute 'priority'")
-        Py_XDECREF(self._prio)
-        self._prio = NULL
-        self.prio_lazy = False
-
-    # no __dealloc__: the fields are released by the tp_dealloc wrapper of csrc/members.h
-    # (installed by _publish_members), which Cython's freelist dealloc then follows
+    # no __dealloc__: _entry_dealloc (installed by _publish_members) releases the fields
 
     def __eq__(self, other):
         if not isinstance(other, _PyEntry):
@@ -206,6 +186,57 @@ cdef class BlockPresence:
         return (BlockPresence, (getattr(self, "cid"), getattr(self, "type")))
 
 
+# -- the Entry freelist ------------------------------------------------------------------------
+# A server decodes a wantlist, acts on it and drops it; the next message reuses the same
+# entries. Up to _ENTRY_FREELIST of them are kept (64 bytes each): more than a boxo peer's
+# whole wantlist per message, so steady traffic allocates no entries at all.
+
+cdef enum:
+    _ENTRY_FREELIST = 4096
+
+cdef PyObject *_entry_free[_ENTRY_FREELIST]
+cdef Py_ssize_t _entry_nfree = 0
+
+
+cdef void _entry_dealloc(PyObject *o) noexcept:
+    """tp_dealloc of Entry: release the fields (a CID or priority only this entry refers to
+    is kept for the next decode, csrc/members.h), then keep the object for reuse."""
+    global _entry_nfree
+    cdef PyObject *f
+    f = (<Entry>o).cid
+    (<Entry>o).cid = NULL
+    fs_release(f)
+    f = (<Entry>o).priority
+    (<Entry>o).priority = NULL
+    fs_release(f)
+    f = (<Entry>o).cancel
+    (<Entry>o).cancel = NULL
+    Py_XDECREF(f)
+    f = (<Entry>o).want_type
+    (<Entry>o).want_type = NULL
+    Py_XDECREF(f)
+    f = (<Entry>o).send_dont_have
+    (<Entry>o).send_dont_have = NULL
+    Py_XDECREF(f)
+    if _entry_nfree < _ENTRY_FREELIST:
+        _entry_free[_entry_nfree] = o
+        _entry_nfree += 1
+    else:
+        fs_free(o)
+
+
+cdef inline PyObject *_entry_new() except NULL:
+    """A new Entry with every field NULL (a new reference)."""
+    global _entry_nfree
+    cdef PyObject *o
+    if _entry_nfree:
+        _entry_nfree -= 1
+        o = _entry_free[_entry_nfree]
+        fs_new_reference(o)  # its fields were cleared when it was freed
+        return o
+    return fs_alloc(<PyTypeObject *>Entry)  # zeroed
+
+
 cdef PyMemberDef _ENTRY_MEMBERS[6]
 cdef PyMemberDef _PRESENCE_MEMBERS[3]
 
@@ -217,24 +248,23 @@ cdef int _publish_members() except -1:
     cdef char *bb = <char *><PyObject *>b
     cdef int i
     cdef Py_ssize_t offs[5]
-    # priority is the Entry.priority property (lazy wire priority), not a member
     offs[0] = <char *>&e.cid - eb
-    offs[1] = <char *>&e.cancel - eb
-    offs[2] = <char *>&e.want_type - eb
-    offs[3] = <char *>&e.send_dont_have - eb
+    offs[1] = <char *>&e.priority - eb
+    offs[2] = <char *>&e.cancel - eb
+    offs[3] = <char *>&e.want_type - eb
+    offs[4] = <char *>&e.send_dont_have - eb
     _ENTRY_MEMBERS[0].name = "cid"
-    _ENTRY_MEMBERS[1].name = "cancel"
-    _ENTRY_MEMBERS[2].name = "want_type"
-    _ENTRY_MEMBERS[3].name = "send_dont_have"
-    for i in range(4):
+    _ENTRY_MEMBERS[1].name = "priority"
+    _ENTRY_MEMBERS[2].name = "cancel"
+    _ENTRY_MEMBERS[3].name = "want_type"
+    _ENTRY_MEMBERS[4].name = "send_dont_have"
+    for i in range(5):
         _ENTRY_MEMBERS[i].type = T_OBJECT_EX
         _ENTRY_MEMBERS[i].offset = offs[i]
         _ENTRY_MEMBERS[i].flags = 0
         _ENTRY_MEMBERS[i].doc = NULL
-    _ENTRY_MEMBERS[4].name = NULL
-    offs[4] = <char *>&e._prio - eb
-    if fs_install_entry_dealloc(<PyTypeObject *>Entry, offs, 5) < 0:
-        raise RuntimeError("fastswap: cannot install Entry dealloc (a bug in fastswap)")
+    _ENTRY_MEMBERS[5].name = NULL
+    (<PyTypeObject *>Entry).tp_dealloc = <destructor>_entry_dealloc
     _PRESENCE_MEMBERS[0].name = "cid"
     _PRESENCE_MEMBERS[0].offset = <char *>&b.cid - bb
     _PRESENCE_MEMBERS[1].name = "type"
@@ -259,7 +289,10 @@ _PyBlockPresence.register(BlockPresence)
 
 cdef Py_ssize_t _ZEROCOPY_MIN = ZEROCOPY_MIN
 cdef bytes _EMPTY = b""
-cdef tuple _WANT_TYPES = (0, 1)
+cdef tuple _WANT_TYPES = (0, 1)  # owns the objects _WANT_TYPE_OBJS points to
+cdef PyObject *_WANT_TYPE_OBJS[2]
+_WANT_TYPE_OBJS[0] = <PyObject *>_WANT_TYPES[0]
+_WANT_TYPE_OBJS[1] = <PyObject *>_WANT_TYPES[1]
 
 
 # -- errors (the same classes and texts as the pure twin) ------------------------------------------
@@ -330,7 +363,8 @@ cdef struct _Limits:
     size_t cid
 
 
-cdef object _decode_entry(const uint8_t *p, const uint8_t *end, size_t max_cid):
+cdef PyObject *_decode_entry(const uint8_t *p, const uint8_t *end, size_t max_cid) except NULL:
+    """One wantlist entry from its submessage bytes, as a new reference."""
     cdef const uint8_t *cid_p = NULL
     cdef size_t cid_n = 0
     cdef size_t n = 0
@@ -405,34 +439,81 @@ cdef object _decode_entry(const uint8_t *p, const uint8_t *end, size_t max_cid):
             rc = fs_skip_field(&p, end, tag, 0)
             if rc != FS_OK:
                 _fail(rc, "the wantlist")
-    cdef Entry e = Entry.__new__(Entry)
-    cdef object cid
-    cdef object value  # typed: inferred from the C ints it would become one
-    # the fields of a fresh instance are NULL: store new references straight in
-    cid = PyBytes_FromStringAndSize(<const char *>cid_p, cid_n) if cid_n else _EMPTY
-    Py_INCREF(cid)
-    e.cid = <PyObject *>cid
-    e.prio_c = prio  # e.priority stays NULL: the property makes the int when read
-    e.prio_lazy = True
-    value = cancel
-    Py_INCREF(value)
-    e.cancel = <PyObject *>value
-    value = _WANT_TYPES[wt] if <uint32_t>wt < 2 else wt  # skip PyLong_FromLong for 0 and 1
-    Py_INCREF(value)
-    e.want_type = <PyObject *>value
-    value = sdh
-    Py_INCREF(value)
-    e.send_dont_have = <PyObject *>value
-    return e
+    # Raw pointers from here on: every field of a new entry is NULL and takes a new reference,
+    # and the entry itself goes to the caller as one (no reference-count round trips).
+    # On a failed allocation the entry is released with its remaining fields NULL (which
+    # _entry_dealloc allows) and NULL returned with the error set.
+    cdef PyObject *o = _entry_new()
+    cdef PyObject *f = fs_int32(prio)
+    if f == NULL:
+        Py_XDECREF(o)
+        return NULL
+    (<Entry>o).priority = f
+    (<Entry>o).cancel = fs_bool(cancel)
+    (<Entry>o).send_dont_have = fs_bool(sdh)
+    if <uint32_t>wt < 2:  # want-block or want-have: the cached small ints
+        f = _WANT_TYPE_OBJS[wt]
+        Py_XINCREF(f)
+    else:
+        f = fs_int(wt)
+        if f == NULL:
+            Py_XDECREF(o)
+            return NULL
+    (<Entry>o).want_type = f
+    if cid_n:
+        f = fs_bytes(cid_p, cid_n)
+        if f == NULL:
+            Py_XDECREF(o)
+            return NULL
+    else:
+        f = <PyObject *>_EMPTY
+        Py_XINCREF(f)
+    (<Entry>o).cid = f
+    return o
 
 
-cdef int _decode_wantlist(const uint8_t *p, const uint8_t *end, list entries, bint *full,
-                          size_t max_cid) except -1:
+cdef Py_ssize_t _count_entries(const uint8_t *p, const uint8_t *end) noexcept nogil:
+    """The number of entries in a wantlist's bytes, to size the list before decoding. Reads
+    tags and lengths exactly as _decode_wantlist does, and stops at the first thing it cannot
+    read (the decoding pass then raises there): whenever decoding succeeds, the counts agree."""
+    cdef Py_ssize_t count = 0
+    cdef uint32_t tag = 0
+    cdef size_t n = 0
+    while p < end:
+        if p[0] == 0x0a and end - p >= 2 and p[1] < 0x80:  # an entry with a one-byte length
+            n = p[1]
+            p += 2
+            if n > <size_t>(end - p):
+                break
+            p += n
+            count += 1
+            continue
+        if fs_read_tag(&p, end, &tag) != FS_OK:
+            break
+        if tag == 0x0a:
+            if fs_read_len(&p, end, &n) != FS_OK:
+                break
+            p += n
+            count += 1
+        elif fs_skip_field(&p, end, tag, 0) != FS_OK:
+            break
+    return count
+
+
+cdef list _decode_wantlist(const uint8_t *p, const uint8_t *end, list before, bint *full,
+                           size_t max_cid):
+    """The entries of *before* followed by those of this wantlist (protobuf merges repeated
+    wantlist fields). The list is made at its final size and filled in place: appending grew
+    and copied it a few dozen times for 1000 entries."""
     cdef uint32_t tag = 0
     cdef uint32_t field
     cdef size_t n = 0
     cdef uint64_t v = 0
     cdef int rc
+    cdef Py_ssize_t count = _count_entries(p, end)
+    cdef Py_ssize_t i = 0
+    cdef PyObject *o
+    cdef list entries = PyList_New(count)  # items NULL until set (list_dealloc allows that)
     while p < end:
         if p[0] == 0x0a:  # entries, the common case
             p += 1
@@ -448,7 +529,13 @@ cdef int _decode_wantlist(const uint8_t *p, const uint8_t *end, list entries, bi
             rc = fs_read_len(&p, end, &n)
             if rc != FS_OK:
                 _fail(rc, "the wantlist")
-            entries.append(_decode_entry(p, p + n, max_cid))
+            o = _decode_entry(p, p + n, max_cid)
+            if i < count:  # always, unless the counting pass was wrong
+                fs_list_set(entries, i, o)  # steals the reference
+                i += 1
+            else:
+                entries.append(<object>o)
+                Py_XDECREF(o)
             p += n
         elif field == 2:
             if tag & 7 != 0:
@@ -461,7 +548,12 @@ cdef int _decode_wantlist(const uint8_t *p, const uint8_t *end, list entries, bi
             rc = fs_skip_field(&p, end, tag, 0)
             if rc != FS_OK:
                 _fail(rc, "the wantlist")
-    return 0
+    if i < count:  # the counting pass was wrong (a bug): drop the unset tail
+        del entries[i:]
+    if before:
+        before.extend(entries)
+        return before
+    return entries
 
 
 cdef tuple _decode_payload(const uint8_t *base, const uint8_t *p, const uint8_t *end, object mv,
@@ -573,7 +665,7 @@ cdef object _decode(object buf, const uint8_t *base, size_t size, _Limits *lim):
                 _fail(rc, ("the wantlist", "a block", "a block payload",
                            "a block presence")[field - 1])
             if field == 1:
-                _decode_wantlist(p, p + n, entries, &full, lim.cid)
+                entries = _decode_wantlist(p, p + n, entries, &full, lim.cid)
             elif field == 2:
                 if n > lim.block:
                     _block_too_large(n, lim.block)
@@ -777,11 +869,11 @@ cdef class _Encoder:
             e = entries[i]
             r = &self.ents[i]
             ce = e if type(e) is Entry else None
-            if ce is not None and ce.cid != NULL and (ce._prio != NULL or ce.prio_lazy) \
+            if ce is not None and ce.cid != NULL and ce.priority != NULL \
                     and ce.cancel != NULL and ce.want_type != NULL and ce.send_dont_have != NULL:
                 # our own class: read the fields without attribute lookups
                 cid = <object>ce.cid
-                prio = <object>ce._prio if ce._prio != NULL else ce.prio_c
+                prio = <object>ce.priority
                 cancel = <object>ce.cancel
                 wt = <object>ce.want_type
                 sdh = <object>ce.send_dont_have
