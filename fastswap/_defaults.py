@@ -94,3 +94,73 @@ STREAM_WRITE_CHUNK = 1024 * 1024
 MAX_IDENTIFY_MESSAGE = 64 * 1024
 #: Seconds to wait for a peer's identify answer.
 IDENTIFY_TIMEOUT_SECONDS = 15.0
+
+# -- server (fastswap/server: decision engine and peer task queue; boxo bitswap/server) ---------
+
+#: Block bytes packed into one response (boxo's engine targets 16 KiB per message; we pack up
+#: to 1 MiB: fewer, larger messages cost fewer writes and Noise frames per byte, and the 4 MiB
+#: message limit still leaves room for one maximal block beyond it).
+SERVER_TARGET_MESSAGE_BYTES = 1024 * 1024
+#: Wantlist entries kept per peer (boxo: MaxQueuedWantlistEntriesPerPeer = 1024). When full, a
+#: new want of higher priority evicts the lowest-priority entry; otherwise it is dropped.
+SERVER_MAX_WANTLIST_ENTRIES_PER_PEER = 1024
+#: Wantlist entries kept across all peers: bounds the engine's memory whatever number of peers
+#: connect (256 peers with full wantlists).
+SERVER_MAX_TOTAL_WANTLIST_ENTRIES = 256 * 1024
+#: Block bytes queued for sending across all peers; block tasks beyond it are refused (the peer
+#: re-sends its wantlist and gets them later). Accounting, not memory: data stays in the store.
+SERVER_MAX_TOTAL_QUEUED_BYTES = 1024 * 1024 * 1024
+#: Response bytes handed to a peer's driver and not yet reported sent (boxo:
+#: MaxOutstandingBytesPerPeer = 1 MiB). Two full responses: one being written while the next is
+#: built keeps the pipe full; a greedy peer cannot take more of the server than this at a time.
+SERVER_MAX_INFLIGHT_BYTES_PER_PEER = 2 * 1024 * 1024
+#: A want-have for a block at most this large is answered with the block itself (boxo:
+#: maxBlockSizeReplacesHasWithBlock = 1024): a HAVE would cost a round trip for little saving.
+SERVER_MAX_REPLACE_HAVE_WITH_BLOCK = 1024
+#: Fairness memory: bytes recently served to a peer count half as much after the server as a
+#: whole has sent this many more bytes (clock-free decay; the engine is sans-IO).
+SERVER_SERVED_HALF_LIFE_BYTES = 16 * 1024 * 1024
+#: Ledgers (byte/block counters) of disconnected peers kept for ledger()/stats(), oldest dropped.
+SERVER_RETAINED_LEDGERS = 1024
+
+# -- node (fastswap/node.py: the asyncio driver) -----------------------------------------------
+
+#: Blocks a get_blocks() call keeps wanted or received-but-not-yet-consumed: a slow consumer
+#: stops new wants instead of buffering a whole DAG in memory (backpressure to the peers).
+NODE_GET_BLOCKS_WINDOW = 512
+#: CIDs fetch_dag() keeps wanted at once: enough that every peer's live-want queue stays full
+#: (the client engine spreads them), bounded so a huge DAG does not flood the wantlist.
+NODE_FETCH_DAG_WANTS = 1024
+#: Received block bytes handed to the store writer and not yet committed; past this the
+#: Bitswap stream readers wait for the store (backpressure from disk to the network).
+NODE_MAX_UNSTORED_BYTES = 16 * 1024 * 1024
+
+# -- client engine (fastswap/client/engine.py; boxo client/internal/session, messagequeue) -----
+
+#: Live want-blocks a peer starts with (boxo has no per-peer limit: it sends a session's wants
+#: to peers until its own "want potential" is spent); ours adapts per peer, see engine docstring.
+CLIENT_INITIAL_QUEUE_LIMIT = 8
+CLIENT_MIN_QUEUE_LIMIT = 1
+CLIENT_MAX_QUEUE_LIMIT = 512
+#: Outstanding data (reported pendingBytes + wants sent since the peer's last message) at or
+#: below which a peer's queue limit grows (two 256 KiB chunks: "just above zero").
+CLIENT_LOW_WATER_BYTES = 512 * 1024
+#: ...and at or above which it shrinks (multiplicatively, at most once per round trip).
+CLIENT_HIGH_WATER_BYTES = 8 * 1024 * 1024
+#: Seconds without progress from a peer before a want-block sent to it is re-routed
+#: (boxo: dontHaveTimeoutMgr, 5 s default ceiling for peers that never answer).
+CLIENT_WANT_TIMEOUT_SECONDS = 5.0
+#: Seconds between searches (FindProviders, re-asking peers that said DONT_HAVE) for a want
+#: nobody has (boxo: session.periodicSearchDelay = 1 min; we are a fetcher, so sooner).
+CLIENT_SEARCH_INTERVAL_SECONDS = 10.0
+#: want-have entries piggybacked on each want-block sent to a peer (boxo sends want-have for
+#: every other session want; bounded here so a 100k-want session cannot flood one message).
+CLIENT_PIGGYBACK_MAX = 16
+#: Most peers a want-block goes to at once (boxo's split factor, inverted).
+CLIENT_MAX_FANOUT = 3
+#: Recently received CIDs remembered to count duplicates.
+CLIENT_RECENT_BLOCKS = 4096
+#: CIDs we ask one peer about at once (want-have + want-block): boxo's server keeps at most
+#: 1024 wantlist entries per peer (MaxQueuedWantlistEntriesPerPeer) and drops the rest.
+CLIENT_MAX_PEER_WANTS = 1024
+

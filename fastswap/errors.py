@@ -40,6 +40,9 @@ __all__ = [
     "NoiseError",
     "NonceExhaustedError",
     "WantlistError",
+    "SimulationError",
+    "NodeError",
+    "FetchTimeoutError",
 ]
 
 
@@ -217,3 +220,37 @@ class NonceExhaustedError(NoiseError):
 
 class WantlistError(FastswapError, ValueError):
     """A wantlist operation given a bad CID, priority, want type or diff."""
+
+
+# -- virtual network (fastswap/testing) ------------------------------------------------------
+
+
+class SimulationError(FastswapError, ValueError):
+    """A virtual-network scenario that cannot run: an unknown node, a negative delay, a link
+    with no bandwidth, or an event budget exhausted (an engine that never stops scheduling)."""
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+class ServerError(FastswapError, ValueError):
+    """The server engine (fastswap.server) was given a bad task, peer or response."""
+
+
+class UnknownPeerError(ServerError, KeyError):
+    """The server engine has no ledger for this peer (never connected, or forgotten)."""
+
+
+# -- node (fastswap/node.py) -------------------------------------------------------------------
+
+
+class NodeError(FastswapError):
+    """A Node used outside its life (not started, or stopped) or given something it cannot use."""
+
+
+class FetchTimeoutError(NodeError, TimeoutError):
+    """Blocks were not found within the time given; connect to a peer that has them."""
+
+
+class SessionError(FastswapError, ValueError):
+    """A client session id that was never opened or is already closed (see ClientEngine)."""

@@ -1,0 +1,75 @@
+"""Server hot paths: the peer task queue (compiled and pure twins side by side) and the decision
+engine (a 1000-entry wantlist received, then every response built).
+
+Measure with
+    python -m pytest benchmarks/test_bench_server.py --benchmark-enable --benchmark-only
+and compare the ``c`` and ``py`` medians of the task-queue group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from fastswap.blockstore.memory import MemoryBlockstore
+from fastswap.message.model import WANT_BLOCK, WANT_HAVE, Entry, Message
+from fastswap.server import ServerEngine
+from tests.conftest import import_twin, twin_params
+
+N_TASKS = 10_000
+N_PEERS = 50
+
+
+def _cids(n: int, salt: bytes = b"") -> list[bytes]:
+    return [b"\x01\x55\x12\x20" + hashlib.sha256(salt + i.to_bytes(4, "big")).digest()
+            for i in range(n)]
+
+
+CIDS = _cids(N_TASKS)
+
+
+@pytest.fixture(params=twin_params("fastswap.server._taskqueue_c", "fastswap.server._taskqueue_py"))
+def tq(request):
+    return import_twin(request.param)
+
+
+def _push_pop(tq) -> int:
+    q = tq.TaskQueue(max_inflight_per_peer=1 << 30)
+    push = q.push
+    for i, cid in enumerate(CIDS):
+        push(i % N_PEERS, cid, tq.BLOCK if i % 3 else tq.HAVE, 16384, i % 97)
+    popped = 0
+    while len(q):
+        for peer in q.peers_with_work():
+            ts = q.pop(peer, 256 * 1024)
+            popped += len(ts)
+            q.task_done(peer, ts)
+    return popped
+
+
+@pytest.mark.benchmark(group="server-taskqueue-push-pop-10k-50-peers")
+def test_taskqueue_push_pop(benchmark, tq):
+    assert benchmark(_push_pop, tq) == N_TASKS
+
+
+def _engine_round(store: MemoryBlockstore, msg: Message) -> int:
+    eng = ServerEngine(store)
+    eng.receive_message("peer", msg)
+    n = 0
+    while (r := eng.next_response("peer")) is not None:
+        n += len(r.blocks) + len(r.haves) + len(r.dont_haves)
+        eng.response_sent("peer", r)
+    return n
+
+
+@pytest.mark.benchmark(group="server-engine-1000-entry-wantlist")
+def test_engine_receive_and_respond(benchmark):
+    store = MemoryBlockstore()
+    cids = _cids(1000, b"engine")
+    for i, c in enumerate(cids[:800]):  # 800 held (mixed sizes), 200 missing
+        store.put(c, bytes(512 if i % 4 == 0 else 8192))
+    entries = [Entry(c, 1000 - i, False, WANT_HAVE if i % 2 else WANT_BLOCK, True)
+               for i, c in enumerate(cids)]
+    msg = Message(entries, full=True)
+    assert benchmark(_engine_round, store, msg) == 1000

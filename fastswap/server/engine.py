@@ -1,0 +1,546 @@
+"""The Bitswap server's decision engine: peers' wantlists in, responses out (sans-IO).
+
+Spec: ipfs/specs bitswap-protocol, "Bitswap 1.0.0/1.1.0/1.2.0" (wantlist entries with priority,
+cancel, wantType and sendDontHave; responses with blocks, blockPresences and pendingBytes) and
+go-bitswap PR #186 (want-have, DONT_HAVE). The policy follows boxo's
+``bitswap/server/internal/decision/engine.go``, written anew; where we differ, it says why.
+
+No I/O, no clocks, no threads: the driver (``fastswap.Node``) feeds events in —
+:meth:`ServerEngine.peer_connected`, :meth:`receive_message`, :meth:`blocks_added`,
+:meth:`response_sent` — and asks for work: :meth:`peers_with_work` then :meth:`next_response`.
+It reads the data of ``response.blocks`` from the store itself (zero-copy views), encodes the
+message and writes it. The engine only asks the store ``get_sizes`` (cheap, synchronous).
+
+Policy
+======
+
+Wantlists (one per peer, in its ledger)
+    * ``full`` replaces the peer's wantlist: entries not in the new message are dropped with their
+      queued tasks. (boxo clears the ledger's wantlist the same way.)
+    * A cancel removes the entry and its queued task. A block already handed to the driver is
+      not recalled (it is on its way).
+    * want-block supersedes want-have: a want-have for a CID wanted as want-block changes
+      nothing; a want-block for a want-have entry upgrades it (new priority, send_dont_have if
+      either asked), and the queued HAVE task becomes a BLOCK task (the task queue merges them).
+      Re-sending the same want keeps the entry as it is (boxo) but queues its answer again: a
+      re-sent wantlist is how a peer retries, and the task queue drops duplicates of what is
+      queued or in flight.
+    * Peers speaking 1.0.0/1.1.0 (or bare ``/ipfs/bitswap``) know no want-have and no presences:
+      every entry of theirs is a want-block without send_dont_have. A 1.0.0 peer can only receive
+      CIDv0 blocks (its messages carry no CID prefix), so its wants for other CIDs are dropped
+      and counted (``unservable_wants``) instead of failing later in the driver.
+    * An entry stays in the wantlist until it is answered for good, as boxo does: a sent block
+      removes the entry (whatever its type); a sent HAVE removes a want-have entry; a DONT_HAVE
+      leaves the entry, so the block is still sent (or announced) if it arrives later.
+
+Answers (computed when a want arrives, and again for :meth:`blocks_added`)
+    * have the block, want-block        -> BLOCK task
+    * have the block, want-have         -> the block itself if it is at most
+      ``replace_have_with_block`` (1 KiB) bytes (a HAVE would cost a round trip to save almost
+      nothing), else a HAVE task
+    * lack the block, send_dont_have    -> DONT_HAVE task (1.2.0 peers only)
+    * lack the block otherwise          -> nothing now; the entry waits for :meth:`blocks_added`
+    A block larger than ``MAX_BLOCK_SIZE`` is treated as absent: no message could carry it.
+
+Responses (:meth:`next_response`)
+    Tasks are packed in the peer's priority order up to ``max_bytes`` of wire cost (default
+    1 MiB; boxo packs 16 KiB, but larger messages mean fewer writes and encryption frames per
+    byte); a single block larger than that goes alone, and no response exceeds
+    ``MAX_MESSAGE_SIZE`` (4 MiB) encoded. HAVEs and DONT_HAVEs ride along. ``pending_bytes`` is
+    the block bytes still queued for the peer after this response (1.2.0 ``pendingBytes``: the
+    client sizes its want queue by it).
+
+Fairness and in-flight caps
+    The peer task queue (:mod:`fastswap.server.taskqueue`) orders :meth:`peers_with_work` by
+    least bytes in flight, then least bytes served recently; a peer whose unsent responses reach
+    ``max_inflight_per_peer`` is left out until :meth:`response_sent` releases them. A peer
+    pulling 10,000 blocks thus cannot delay one that wants three.
+
+Abuse limits (``fastswap._defaults``, SERVER_*)
+    * Entries per peer (1024, boxo's MaxQueuedWantlistEntriesPerPeer). When full, a new want with
+      a higher priority than the lowest-priority entry evicts that entry (and its task); otherwise
+      the new want is dropped. Both are counted. The lowest entry is found with a lazy min-heap,
+      so a flood of 100,000 entries costs O(n log cap) time and O(cap) memory.
+    * Entries across all peers (``max_total_entries``): wants beyond it are refused and counted.
+    * Queued block bytes across all peers: block tasks beyond it are refused and counted; the
+      entry stays, so the peer's next wantlist (or a later block arrival) retries.
+    * CIDs: an entry whose CID is empty, longer than MAX_CID_SIZE (168, boxo's MaxCidSize) or not
+      a valid CID is dropped and counted (``invalid_entries``); so is a bad want type.
+    * Message size: the codec refuses messages over 4 MiB before they reach the engine.
+
+Ledgers
+    Per peer: blocks/bytes sent and received, HAVEs/DONT_HAVEs sent, wants and cancels received,
+    first and last exchange (the driver's ``now``). A disconnected peer's counters are kept
+    (the newest ``retained_ledgers`` of them) and resume if it reconnects; its wantlist and tasks
+    are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
+from typing import Any
+
+from .. import _defaults as D
+from ..cid import decode_cid
+from ..errors import CIDError, ServerError, UnknownPeerError
+from ..message.model import WANT_BLOCK, WANT_HAVE, Message
+from .taskqueue import BLOCK, DONT_HAVE, HAVE, REFUSED, TaskQueue
+
+__all__ = ["TARGET", "Response", "ServerConfig", "ServerEngine"]
+
+#: Default block bytes packed into one response.
+TARGET = D.SERVER_TARGET_MESSAGE_BYTES
+
+# Bytes reserved for a message's non-block fields (pendingBytes, field tags) under the hard cap.
+_MESSAGE_SLACK = 64
+_LEGACY_VERSIONS = frozenset(("/ipfs/bitswap", "/ipfs/bitswap/1.0.0", "/ipfs/bitswap/1.1.0"))
+_V100 = frozenset(("/ipfs/bitswap", "/ipfs/bitswap/1.0.0"))
+_MIN_PRIORITY = -(2**31)
+_MAX_PRIORITY = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Tunables of the server engine (defaults: ``fastswap._defaults``, SERVER_*)."""
+
+    target_message_bytes: int = D.SERVER_TARGET_MESSAGE_BYTES
+    max_message_size: int = D.MAX_MESSAGE_SIZE
+    max_block_size: int = D.MAX_BLOCK_SIZE
+    max_cid_size: int = D.MAX_CID_SIZE
+    max_entries_per_peer: int = D.SERVER_MAX_WANTLIST_ENTRIES_PER_PEER
+    max_total_entries: int = D.SERVER_MAX_TOTAL_WANTLIST_ENTRIES
+    max_queued_bytes: int = D.SERVER_MAX_TOTAL_QUEUED_BYTES
+    max_inflight_per_peer: int = D.SERVER_MAX_INFLIGHT_BYTES_PER_PEER
+    replace_have_with_block: int = D.SERVER_MAX_REPLACE_HAVE_WITH_BLOCK
+    served_half_life: int = D.SERVER_SERVED_HALF_LIFE_BYTES
+    retained_ledgers: int = D.SERVER_RETAINED_LEDGERS
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            if type(v) is not int or v < 0:
+                raise ServerError(f"ServerConfig.{name} must be a non-negative int, got {v!r}")
+        if self.max_message_size < self.max_block_size + 1024:
+            raise ServerError(
+                "ServerConfig.max_message_size must exceed max_block_size by at least 1 KiB, "
+                "or the largest block could not be sent"
+            )
+        for name in ("max_entries_per_peer", "max_total_entries", "max_queued_bytes",
+                     "max_inflight_per_peer", "served_half_life", "target_message_bytes"):
+            if getattr(self, name) == 0:
+                raise ServerError(f"ServerConfig.{name} must be positive")
+
+
+class Response:
+    """One response for a peer: which blocks to send, which presences, and ``pending_bytes``."""
+
+    __slots__ = (
+        "_gen",
+        "_sent",
+        "_tasks",
+        "blocks",
+        "dont_haves",
+        "haves",
+        "nbytes",
+        "peer",
+        "pending_bytes",
+    )
+
+    def __init__(self, peer: Any, tasks: list, pending_bytes: int, gen: int) -> None:
+        self.peer = peer
+        self.blocks: list[bytes] = []
+        self.haves: list[bytes] = []
+        self.dont_haves: list[bytes] = []
+        n = 0
+        for t in tasks:
+            k = t.kind
+            if k == BLOCK:
+                self.blocks.append(t.cid)
+                n += t.size
+            elif k == HAVE:
+                self.haves.append(t.cid)
+            else:
+                self.dont_haves.append(t.cid)
+        self.nbytes = n
+        self.pending_bytes = pending_bytes
+        self._tasks = tasks
+        self._gen = gen
+        self._sent = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Response({self.peer!r}: {len(self.blocks)} blocks ({self.nbytes} bytes), "
+            f"{len(self.haves)} HAVE, {len(self.dont_haves)} DONT_HAVE, "
+            f"pending_bytes={self.pending_bytes})"
+        )
+
+
+_COUNTERS = ("blocks_sent", "bytes_sent", "haves_sent", "dont_haves_sent", "blocks_received",
+             "bytes_received", "wants_received", "cancels_received", "messages_received")
+
+
+class _Ledger:
+    """One connected peer: its wantlist, version and counters."""
+
+    __slots__ = ("counters", "first_exchange", "gen", "heap", "last_exchange", "legacy", "seq",
+                 "v100", "version", "wants")
+
+    def __init__(self, version: str, gen: int) -> None:
+        self.version = version
+        self.legacy = version in _LEGACY_VERSIONS
+        self.v100 = version in _V100
+        self.gen = gen
+        # cid -> [priority, want_type, send_dont_have, seq]
+        self.wants: dict[bytes, list] = {}
+        # lazy min-heap of (priority, seq, cid) to find the entry to evict when full
+        self.heap: list[tuple[int, int, bytes]] = []
+        self.seq = 0
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.first_exchange: float | None = None
+        self.last_exchange: float | None = None
+
+
+class ServerEngine:
+    """Bitswap decision engine (see the module docstring for the policy)."""
+
+    def __init__(self, store: Any, *, config: ServerConfig | None = None) -> None:
+        if not (hasattr(store, "get_sizes") and hasattr(store, "has_many")):
+            raise ServerError("store must provide has_many(cids) and get_sizes(cids)")
+        self._store = store
+        self._cfg = cfg = config if config is not None else ServerConfig()
+        self._queue = TaskQueue(cfg.max_inflight_per_peer, cfg.max_queued_bytes,
+                                cfg.served_half_life)
+        self._ledgers: dict[Any, _Ledger] = {}
+        self._retained: OrderedDict[Any, tuple[dict, float | None, float | None]] = OrderedDict()
+        self._gen = 0
+        self._total_entries = 0
+        self._hard_max = cfg.max_message_size - _MESSAGE_SLACK
+        self._stats = dict.fromkeys(
+            ("invalid_entries", "unservable_wants", "wants_dropped", "wants_evicted",
+             "wants_refused_global", "tasks_refused", "blocks_sent", "bytes_sent", "haves_sent",
+             "dont_haves_sent", "responses"), 0)
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._cfg
+
+    # -- peers ---------------------------------------------------------------------------------
+
+    def peer_connected(self, peer: Any, *, version: str = "/ipfs/bitswap/1.2.0") -> None:
+        """*peer* connected speaking *version*; a reconnect keeps its wantlist, updates version."""
+        l = self._ledgers.get(peer)
+        if l is not None:
+            l.version = version
+            l.legacy = version in _LEGACY_VERSIONS
+            l.v100 = version in _V100
+            return
+        self._gen += 1
+        l = _Ledger(version, self._gen)
+        old = self._retained.pop(peer, None)
+        if old is not None:
+            l.counters, l.first_exchange, l.last_exchange = old
+        self._ledgers[peer] = l
+
+    def peer_disconnected(self, peer: Any) -> None:
+        """Drop *peer*'s wantlist and tasks; keep its counters (bounded)."""
+        l = self._ledgers.pop(peer, None)
+        if l is None:
+            return
+        self._total_entries -= len(l.wants)
+        self._queue.remove_peer(peer)
+        self._retained[peer] = (l.counters, l.first_exchange, l.last_exchange)
+        while len(self._retained) > self._cfg.retained_ledgers:
+            self._retained.popitem(last=False)
+
+    # -- wantlists -----------------------------------------------------------------------------
+
+    def receive_message(self, peer: Any, msg: Message, now: float = 0.0) -> None:
+        """Apply the wantlist part of *msg* from *peer* (and count its blocks in the ledger).
+
+        A peer not announced with :meth:`peer_connected` is taken as a 1.2.0 peer."""
+        l = self._ledgers.get(peer)
+        if l is None:
+            self.peer_connected(peer)
+            l = self._ledgers[peer]
+        c = l.counters
+        c["messages_received"] += 1
+        if l.first_exchange is None:
+            l.first_exchange = now
+        l.last_exchange = now
+        for _prefix, data in msg.blocks:
+            c["blocks_received"] += 1
+            c["bytes_received"] += len(data)
+
+        queue = self._queue
+        wants = l.wants
+        dropped: dict[bytes, list] | None = None
+        if msg.full:
+            dropped = wants
+            self._total_entries -= len(wants)
+            wants = l.wants = {}
+            l.heap = []
+        touched: dict[bytes, None] = {}
+        cap = self._cfg.max_entries_per_peer
+        global_cap = self._cfg.max_total_entries
+        max_cid = self._cfg.max_cid_size
+        st = self._stats
+        for e in msg.entries:
+            cid = e.cid
+            if type(cid) is not bytes:
+                try:
+                    cid = bytes(cid)
+                except TypeError:
+                    st["invalid_entries"] += 1
+                    continue
+            if not 0 < len(cid) <= max_cid or not _valid_cid(cid):
+                st["invalid_entries"] += 1
+                continue
+            if e.cancel:
+                c["cancels_received"] += 1
+                if self._remove_want(l, peer, cid):
+                    touched.pop(cid, None)
+                continue
+            c["wants_received"] += 1
+            if l.legacy:
+                if l.v100 and not (len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
+                    st["unservable_wants"] += 1
+                    continue
+                want_type = WANT_BLOCK
+                sdh = False
+            else:
+                want_type = e.want_type
+                if want_type != WANT_BLOCK and want_type != WANT_HAVE:
+                    st["invalid_entries"] += 1
+                    continue
+                sdh = bool(e.send_dont_have)
+            prio = e.priority
+            if type(prio) is not int:
+                st["invalid_entries"] += 1
+                continue
+            if prio < _MIN_PRIORITY or prio > _MAX_PRIORITY:
+                prio = _MIN_PRIORITY if prio < 0 else _MAX_PRIORITY
+            cur = wants.get(cid)
+            if cur is not None:
+                if cur[1] == WANT_HAVE and want_type == WANT_BLOCK:
+                    # upgrade: want-block supersedes want-have
+                    l.seq += 1
+                    cur[0] = prio
+                    cur[1] = WANT_BLOCK
+                    cur[2] = cur[2] or sdh
+                    cur[3] = l.seq
+                    heappush(l.heap, (prio, l.seq, cid))
+                elif sdh and not cur[2]:
+                    cur[2] = True
+                touched[cid] = None
+                continue
+            if len(wants) >= cap:
+                low = self._lowest(l)
+                if low is None or prio <= wants[low][0]:
+                    st["wants_dropped"] += 1
+                    continue
+                self._remove_want(l, peer, low)
+                touched.pop(low, None)
+                st["wants_evicted"] += 1
+            if self._total_entries >= global_cap:
+                st["wants_refused_global"] += 1
+                continue
+            l.seq += 1
+            wants[cid] = [prio, want_type, sdh, l.seq]
+            heappush(l.heap, (prio, l.seq, cid))
+            self._total_entries += 1
+            touched[cid] = None
+        if len(l.heap) > 2 * len(wants) + 64:
+            self._compact(l)
+        if dropped:
+            for cid in dropped:
+                if cid not in wants:
+                    queue.remove(peer, cid)
+        if touched:
+            self._answer(peer, l, list(touched))
+
+    def blocks_added(self, cids: Iterable[bytes]) -> None:
+        """New local blocks: queue them (or HAVEs) for every peer whose wantlist has them."""
+        new = [c if type(c) is bytes else bytes(c) for c in cids]
+        if not new:
+            return
+        for peer, l in self._ledgers.items():
+            wants = l.wants
+            if not wants:
+                continue
+            hit = [c for c in new if c in wants]
+            if hit:
+                self._answer(peer, l, hit)
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def peers_with_work(self) -> list:
+        """Peers with a response ready and under their in-flight cap, fairest first."""
+        return self._queue.peers_with_work()
+
+    def next_response(self, peer: Any, *, max_bytes: int = TARGET) -> Response | None:
+        """Pop *peer*'s next tasks up to about *max_bytes* (see the module docstring).
+
+        None if nothing is queued for the peer or it is at its in-flight cap."""
+        if type(max_bytes) is not int or max_bytes <= 0:
+            raise ServerError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        l = self._ledgers.get(peer)
+        if l is None:
+            return None
+        q = self._queue
+        tasks = q.pop(peer, min(max_bytes, self._hard_max))  # the queue applies the cap
+        if not tasks:
+            return None
+        self._stats["responses"] += 1
+        return Response(peer, tasks, q.pending_bytes(peer), l.gen)
+
+    def response_sent(
+        self, peer: Any, response: Response, *, now: float | None = None, sent: bool = True
+    ) -> None:
+        """The driver sent *response*: release its in-flight bytes, update the ledger and retire
+        the wantlist entries it answered for good. ``sent=False``: the driver gave up on it
+        (write failed, cancelled): only the in-flight bytes are released, and the entries stay,
+        so the answers go out again when the peer re-sends its wantlist or a block arrives."""
+        if not isinstance(response, Response):
+            raise ServerError(f"response_sent() takes a Response, got {type(response).__name__}")
+        if response._sent:
+            raise ServerError("response_sent() was already called for this response")
+        response._sent = True
+        l = self._ledgers.get(peer)
+        if l is None or l.gen != response._gen:
+            return  # the peer disconnected meanwhile: its accounting is gone already
+        self._queue.task_done(peer, response._tasks)
+        if not sent:
+            return
+        c = l.counters
+        st = self._stats
+        c["blocks_sent"] += len(response.blocks)
+        c["bytes_sent"] += response.nbytes
+        c["haves_sent"] += len(response.haves)
+        c["dont_haves_sent"] += len(response.dont_haves)
+        st["blocks_sent"] += len(response.blocks)
+        st["bytes_sent"] += response.nbytes
+        st["haves_sent"] += len(response.haves)
+        st["dont_haves_sent"] += len(response.dont_haves)
+        if now is not None:
+            l.last_exchange = now
+        wants = l.wants
+        for cid in response.blocks:
+            if cid in wants:  # a block answers any want
+                self._drop_entry(l, cid)
+        for cid in response.haves:
+            w = wants.get(cid)
+            if w is not None and w[1] == WANT_HAVE:
+                self._drop_entry(l, cid)
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def ledger(self, peer: Any) -> dict:
+        """*peer*'s counters, wantlist size and queue state. UnknownPeerError if never seen."""
+        l = self._ledgers.get(peer)
+        if l is None:
+            old = self._retained.get(peer)
+            if old is None:
+                raise UnknownPeerError(
+                    f"no ledger for peer {peer!r}: it never connected (or was forgotten long ago)"
+                )
+            counters, first, last = old
+            return {**counters, "connected": False, "version": None, "first_exchange": first,
+                    "last_exchange": last, "wantlist_size": 0, "queued_tasks": 0,
+                    "pending_bytes": 0, "inflight_bytes": 0}
+        q = self._queue
+        return {**l.counters, "connected": True, "version": l.version,
+                "first_exchange": l.first_exchange, "last_exchange": l.last_exchange,
+                "wantlist_size": len(l.wants), "queued_tasks": q.queued(peer),
+                "pending_bytes": q.pending_bytes(peer), "inflight_bytes": q.inflight(peer)}
+
+    def wantlist(self, peer: Any) -> dict[bytes, tuple[int, int, bool]]:
+        """*peer*'s wantlist as {cid: (priority, want_type, send_dont_have)} (a copy)."""
+        l = self._ledgers.get(peer)
+        if l is None:
+            return {}
+        return {cid: (w[0], w[1], w[2]) for cid, w in l.wants.items()}
+
+    def stats(self) -> dict:
+        """Engine-wide counters and sizes (see the module docstring for the limits counted)."""
+        return {**self._stats, "peers": len(self._ledgers), "wantlist_entries": self._total_entries,
+                "queued_tasks": len(self._queue), "queued_bytes": self._queue.queued_bytes,
+                "inflight_bytes": sum(self._queue.inflight(p) for p in self._ledgers)}
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _answer(self, peer: Any, l: _Ledger, cids: list[bytes]) -> None:
+        """Queue the answer to each of *peer*'s wants in *cids* (see "Answers")."""
+        sizes = self._store.get_sizes(cids)
+        wants = l.wants
+        push = self._queue.push
+        max_block = self._cfg.max_block_size
+        small = self._cfg.replace_have_with_block
+        refused = 0
+        for cid, size in zip(cids, sizes):
+            w = wants[cid]
+            if size is not None and size > max_block:
+                size = None
+            if size is None:
+                if w[2]:
+                    r = push(peer, cid, DONT_HAVE, 0, w[0])
+                else:
+                    continue
+            elif w[1] == WANT_BLOCK or size <= small:
+                r = push(peer, cid, BLOCK, size, w[0])
+            else:
+                r = push(peer, cid, HAVE, 0, w[0])
+            if r == REFUSED:
+                refused += 1
+        self._stats["tasks_refused"] += refused
+
+    def _remove_want(self, l: _Ledger, peer: Any, cid: bytes) -> bool:
+        if cid not in l.wants:
+            self._queue.remove(peer, cid)  # a task may outlive its entry (sent HAVE, re-want)
+            return False
+        self._drop_entry(l, cid)
+        self._queue.remove(peer, cid)
+        return True
+
+    def _drop_entry(self, l: _Ledger, cid: bytes) -> None:
+        del l.wants[cid]
+        self._total_entries -= 1
+        # its heap item goes stale; compact when stale items dominate
+        if len(l.heap) > 2 * len(l.wants) + 64:
+            self._compact(l)
+
+    def _lowest(self, l: _Ledger) -> bytes | None:
+        """The entry to evict: lowest priority, oldest first (heap top, skipping stale items)."""
+        heap = l.heap
+        wants = l.wants
+        while heap:
+            _prio, seq, cid = heap[0]
+            w = wants.get(cid)
+            if w is not None and w[3] == seq:
+                return cid
+            heappop(heap)
+        return None
+
+    @staticmethod
+    def _compact(l: _Ledger) -> None:
+        heap = [(w[0], w[3], cid) for cid, w in l.wants.items()]
+        heapify(heap)
+        l.heap = heap
+
+
+def _valid_cid(cid: bytes) -> bool:
+    """Is *cid* a well-formed binary CID (what ``fastswap.cid.decode_cid`` accepts)?"""
+    n = len(cid)
+    # fast paths for the shapes nearly every want has (decode_cid was 40% of receive_message):
+    # CIDv0, and CIDv1 whose codec, hash code and digest length are one-byte varints
+    if n == 34 and cid[0] == 0x12 and cid[1] == 0x20:
+        return True
+    if n >= 4 and cid[0] == 1 and cid[1] < 0x80 and cid[2] < 0x80 and cid[3] + 4 == n:
+        return True
+    try:
+        decode_cid(cid)
+    except CIDError:
+        return False
+    return True

@@ -1,0 +1,235 @@
+"""The peer task queue (fastswap.server._taskqueue_*), both twins: merging, priority order,
+packing, in-flight caps, fairness, limits; hypothesis: the twins agree and no task is lost or
+duplicated."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastswap.errors import ServerError
+from tests.conftest import import_twin, twin_params
+
+PAIR = ("fastswap.server._taskqueue_c", "fastswap.server._taskqueue_py")
+
+
+@pytest.fixture(params=twin_params(*PAIR))
+def tq(request):
+    return import_twin(request.param)
+
+
+def cid(i: int) -> bytes:
+    return b"\x01\x55\x12\x20" + i.to_bytes(32, "big")
+
+
+def test_push_pop_priority_then_fifo(tq):
+    q = tq.TaskQueue()
+    for i, prio in enumerate([1, 5, 5, 3, 9]):
+        assert q.push("a", cid(i), tq.BLOCK, 10, prio) == tq.PUSHED
+    assert len(q) == 5 and q.pending_bytes("a") == 50
+    got = [t.cid for t in q.pop("a", 1 << 20)]
+    assert got == [cid(4), cid(1), cid(2), cid(3), cid(0)]
+    assert len(q) == 0 and q.pending_bytes("a") == 0
+
+
+def test_merge_stronger_kind_and_higher_priority(tq):
+    q = tq.TaskQueue()
+    assert q.push("a", cid(1), tq.DONT_HAVE, 0, 1) == tq.PUSHED
+    assert q.push("a", cid(1), tq.HAVE, 0, 1) == tq.MERGED
+    assert q.get("a", cid(1)).kind == tq.HAVE
+    assert q.push("a", cid(1), tq.BLOCK, 500, 1) == tq.MERGED
+    t = q.get("a", cid(1))
+    assert (t.kind, t.size) == (tq.BLOCK, 500)
+    assert q.pending_bytes("a") == 500
+    # weaker kind: nothing changes; higher priority: taken
+    assert q.push("a", cid(1), tq.HAVE, 0, 7) == tq.MERGED
+    t = q.get("a", cid(1))
+    assert (t.kind, t.size, t.priority) == (tq.BLOCK, 500, 7)
+    assert len(q) == 1
+    q.push("a", cid(2), tq.BLOCK, 1, 5)
+    assert [t.cid for t in q.pop("a", 1 << 20)] == [cid(1), cid(2)]
+
+
+def test_in_flight_task_not_duplicated_unless_stronger(tq):
+    q = tq.TaskQueue()
+    q.push("a", cid(1), tq.HAVE, 0, 1)
+    popped = q.pop("a", 1000)
+    assert q.push("a", cid(1), tq.HAVE, 0, 1) == tq.MERGED  # same answer in flight
+    assert q.push("a", cid(1), tq.DONT_HAVE, 0, 1) == tq.MERGED
+    assert len(q) == 0
+    assert q.push("a", cid(1), tq.BLOCK, 10, 1) == tq.PUSHED  # new info
+    q.task_done("a", popped)
+    assert q.push("a", cid(2), tq.HAVE, 0, 1) == tq.PUSHED
+
+
+def test_remove_and_remove_peer(tq):
+    q = tq.TaskQueue()
+    q.push("a", cid(1), tq.BLOCK, 10, 1)
+    q.push("a", cid(2), tq.BLOCK, 20, 1)
+    q.push("b", cid(1), tq.BLOCK, 10, 1)
+    assert q.remove("a", cid(1)) and not q.remove("a", cid(1))
+    assert q.pending_bytes("a") == 20 and q.queued_bytes == 30
+    assert q.remove_peer("b") == 1
+    assert q.queued_bytes == 20 and len(q) == 1
+    assert q.peers_with_work() == ["a"]
+    assert q.remove_peer("zzz") == 0
+
+
+def test_packing_target_and_single_large_block(tq):
+    q = tq.TaskQueue()
+    for i in range(10):
+        q.push("a", cid(i), tq.BLOCK, 1000, 10 - i)
+    out = q.pop("a", 3 * (1000 + tq.BLOCK_OVERHEAD))
+    assert len(out) == 3
+    assert q.pending_bytes("a") == 7000
+    q2 = tq.TaskQueue()
+    q2.push("a", cid(1), tq.BLOCK, 5000, 2)
+    q2.push("a", cid(2), tq.BLOCK, 10, 1)
+    assert [t.cid for t in q2.pop("a", 100)] == [cid(1)]  # larger than the target: alone
+    assert q2.inflight("a") == 5000 + tq.BLOCK_OVERHEAD
+
+
+def test_inflight_cap_and_release(tq):
+    q = tq.TaskQueue(max_inflight_per_peer=3000)
+    for i in range(10):
+        q.push("a", cid(i), tq.BLOCK, 1000, 1)
+    first = q.pop("a", 1 << 20)
+    assert len(first) == 2 and q.inflight("a") == 2 * (1000 + tq.BLOCK_OVERHEAD)  # fits the room
+    second = q.pop("a", 1 << 20)
+    assert len(second) == 1 and q.inflight("a") > 3000  # at least one task: overshoots once
+    assert q.peers_with_work() == [] and q.pop("a", 1 << 20) == []  # at its cap
+    q.task_done("a", first + second)
+    assert q.inflight("a") == 0 and q.peers_with_work() == ["a"]
+
+
+def test_fairness_small_peer_first_rounds(tq):
+    """One peer wants 10,000 blocks, another 3: the small one is done in its first rounds."""
+    q = tq.TaskQueue()
+    for i in range(10_000):
+        q.push("greedy", cid(i), tq.BLOCK, 64 * 1024, 1)
+    for i in range(3):
+        q.push("small", cid(100_000 + i), tq.BLOCK, 64 * 1024, 1)
+    assert q.queued("small") == 3
+    served: list[str] = []
+    rounds = 0
+    while q.queued("small") and rounds < 5:
+        rounds += 1
+        work = q.peers_with_work()
+        done = []
+        for p in work:
+            ts = q.pop(p, 1 << 20)
+            served.append(p)
+            done.append((p, ts))
+        for p, ts in done:
+            q.task_done(p, ts)
+    assert q.queued("small") == 0
+    assert rounds == 1
+    # one-at-a-time driver: the starved peer is picked before the one with bytes in flight
+    q2 = tq.TaskQueue()
+    for i in range(10_000):
+        q2.push("greedy", cid(i), tq.BLOCK, 64 * 1024, 1)
+    held = q2.pop("greedy", 1 << 20)
+    for i in range(3):
+        q2.push("small", cid(100_000 + i), tq.BLOCK, 64 * 1024, 1)
+    assert q2.peers_with_work()[0] == "small"
+    q2.task_done("greedy", held)
+    # even with nothing in flight, the peer served recently goes after the new one
+    assert q2.peers_with_work() == ["small", "greedy"]
+
+
+def test_global_byte_cap_refuses(tq):
+    q = tq.TaskQueue(max_queued_bytes=1000)
+    assert q.push("a", cid(1), tq.BLOCK, 600, 1) == tq.PUSHED
+    assert q.push("b", cid(2), tq.BLOCK, 600, 1) == tq.REFUSED
+    assert q.push("b", cid(2), tq.HAVE, 0, 1) == tq.PUSHED  # presences cost no block bytes
+    assert q.push("b", cid(2), tq.BLOCK, 600, 1) == tq.REFUSED  # upgrade over the cap
+    assert q.get("b", cid(2)).kind == tq.HAVE
+    assert q.queued_bytes == 600
+
+
+@pytest.mark.parametrize("bad", [
+    ("x", 0, 1, 1), (b"", 0, 1, 1), (b"c", 3, 1, 1), (b"c", 0, -1, 1), (b"c", 0, 1, 2**31),
+    (b"c", 0, 1.5, 1),
+])
+def test_bad_task_raises(tq, bad):
+    q = tq.TaskQueue()
+    with pytest.raises(ServerError):
+        q.push("a", *bad)
+    with pytest.raises(ServerError):
+        q.task_done("a", ["not a task"]) if q.push("a", b"c", 0, 1, 1) else None
+
+
+def test_heap_stays_compact_under_priority_churn(tq):
+    q = tq.TaskQueue()
+    q.push("a", cid(1), tq.BLOCK, 1, 0)
+    for p in range(1, 5000):
+        q.push("a", cid(1), tq.BLOCK, 1, p)
+    assert len(q) == 1
+    assert [t.priority for t in q.pop("a", 100)] == [4999]
+
+
+# -- the twins agree; no task lost or duplicated ---------------------------------------------
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 3), st.integers(0, 15), st.integers(0, 2),
+                  st.integers(0, 3000), st.integers(-3, 3)),
+        st.tuples(st.just("remove"), st.integers(0, 3), st.integers(0, 15)),
+        st.tuples(st.just("pop"), st.integers(0, 3), st.integers(1, 8000)),
+        st.tuples(st.just("done"), st.integers(0, 3)),
+        st.tuples(st.just("drop"), st.integers(0, 3)),
+        st.tuples(st.just("work")),
+    ),
+    max_size=60,
+)
+
+
+def _run(mod, ops):
+    q = mod.TaskQueue(max_inflight_per_peer=5000, max_queued_bytes=20000)
+    trace = []
+    popped: dict[int, list] = {}
+    model: dict[tuple[int, int], int] = {}  # (peer, cid) -> kind queued (for the no-loss check)
+    for op in ops:
+        if op[0] == "push":
+            _, p, c, kind, size, prio = op
+            r = q.push(p, cid(c), kind, size, prio)
+            trace.append(r)
+        elif op[0] == "remove":
+            trace.append(q.remove(op[1], cid(op[2])))
+        elif op[0] == "pop":
+            ts = q.pop(op[1], op[2])
+            popped.setdefault(op[1], []).extend(ts)
+            trace.append([(t.cid, t.kind, t.size, t.priority) for t in ts])
+        elif op[0] == "done":
+            q.task_done(op[1], popped.pop(op[1], []))
+        elif op[0] == "drop":
+            trace.append(q.remove_peer(op[1]))
+            popped.pop(op[1], None)
+        else:
+            trace.append(q.peers_with_work())
+        trace.append((len(q), q.queued_bytes, [q.pending_bytes(p) for p in range(4)],
+                      [q.inflight(p) for p in range(4)]))
+        # invariants: counts agree with the per-peer listings, no duplicate (peer, cid)
+        listed = [(p, t.cid) for p in range(4) for t in q.tasks(p)]
+        assert len(listed) == len(set(listed)) == len(q)
+        assert q.queued_bytes == sum(q.pending_bytes(p) for p in range(4)) <= 20000
+    del model
+    # drain: everything queued comes out exactly once
+    for p in range(4):
+        expect = {t.cid for t in q.tasks(p)}
+        got = []
+        while q.queued(p):
+            got.extend(t.cid for t in q.pop(p, 1 << 30))
+        assert sorted(got) == sorted(expect)
+    assert len(q) == 0 and q.queued_bytes == 0
+    return trace
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_twins_agree_and_nothing_lost(ops):
+    mods = [import_twin(p.values[0]) for p in twin_params(*PAIR) if not p.marks]
+    traces = [_run(m, ops) for m in mods]
+    for t in traces[1:]:
+        assert t == traces[0]
