@@ -1,0 +1,34 @@
+"""The Bitswap client: wantlists, per-peer message queues, sessions (sans-IO).
+
+Spec: ipfs/specs bitswap-protocol (client side: wantlists, cancels, block presences) and
+go-bitswap PR #186 "Bitswap Protocol Extensions". :mod:`.wantlist` holds the wantlist and the
+per-peer sent-want tracking (compiled twin); :mod:`.engine` the :class:`ClientEngine` state
+machine whose policy (discovery, live-want queues, the queue-limit control law, duplicates) is
+written down in its docstring; :mod:`.routing` the content-routing protocol the driver serves
+``FindProviders`` actions with.
+"""
+
+from __future__ import annotations
+
+from .engine import (
+    BadBlock,
+    BlockReceived,
+    ClientConfig,
+    ClientEngine,
+    DontHave,
+    FindProviders,
+    Have,
+)
+from .routing import ContentRouting, StaticRouting
+
+__all__ = [
+    "BadBlock",
+    "BlockReceived",
+    "ClientConfig",
+    "ClientEngine",
+    "ContentRouting",
+    "DontHave",
+    "FindProviders",
+    "Have",
+    "StaticRouting",
+]

@@ -1,0 +1,1065 @@
+"""The Bitswap client engine (sans-IO): sessions, per-peer live-want queues, message queues.
+
+Spec: ipfs/specs bitswap-protocol ("Wantlist", "Block presences", 1.0.0/1.1.0/1.2.0 wire
+formats) and go-bitswap PR #186 "Bitswap Protocol Extensions" (want-have, send-dont-have,
+pendingBytes). The shape follows boxo's ``client/internal`` (session, sessionwantsender,
+peermanager, messagequeue); the code and several policies are our own. Events in (peer connected,
+message received, time is ``now``), actions out (messages to send, FindProviders); no sockets,
+clocks or threads. The driver is ``fastswap.Node``; ``fastswap.testing`` replays swarms with it.
+
+Policy, and why
+===============
+
+Peers and message queues
+    Each peer has a :class:`~fastswap.client.wantlist.PeerWants` (what we want it to hold and what
+    we told it). :meth:`ClientEngine.outgoing` flushes every changed peer into one message:
+    cancels first (they free the peer's resources soonest), then want-blocks, then want-haves (the
+    discovery/piggyback traffic, least urgent), each group by priority. A newly connected (or
+    reconnected) peer gets its whole wantlist with ``full=True``, so stale state from an earlier
+    connection cannot linger at the peer; on disconnect we forget what it held
+    (``PeerWants.reset``) and re-route its want-blocks elsewhere, and its want-haves are re-sent
+    in that full message when it comes back. A peer is asked about at most ``max_peer_wants``
+    CIDs at once (boxo's server keeps 1024 entries per peer and silently drops the rest): past
+    ``max_peer_wants - limit`` no more want-haves go to it, so its want-blocks always fit. A
+    want nobody could be asked about is searched for like one everybody refused (below). A
+    message is split before it could exceed ``max_message_size`` encoded (each entry's encoded
+    size is bounded above by ``len(cid) + 24``; only the first part carries ``full``). 1.0.0/1.1.0 peers know neither want-have nor
+    sendDontHave, and answer only with blocks: they get want-block entries without the flag, are
+    never sent piggybacked or broadcast want-haves, and are session candidates from the start
+    (want-have cannot discover them); for them "not there" is known only by timeout.
+
+Sessions and discovery
+    A session (``new_session``) is a set of wants fetched together and the peers that served
+    them. While a session has no peers, each new want is broadcast as want-have to every
+    connected 1.2.0 peer *with* sendDontHave. boxo broadcasts without the flag (cheap in a large
+    swarm where most peers have nothing); we choose the flag because a fetcher usually talks to a
+    handful of peers it was pointed at, and an explicit DONT_HAVE from every one of them lets us
+    go to content routing at once instead of after a timeout; the cost is one ~40-byte presence
+    per peer per CID. A peer joins the session when it answers HAVE or sends a wanted block, or
+    when routing names it (``add_peers``). Session 0 is "no session": every connected peer is a
+    candidate and nothing is broadcast (wants go straight to the best peer as want-block).
+
+Routing a want (``_route``)
+    Each pending want gets a want-block (with sendDontHave) at up to ``fanout`` peers, chosen
+    among the session's connected peers with a free slot in their queue, best first: a peer that
+    said HAVE for this CID, then the best HAVE/DONT_HAVE history (Laplace-smoothed
+    ``(haves+1)/(haves+dont_haves+2)``, so a new peer scores 1/2), then the shortest queue. A peer
+    that gets want-blocks in a routing pass also gets, in the same message, want-have +
+    sendDontHave for up to ``piggyback_max`` of the session's wants still waiting after that pass
+    that it was not asked about, so presence knowledge for the next wants arrives with the
+    current blocks (#186). (Once per peer per pass rather than per want-block: a bulk ``want``
+    would otherwise ask want-have for wants the same pass then sends as want-block.) Unlike
+    boxo, which sends want-block only to a peer that said HAVE, a session peer with a free slot
+    gets want-block at once: one round trip less per block, at the price of a DONT_HAVE and a
+    re-route when it lacks the block. A want no candidate can take waits: it is
+    routed as soon as a slot frees (a block, DONT_HAVE, timeout or new peer).
+
+Queue limit per peer: the control law
+    A peer may hold at most ``limit`` live want-blocks from us. The signal is the peer's
+    outstanding data: the ``pendingBytes`` it reports in each message (data it has queued for us)
+    plus our estimate of the bytes we requested but have not received that the report cannot
+    include yet: want-blocks sent since its previous message, less those answered since (a block
+    or DONT_HAVE), times the mean size of that peer's blocks. On each message from the peer:
+
+    * additive increase: if the message brought ``n`` wanted blocks and outstanding <=
+      ``low_water_bytes``, ``limit += n`` (the pipe is about to drain: ask for more, at the rate
+      the peer proves it can deliver, like TCP slow start);
+    * multiplicative decrease: if outstanding >= ``high_water_bytes``, ``limit *= decrease_factor``,
+      at most once per smoothed response time (the signal lags one round trip, as in TCP);
+    * a timeout also halves the limit (an unresponsive or overloaded peer);
+    * bounded in ``[min_queue_limit, max_queue_limit]``; otherwise hold.
+
+    So the peer's queue for us stays just above zero: it never runs dry (throughput) and never
+    floods (memory at the peer, latency for our higher-priority wants, and fairness). 1.0/1.1
+    peers report no pendingBytes; their outstanding is then our own estimate only.
+
+DONT_HAVE, timeouts and content routing
+    DONT_HAVE frees the slot and re-routes the want. When every peer we could ask about a CID has
+    said DONT_HAVE (or timed out) and nothing is outstanding, a :class:`FindProviders` action is
+    emitted at once, and the want-have is broadcast to connected peers not yet asked. Every
+    ``search_interval`` such a want is searched again (DONT_HAVE answers forgotten, every connected
+    peer made a candidate, FindProviders again), so a want is never abandoned while peers exist.
+    A want-block times out ``want_timeout`` seconds after it was sent *or after the peer's last
+    block, whichever is later* (a busy peer that keeps delivering is not timed out for the depth
+    of its queue); it is then cancelled there and re-routed.
+
+Cancels and duplicates
+    When a block arrives, every peer we asked about it (want-block or want-have) gets a cancel in
+    the next flush. A block for a CID received recently (a bounded LRU) is a duplicate: counted
+    per peer and per session, and reported with ``duplicate=True``. Each session keeps an
+    exponentially weighted duplicate ratio: above ``dup_high`` the fan-out drops by one (down to
+    1); a timeout raises it by one (up to ``max_fanout``) when the ratio is below ``dup_low``,
+    trading a little duplicate traffic for latency only when peers are slow.
+
+End-game
+    Near the end of a fetch the last want-blocks may sit in a slow peer's queue while faster
+    peers that said HAVE for them have nothing to do. When a message from peer Q leaves it with
+    free slots, and a session it serves has no waiting want and at most ``2 * Q.limit`` wants
+    left, Q is also sent want-block for each of those wants it said HAVE for that has been queued
+    at another peer for longer than twice Q's smoothed response time (each want at most one
+    extra peer). Whichever copy arrives first cancels the other. Moving wants from a long queue
+    to a peer that announces HAVE mid-fetch (swarm trading) was tried and dropped: the cancels
+    reached a seeder whose uplink had already queued the blocks, so it cost duplicates and saved
+    little time.
+
+Peers not connected
+    Messages from a peer not connected (a driver race after ``peer_disconnected``) are still
+    processed (verified blocks are delivered), but nothing is sent to it until it connects.
+
+Block verification
+    A received block is named by hashing its data under its own prefix (1.0.0 blocks: CIDv0,
+    sha2-256; likewise an empty prefix, which py-libp2p sends for CIDv0 blocks), which is
+    :func:`fastswap.cid.verify_block`'s check done once: data that does not
+    hash to a CID we want cannot be delivered for it. Tampered data thus shows up as an unwanted
+    block (counted against the peer); a block with a malformed prefix, an unsupported hash or
+    over ``MAX_BLOCK_SIZE`` is a :class:`BadBlock`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _defaults as D
+from ..errors import CIDError, SessionError, WantlistError
+from ..message import DONT_HAVE, HAVE, Message, block_cid
+from ..message import Entry as WireEntry
+from .wantlist import WANT_BLOCK, WANT_HAVE, PeerWants
+
+__all__ = [
+    "Action",
+    "BadBlock",
+    "BlockReceived",
+    "ClientConfig",
+    "ClientEngine",
+    "DontHave",
+    "Event",
+    "FindProviders",
+    "Have",
+]
+
+Peer = Hashable
+
+BITSWAP_120 = "/ipfs/bitswap/1.2.0"
+_LEGACY_VERSIONS = frozenset({"/ipfs/bitswap/1.0.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap"})
+_MAX_PRIORITY = 2**31 - 1
+
+
+# -- events and actions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReceived:
+    """A verified block for a CID we wanted (``duplicate``: we already had it recently)."""
+
+    cid: bytes
+    data: Any
+    peer: Peer
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BadBlock:
+    """A block that could not be verified; dropped and counted against ``peer``."""
+
+    peer: Peer
+    cid: bytes | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Have:
+    peer: Peer
+    cid: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DontHave:
+    peer: Peer
+    cid: bytes
+
+
+Event = BlockReceived | BadBlock | Have | DontHave
+
+
+@dataclass(frozen=True, slots=True)
+class FindProviders:
+    """Ask content routing who has ``cid``; answer with ``add_peers(session, peers, now)``."""
+
+    cid: bytes
+    session: int = 0
+
+
+Action = FindProviders
+
+
+@dataclass
+class ClientConfig:
+    """Tunables of :class:`ClientEngine` (defaults in :mod:`fastswap._defaults`)."""
+
+    initial_queue_limit: int = D.CLIENT_INITIAL_QUEUE_LIMIT
+    min_queue_limit: int = D.CLIENT_MIN_QUEUE_LIMIT
+    max_queue_limit: int = D.CLIENT_MAX_QUEUE_LIMIT
+    low_water_bytes: int = D.CLIENT_LOW_WATER_BYTES
+    high_water_bytes: int = D.CLIENT_HIGH_WATER_BYTES
+    decrease_factor: float = 0.5
+    want_timeout: float = D.CLIENT_WANT_TIMEOUT_SECONDS
+    search_interval: float = D.CLIENT_SEARCH_INTERVAL_SECONDS
+    piggyback_max: int = D.CLIENT_PIGGYBACK_MAX
+    max_fanout: int = D.CLIENT_MAX_FANOUT
+    dup_high: float = 0.10
+    dup_low: float = 0.02
+    recent_blocks: int = D.CLIENT_RECENT_BLOCKS
+    default_block_size: int = D.DEFAULT_CHUNK_SIZE
+    max_message_size: int = D.MAX_MESSAGE_SIZE
+    max_block_size: int = D.MAX_BLOCK_SIZE
+    max_peer_wants: int = D.CLIENT_MAX_PEER_WANTS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_queue_limit <= self.initial_queue_limit <= self.max_queue_limit:
+            raise ValueError(
+                "ClientConfig needs 1 <= min_queue_limit <= initial_queue_limit <= max_queue_limit"
+            )
+        if not 0 < self.decrease_factor < 1:
+            raise ValueError("ClientConfig.decrease_factor must be between 0 and 1 (exclusive)")
+        if self.low_water_bytes >= self.high_water_bytes:
+            raise ValueError("ClientConfig.low_water_bytes must be below high_water_bytes")
+        if self.max_fanout < 1 or self.piggyback_max < 0 or self.recent_blocks < 0:
+            raise ValueError("ClientConfig: max_fanout >= 1, piggyback_max >= 0, recent_blocks >= 0")
+        if self.want_timeout <= 0 or self.search_interval <= 0:
+            raise ValueError("ClientConfig: want_timeout and search_interval must be positive")
+        if self.max_peer_wants <= self.max_queue_limit:
+            raise ValueError("ClientConfig.max_peer_wants must exceed max_queue_limit")
+        if self.max_message_size < 1024:
+            raise ValueError("ClientConfig.max_message_size must be at least 1 KiB")
+
+
+# -- internal state ----------------------------------------------------------------------------
+
+
+class _Peer:
+    __slots__ = (
+        "asks",
+        "avg_block",
+        "bad_blocks",
+        "blocks",
+        "bytes",
+        "connected",
+        "dont_haves",
+        "duplicates",
+        "haves",
+        "key",
+        "last_decrease",
+        "last_recv",
+        "legacy",
+        "limit",
+        "live",
+        "needs_full",
+        "pending_bytes",
+        "srtt",
+        "timeouts",
+        "unreported",
+        "unwanted",
+        "version",
+        "wants",
+    )
+
+    def __init__(self, key: Peer, version: str, limit: int, block_size: int) -> None:
+        self.key = key
+        self.avg_block = float(block_size)  # mean size of its blocks: estimates requested bytes
+        self.version = version
+        self.legacy = version in _LEGACY_VERSIONS
+        self.connected = True
+        self.needs_full = True
+        self.wants = PeerWants()
+        # cid -> {session id: WANT_BLOCK | WANT_HAVE}: who asked this peer for what
+        self.asks: dict[bytes, dict[int, int]] = {}
+        # cid -> time of the want-block (at least one session asked want-block): the queue
+        self.live: dict[bytes, float] = {}
+        self.limit = limit
+        self.pending_bytes = 0
+        # want-blocks sent since its last message, less those answered since: requests its
+        # pendingBytes cannot include yet
+        self.unreported = 0
+        self.last_recv = float("-inf")
+        self.last_decrease = float("-inf")
+        self.srtt: float | None = None
+        self.haves = self.dont_haves = self.blocks = self.bytes = 0
+        self.duplicates = self.unwanted = self.bad_blocks = self.timeouts = 0
+
+    def ratio(self) -> float:
+        return (self.haves + 1) / (self.haves + self.dont_haves + 2)
+
+
+class _Want:
+    __slots__ = ("asked", "block_peers", "cid", "dont", "exhausted_at", "have", "open", "priority")
+
+    def __init__(self, cid: bytes, priority: int) -> None:
+        self.cid = cid
+        self.priority = priority
+        self.block_peers: dict[Peer, float] = {}  # peer -> when the want-block was sent
+        self.asked: set[Peer] = set()  # every peer asked (want-have or want-block)
+        self.have: set[Peer] = set()
+        self.dont: set[Peer] = set()  # said DONT_HAVE, or timed out
+        self.exhausted_at: float | None = None
+        self.open = False  # after a re-search: every connected peer is a candidate
+
+
+class _Session:
+    __slots__ = (
+        "avg_block", "blocks", "dup_ewma", "duplicates", "fanout", "id", "needy", "opened",
+        "peers", "timeouts", "wants",
+    )
+
+    def __init__(self, sid: int, block_size: int) -> None:
+        self.id = sid
+        self.wants: dict[bytes, _Want] = {}
+        self.needy: dict[bytes, None] = {}  # wants with fewer than `fanout` block peers (ordered)
+        self.opened: dict[bytes, None] = {}  # wants re-searched: any connected peer may serve
+        self.peers: dict[Peer, None] = {}  # ordered set
+        self.blocks = 0
+        self.duplicates = 0
+        self.timeouts = 0
+        self.fanout = 1
+        self.dup_ewma = 0.0
+        self.avg_block = float(block_size)
+
+
+def _check_cid(cid: object) -> bytes:
+    if type(cid) is not bytes:
+        raise WantlistError(
+            f"a CID must be bytes (binary CID), not {type(cid).__name__}; "
+            "convert text CIDs with fastswap.cid.parse()"
+        )
+    if not 0 < len(cid) <= D.MAX_CID_SIZE:
+        raise WantlistError(f"a CID must be 1..{D.MAX_CID_SIZE} bytes long, got {len(cid)}")
+    return cid
+
+
+def _entry_size(cid: bytes) -> int:
+    # Upper bound of one encoded wantlist entry: field tag + length (3) around cid (1+2+len),
+    # priority (1+10: a negative int32 takes 10 varint bytes), cancel, wantType, sendDontHave (2
+    # each) -> len + 23; one spare byte.
+    return len(cid) + 24
+
+
+class ClientEngine:
+    """The Bitswap client as a state machine (see the module docstring for the policy)."""
+
+    def __init__(self, *, config: ClientConfig | None = None) -> None:
+        self.config = config if config is not None else ClientConfig()
+        self._peers: dict[Peer, _Peer] = {}
+        self._sessions: dict[int, _Session] = {0: _Session(0, self.config.default_block_size)}
+        self._next_sid = 1
+        self._cid_sessions: dict[bytes, dict[int, None]] = {}  # wanted cid -> sessions
+        self._recent: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
+        self._dirty: dict[Peer, None] = {}  # peers whose PeerWants changed
+        self._actions: list[Action] = []
+        self._timeouts: list[tuple[float, int, int, bytes, Peer, float]] = []  # heap
+        self._searches: list[tuple[float, int, int, bytes]] = []  # heap
+        self._seq = 0
+        self._priority = _MAX_PRIORITY
+        self._totals = {"blocks": 0, "bytes": 0, "duplicates": 0, "unwanted_blocks": 0,
+                        "bad_blocks": 0, "messages_sent": 0, "timeouts": 0}
+
+    # -- peers -------------------------------------------------------------------------------
+
+    def peer_connected(self, peer: Peer, now: float, *, version: str = BITSWAP_120) -> None:
+        """*peer* connected (or reconnected) speaking *version*: it gets a full wantlist."""
+        p = self._peers.get(peer)
+        if p is None:
+            p = _Peer(peer, version, self.config.initial_queue_limit,
+                      self.config.default_block_size)
+            self._peers[peer] = p
+        else:
+            p.version = version
+            p.legacy = version in _LEGACY_VERSIONS
+            p.connected = True
+            p.needs_full = True
+        self._dirty[peer] = None
+        # discovery for sessions still looking for peers, and searches in progress
+        for s in list(self._sessions.values()):
+            if s.id == 0 or not s.wants:
+                continue
+            searching = not self._has_connected_peer(s, exclude=p)
+            for w in s.wants.values():
+                if (searching or w.exhausted_at is not None) and not p.legacy:
+                    self._ask(p, s, w, WANT_HAVE, now)
+                    w.exhausted_at = None
+        self._route_all(now)
+
+    def peer_disconnected(self, peer: Peer, now: float) -> None:
+        """*peer* went away: its want-blocks are re-routed, what it held is forgotten."""
+        p = self._peers.get(peer)
+        if p is None or not p.connected:
+            return
+        p.connected = False
+        p.pending_bytes = 0
+        p.unreported = 0
+        p.wants.reset()
+        self._dirty.pop(peer, None)
+        affected: dict[int, _Session] = {}
+        for cid, asks in list(p.asks.items()):
+            for sid, t in list(asks.items()):
+                if t != WANT_BLOCK:
+                    continue
+                s = self._sessions.get(sid)
+                w = s.wants.get(cid) if s is not None else None
+                if w is None:
+                    continue
+                self._unask_block(p, s, w)
+                affected[sid] = s
+        for s in self._sessions.values():
+            if s.wants:
+                affected[s.id] = s
+        for s in affected.values():
+            self._route(s, now)
+            self._check_all_exhausted(s, now)
+        self._forget_if_idle(p)
+
+    # -- sessions and wants ------------------------------------------------------------------
+
+    def new_session(self, now: float) -> int:
+        sid = self._next_sid
+        self._next_sid += 1
+        self._sessions[sid] = _Session(sid, self.config.default_block_size)
+        return sid
+
+    def _session(self, sid: int) -> _Session:
+        s = self._sessions.get(sid)
+        if s is None:
+            raise SessionError(
+                f"session {sid!r} is not open: get one from new_session() (0 is 'no session')"
+            )
+        return s
+
+    def _session_closed(self, sid: object) -> None:
+        """Accept a closed session's id; raise SessionError for one never handed out."""
+        if not (type(sid) is int and 0 < sid < self._next_sid):
+            self._session(sid)  # type: ignore[arg-type]  # raises
+
+    def want(self, session: int, cids: Sequence[bytes], now: float) -> None:
+        """Want *cids* in *session*, in priority order (first = most urgent)."""
+        s = self._session(session)
+        cids = [_check_cid(c) for c in cids]
+        new: list[_Want] = []
+        for cid in cids:
+            if cid in s.wants:
+                continue
+            w = _Want(cid, self._next_priority())
+            s.wants[cid] = w
+            s.needy[cid] = None
+            self._cid_sessions.setdefault(cid, {})[s.id] = None
+            new.append(w)
+        if not new:
+            return
+        if s.id != 0 and not self._has_connected_peer(s):
+            # discovery: want-have (+sendDontHave, see the module docstring) to connected peers
+            for p in self._peers.values():
+                if p.connected and not p.legacy:
+                    for w in new:
+                        self._ask(p, s, w, WANT_HAVE, now)
+        self._route(s, now)
+        for w in new:
+            if not w.block_peers:
+                self._check_exhausted(s, w, now)
+
+    def cancel(self, session: int, cids: Iterable[bytes], now: float) -> None:
+        """Stop wanting *cids* in *session*; peers asked only by it get cancels. Cancelling in
+        a closed session is a no-op (its wants are gone already)."""
+        s = self._sessions.get(session)
+        if s is None:
+            self._session_closed(session)
+            return
+        for cid in cids:
+            w = s.wants.pop(cid, None) if type(cid) is bytes else None
+            if w is None:
+                continue
+            self._drop_want(s, w)
+        self._route_all(now)
+
+    def close_session(self, session: int, now: float) -> None:
+        """Cancel every want of *session* and forget it (idempotent; session 0 stays open)."""
+        s = self._sessions.get(session)
+        if s is None:
+            return
+        for w in list(s.wants.values()):
+            del s.wants[w.cid]
+            self._drop_want(s, w)
+        if session != 0:
+            del self._sessions[session]
+        self._route_all(now)
+
+    def add_peers(self, session: int, peers: Iterable[Peer], now: float) -> None:
+        """Routing says *peers* may have this session's blocks: they join it. A session closed
+        while the routing query ran ignores the answer (SessionError only for ids never
+        handed out)."""
+        s = self._sessions.get(session)
+        if s is None:
+            self._session_closed(session)
+            return
+        for peer in peers:
+            s.peers[peer] = None
+            p = self._peers.get(peer)
+            if p is not None and p.connected:
+                for w in s.wants.values():
+                    w.dont.discard(peer)
+                    w.exhausted_at = None
+        self._route(s, now)
+
+    def wanted(self, session: int | None = None) -> list[bytes]:
+        """The CIDs still wanted (by *session*, or by any)."""
+        if session is None:
+            return list(self._cid_sessions)
+        return list(self._session(session).wants)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive_message(self, peer: Peer, msg: Message, now: float) -> list[Event]:
+        """Handle the block/presence part of *msg* from *peer*; events in arrival order."""
+        p = self._peers.get(peer)
+        if p is None:
+            # a message from a peer not connected (a driver race: it arrived after
+            # peer_disconnected): its blocks are still verified and delivered, but we send
+            # nothing to it until peer_connected
+            p = _Peer(peer, BITSWAP_120, self.config.initial_queue_limit,
+                      self.config.default_block_size)
+            p.connected = False
+            self._peers[peer] = p
+        events: list[Event] = []
+        touched: dict[int, _Session] = {}
+        nblocks = 0
+        for prefix, data in msg.blocks:
+            if len(data) > self.config.max_block_size:
+                p.bad_blocks += 1
+                self._totals["bad_blocks"] += 1
+                events.append(BadBlock(peer, None, f"block of {len(data)} bytes is over the "
+                                                   f"{self.config.max_block_size}-byte limit"))
+                continue
+            if prefix is not None and len(prefix) == 0:
+                # py-libp2p sends CIDv0 blocks as payloads with an empty prefix: read it as the
+                # 1.0.0 form (CIDv0, sha2-256). Not a guess that can deliver wrong data: the
+                # hash names the block, and only a wanted name is delivered.
+                prefix = None
+            try:
+                cid = block_cid(prefix, data)
+            except CIDError as e:  # includes UnsupportedHashError
+                p.bad_blocks += 1
+                self._totals["bad_blocks"] += 1
+                events.append(BadBlock(peer, None, f"cannot verify block: {e}"))
+                continue
+            if self._on_block(p, cid, data, now, events, touched):
+                nblocks += 1
+        for pr in msg.presences:
+            cid = bytes(pr.cid)
+            if pr.type == HAVE:
+                p.haves += 1
+                events.append(Have(peer, cid))
+                self._on_have(p, cid, now, touched)
+            elif pr.type == DONT_HAVE:
+                p.dont_haves += 1
+                events.append(DontHave(peer, cid))
+                self._on_dont_have(p, cid, now, touched)
+        if msg.blocks or msg.presences or msg.pending_bytes:
+            # a server response; a message carrying only the peer's own wantlist says
+            # nothing about its queue for us (its pendingBytes is just unset)
+            self._adjust_limit(p, msg.pending_bytes, nblocks, now)
+        if touched or nblocks:
+            # a slot freed at this peer may serve any session
+            for s in list(self._sessions.values()):
+                if s.needy:
+                    self._route(s, now)
+            if p.connected and len(p.live) < p.limit:
+                self._endgame(p, now)
+        if not p.connected:
+            self._forget_if_idle(p)
+        return events
+
+    def _forget_if_idle(self, p: _Peer) -> None:
+        # a disconnected peer's record is kept only while it matters: asks to re-send on
+        # reconnect, or membership of a session (routing named it)
+        if not p.asks and not any(p.key in s.peers for s in self._sessions.values()):
+            self._peers.pop(p.key, None)
+
+    def _on_block(self, p: _Peer, cid: bytes, data: Any, now: float, events: list[Event],
+                  touched: dict[int, _Session]) -> bool:
+        sids = self._cid_sessions.pop(cid, None)
+        if sids is None:
+            recent = self._recent.get(cid)
+            if recent is None:
+                p.unwanted += 1
+                self._totals["unwanted_blocks"] += 1
+                return False
+            p.duplicates += 1
+            self._totals["duplicates"] += 1
+            for sid in recent:
+                s = self._sessions.get(sid)
+                if s is not None:
+                    s.duplicates += 1
+                    self._dup_sample(s, 1.0)
+            events.append(BlockReceived(cid, data, p.key, True))
+            return False
+        n = len(data)
+        p.blocks += 1
+        p.bytes += n
+        p.last_recv = now
+        self._totals["blocks"] += 1
+        self._totals["bytes"] += n
+        p.avg_block += (n - p.avg_block) / 8
+        sent = p.live.get(cid)
+        if sent is not None:
+            if p.unreported > 0:
+                p.unreported -= 1
+            sample = max(0.0, now - sent)
+            p.srtt = sample if p.srtt is None else p.srtt + (sample - p.srtt) / 8
+        for sid in sids:
+            s = self._sessions[sid]
+            w = s.wants.pop(cid)
+            s.needy.pop(cid, None)
+            s.opened.pop(cid, None)
+            s.blocks += 1
+            s.avg_block += (n - s.avg_block) / 8
+            self._dup_sample(s, 0.0)
+            if sid != 0:
+                s.peers[p.key] = None
+            self._cancel_asks(s, w)
+            touched[sid] = s
+        if self.config.recent_blocks:
+            self._recent[cid] = tuple(sids)
+            if len(self._recent) > self.config.recent_blocks:
+                self._recent.popitem(last=False)
+        events.append(BlockReceived(cid, data, p.key, False))
+        return True
+
+    def _on_have(self, p: _Peer, cid: bytes, now: float, touched: dict[int, _Session]) -> None:
+        for sid in self._cid_sessions.get(cid, ()):
+            s = self._sessions[sid]
+            w = s.wants[cid]
+            w.have.add(p.key)
+            w.dont.discard(p.key)
+            w.exhausted_at = None
+            if sid != 0 and p.key not in s.peers:
+                s.peers[p.key] = None
+            if len(w.block_peers) < s.fanout:
+                s.needy[cid] = None
+            touched[sid] = s
+
+    def _on_dont_have(self, p: _Peer, cid: bytes, now: float,
+                      touched: dict[int, _Session]) -> None:
+        for sid in list(self._cid_sessions.get(cid, ())):
+            s = self._sessions[sid]
+            w = s.wants[cid]
+            w.have.discard(p.key)
+            w.dont.add(p.key)
+            if p.key in w.block_peers:
+                if p.unreported > 0:
+                    p.unreported -= 1
+                self._unask_block(p, s, w)
+            touched[sid] = s
+            self._check_exhausted(s, w, now)
+
+    def _adjust_limit(self, p: _Peer, pending: int, nblocks: int, now: float) -> None:
+        cfg = self.config
+        pending = max(0, int(pending or 0))
+        outstanding = pending + int(p.unreported * p.avg_block)
+        p.pending_bytes = pending
+        p.unreported = 0
+        if nblocks and outstanding <= cfg.low_water_bytes:
+            p.limit = min(cfg.max_queue_limit, p.limit + nblocks)
+        elif outstanding >= cfg.high_water_bytes and now - p.last_decrease >= (p.srtt or 0.0):
+            self._decrease(p, now)
+
+    def _decrease(self, p: _Peer, now: float) -> None:
+        p.limit = max(self.config.min_queue_limit, int(p.limit * self.config.decrease_factor))
+        p.last_decrease = now
+
+    def _dup_sample(self, s: _Session, x: float) -> None:
+        s.dup_ewma += (x - s.dup_ewma) / 16
+        if x and s.dup_ewma > self.config.dup_high and s.fanout > 1:
+            s.fanout -= 1
+
+    # -- time --------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` has work next (may be early: a spurious tick is harmless)."""
+        t = [h[0][0] for h in (self._timeouts, self._searches) if h]
+        return min(t) if t else None
+
+    def tick(self, now: float) -> None:
+        """Time is *now*: time out want-blocks (re-route them) and re-search lost wants."""
+        cfg = self.config
+        routes: dict[int, _Session] = {}
+        heap = self._timeouts
+        while heap and heap[0][0] <= now:
+            _, _, sid, cid, peer, sent = heapq.heappop(heap)
+            s = self._sessions.get(sid)
+            w = s.wants.get(cid) if s is not None else None
+            p = self._peers.get(peer)
+            if w is None or p is None or w.block_peers.get(peer) != sent:
+                continue  # answered, cancelled or re-sent since
+            due = max(sent, p.last_recv) + cfg.want_timeout
+            if due > now:  # the peer made progress: give it more time
+                self._seq += 1
+                heapq.heappush(heap, (due, self._seq, sid, cid, peer, sent))
+                continue
+            p.timeouts += 1
+            s.timeouts += 1
+            self._totals["timeouts"] += 1
+            self._unask_block(p, s, w)
+            w.dont.add(peer)
+            if now - p.last_decrease >= (p.srtt or 0.0):
+                self._decrease(p, now)
+            if s.dup_ewma < cfg.dup_low and s.fanout < cfg.max_fanout:
+                s.fanout += 1
+            routes[sid] = s
+        sh = self._searches
+        while sh and sh[0][0] <= now:
+            _, _, sid, cid = heapq.heappop(sh)
+            s = self._sessions.get(sid)
+            w = s.wants.get(cid) if s is not None else None
+            if w is None or w.exhausted_at is None:
+                continue
+            w.dont.clear()
+            w.open = True
+            s.opened[cid] = None
+            w.exhausted_at = None
+            s.needy[cid] = None
+            routes[sid] = s
+        for s in routes.values():
+            self._route(s, now)
+            self._check_all_exhausted(s, now)
+
+    def actions(self, now: float) -> list[Action]:
+        """Pending actions (FindProviders), oldest first; each is returned once."""
+        a = self._actions
+        self._actions = []
+        return a
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def outgoing(self, now: float) -> list[tuple[Peer, Message]]:
+        """One message per changed peer (split if it would exceed the size limit)."""
+        out: list[tuple[Peer, Message]] = []
+        budget = self.config.max_message_size - 64
+        for peer in list(self._dirty):
+            p = self._peers.get(peer)
+            if p is None or not p.connected:
+                continue
+            full = p.needs_full
+            if full:
+                p.needs_full = False
+                d = p.wants.full()
+            else:
+                d = p.wants.flush()
+            if not d.cancels and not d.wants:
+                continue
+            entries = [WireEntry(c, 0, True) for c in d.cancels]
+            haves = []
+            for e in d.wants:
+                we = WireEntry(e.cid, e.priority, False, e.want_type, e.send_dont_have)
+                if e.want_type == WANT_BLOCK:
+                    entries.append(we)
+                else:
+                    haves.append(we)
+            entries.extend(haves)
+            start = 0
+            size = 0
+            first = True
+            for i, e in enumerate(entries):
+                es = _entry_size(e.cid)
+                if size + es > budget and i > start:
+                    out.append((peer, Message(entries[start:i], full=full and first)))
+                    first = False
+                    start = i
+                    size = 0
+                size += es
+            out.append((peer, Message(entries[start:], full=full and first)))
+        self._dirty.clear()
+        self._totals["messages_sent"] += len(out)
+        return out
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _next_priority(self) -> int:
+        pr = self._priority
+        self._priority = pr - 1 if pr > 1 else _MAX_PRIORITY
+        return pr
+
+    def _has_connected_peer(self, s: _Session, exclude: _Peer | None = None) -> bool:
+        for k in s.peers:
+            q = self._peers.get(k)
+            if q is not None and q.connected and q is not exclude:
+                return True
+        return False
+
+    def _candidates(self, s: _Session, w: _Want | None) -> list[_Peer]:
+        if s.id == 0 or (w is not None and w.open):
+            return [p for p in self._peers.values() if p.connected]
+        c = []
+        for k in s.peers:
+            p = self._peers.get(k)
+            if p is not None and p.connected:
+                c.append(p)
+        for p in self._peers.values():
+            if p.connected and p.legacy and p.key not in s.peers:
+                c.append(p)
+        return c
+
+    def _route_all(self, now: float) -> None:
+        for s in list(self._sessions.values()):
+            if s.needy:
+                self._route(s, now)
+
+    def _route(self, s: _Session, now: float) -> None:
+        """Give each needy want of *s* want-blocks at its best candidates with free slots."""
+        if not s.needy:
+            return
+        base = [p for p in self._candidates(s, None) if len(p.live) < p.limit]
+        every = [p for p in self._peers.values() if p.connected and len(p.live) < p.limit]
+        if not every:
+            return
+        if not base and s.id != 0:
+            # none of the session's own peers has room: only re-searched ("open") wants may go
+            # to other peers, so do not walk every waiting want (a session may hold 100k)
+            order: Iterable[bytes] = [c for c in s.opened if c in s.needy]
+        else:
+            order = s.needy  # not mutated in the loop (done/served are applied after it)
+        served: dict[Peer, _Peer] = {}
+        done: list[bytes] = []
+        for cid in order:
+            w = s.wants.get(cid)
+            if w is None:
+                done.append(cid)
+                continue
+            pool = every if (w.open or s.id == 0) else base
+            need = s.fanout - len(w.block_peers)
+            while need > 0 and pool:
+                best = None
+                best_key = None
+                for p in pool:
+                    k = p.key
+                    if k in w.block_peers or k in w.dont or len(p.live) >= p.limit:
+                        continue
+                    key = (k in w.have, p.ratio(), -len(p.live))
+                    if best_key is None or key > best_key:
+                        best, best_key = p, key
+                if best is None:
+                    break
+                self._ask(best, s, w, WANT_BLOCK, now)
+                served[best.key] = best
+                need -= 1
+                if len(best.live) >= best.limit:
+                    if best in base:
+                        base.remove(best)
+                    if best in every:
+                        every.remove(best)
+            if need <= 0:
+                done.append(cid)
+            if not every or (not base and s.id != 0 and not s.opened):
+                break
+        for cid in done:
+            s.needy.pop(cid, None)
+        # Piggyback once per peer per pass, on the wants still waiting after it: they are the
+        # session's "other pending CIDs", and a bulk want() does not first ask want-have for
+        # wants that the same pass then sends as want-block to the same peer.
+        for p in served.values():
+            self._piggyback(p, s, now)
+
+    def _endgame(self, q: _Peer, now: float) -> None:
+        """*q* has free slots and no waiting want of a session it serves: at the end of a
+        fetch, ask it as well for want-blocks stuck at slower peers (see the module docstring,
+        "End-game")."""
+        if q.legacy or q.srtt is None:
+            return  # no HAVE from it, or no idea yet how fast it answers
+        budget = q.limit - len(q.live)
+        limit = 2 * q.limit
+        for s in list(self._sessions.values()):
+            if budget <= 0:
+                return
+            if s.needy or not s.wants or len(s.wants) > limit:
+                continue  # not the end of this fetch: new wants keep q busy instead
+            if s.id != 0 and q.key not in s.peers:
+                continue
+            for w in list(s.wants.values()):  # oldest first
+                if budget <= 0:
+                    return
+                if len(w.block_peers) != 1 or q.key not in w.have or q.key in w.block_peers:
+                    continue
+                (sent,) = w.block_peers.values()
+                if now - sent > 2 * q.srtt:
+                    self._ask(q, s, w, WANT_BLOCK, now)
+                    budget -= 1
+
+    def _piggyback(self, p: _Peer, s: _Session, now: float) -> None:
+        if p.legacy or s.id == 0:
+            return
+        budget = self.config.piggyback_max
+        scanned = 0
+        for cid in s.needy:
+            if budget <= 0 or scanned >= 4 * self.config.piggyback_max:
+                break
+            scanned += 1
+            o = s.wants.get(cid)
+            if o is None or p.key in o.asked or p.key in o.dont:
+                continue
+            self._ask(p, s, o, WANT_HAVE, now)
+            budget -= 1
+
+    def _ask(self, p: _Peer, s: _Session, w: _Want, want_type: int, now: float) -> None:
+        if want_type == WANT_HAVE:
+            if p.legacy:
+                return  # 1.0/1.1 peers do not know want-have
+            if w.cid not in p.asks and len(p.asks) >= self.config.max_peer_wants - p.limit:
+                # servers cap the wantlist they keep per peer (boxo: 1024 entries) and drop
+                # the rest silently; keep room for this peer's want-blocks
+                return
+        asks = p.asks.get(w.cid)
+        if asks is None:
+            asks = p.asks[w.cid] = {}
+        old = asks.get(s.id)
+        if old == WANT_BLOCK or old == want_type:
+            return
+        asks[s.id] = want_type
+        w.asked.add(p.key)
+        if want_type == WANT_BLOCK:
+            w.block_peers[p.key] = now
+            self._seq += 1
+            heapq.heappush(
+                self._timeouts,
+                (now + self.config.want_timeout, self._seq, s.id, w.cid, p.key, now),
+            )
+            if w.cid not in p.live:
+                p.live[w.cid] = now
+                p.unreported += 1
+        p.wants.add(w.cid, w.priority, want_type, not p.legacy)
+        if p.connected:
+            self._dirty[p.key] = None
+
+    def _unask(self, p: _Peer, sid: int, cid: bytes, priority: int, hand_over: bool) -> None:
+        """Session *sid* no longer asks *p* for *cid* (as anything).
+
+        If another session still asks *p* about *cid* (want-have) and *hand_over* (session *sid*
+        merely lost interest), that session takes over the live want-block: the block is still
+        wanted, and a cancel now and a want later would cost two entries and a round trip. After
+        DONT_HAVE, a timeout or a disconnect the want-block is downgraded to want-have instead."""
+        asks = p.asks.get(cid)
+        if asks is None or asks.pop(sid, None) is None:
+            return
+        if not asks:
+            del p.asks[cid]
+            p.live.pop(cid, None)
+            p.wants.remove(cid)
+        elif cid in p.live and WANT_BLOCK not in asks.values():
+            if hand_over:
+                for other in asks:
+                    s = self._sessions.get(other)
+                    w = s.wants.get(cid) if s is not None else None
+                    if w is not None:
+                        asks[other] = WANT_BLOCK
+                        sent = p.live[cid]
+                        w.block_peers[p.key] = sent
+                        self._seq += 1
+                        heapq.heappush(self._timeouts, (
+                            sent + self.config.want_timeout, self._seq, other, cid, p.key, sent))
+                        if len(w.block_peers) >= s.fanout:
+                            s.needy.pop(cid, None)
+                        return
+            p.live.pop(cid, None)
+            p.wants.remove(cid)
+            p.wants.add(cid, priority, WANT_HAVE, not p.legacy)
+        if p.connected:
+            self._dirty[p.key] = None
+
+    def _unask_block(self, p: _Peer, s: _Session, w: _Want) -> None:
+        """Take back the want-block for *w* at *p* (DONT_HAVE, timeout, disconnect)."""
+        w.block_peers.pop(p.key, None)
+        self._unask(p, s.id, w.cid, w.priority, False)
+        if w.cid in s.wants:
+            s.needy[w.cid] = None
+
+    def _cancel_asks(self, s: _Session, w: _Want) -> None:
+        for k in w.asked:
+            p = self._peers.get(k)
+            if p is not None:
+                self._unask(p, s.id, w.cid, w.priority, True)
+        w.block_peers.clear()
+
+    def _drop_want(self, s: _Session, w: _Want) -> None:
+        s.needy.pop(w.cid, None)
+        s.opened.pop(w.cid, None)
+        self._cancel_asks(s, w)
+        sids = self._cid_sessions.get(w.cid)
+        if sids is not None:
+            sids.pop(s.id, None)
+            if not sids:
+                del self._cid_sessions[w.cid]
+
+    def _check_all_exhausted(self, s: _Session, now: float) -> None:
+        for w in list(s.wants.values()):
+            if not w.block_peers and w.exhausted_at is None:
+                self._check_exhausted(s, w, now)
+
+    def _check_exhausted(self, s: _Session, w: _Want, now: float) -> None:
+        """If every peer we could ask about *w* said no and nothing is outstanding: search."""
+        if w.block_peers or w.exhausted_at is not None:
+            return
+        for p in self._candidates(s, w):
+            if p.key not in w.dont:
+                return
+        for k in w.asked:
+            p = self._peers.get(k)
+            if p is not None and p.connected and k not in w.dont:
+                return  # a want-have not answered yet
+        w.exhausted_at = now
+        self._actions.append(FindProviders(w.cid, s.id))
+        if s.id != 0:  # tell connected peers not asked yet (want-have, as in discovery)
+            for p in self._peers.values():
+                if p.connected and not p.legacy and p.key not in w.asked:
+                    self._ask(p, s, w, WANT_HAVE, now)
+        self._seq += 1
+        heapq.heappush(self._searches, (now + self.config.search_interval, self._seq, s.id, w.cid))
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters per peer and per session, and totals (a fresh dict each call)."""
+        peers = {}
+        for k, p in self._peers.items():
+            peers[k] = {
+                "connected": p.connected,
+                "version": p.version,
+                "queue_limit": p.limit,
+                "live_wants": len(p.live),
+                "wants": len(p.wants),
+                "pending_bytes": p.pending_bytes,
+                "outstanding_bytes": p.pending_bytes + int(p.unreported * p.avg_block),
+                "haves": p.haves,
+                "dont_haves": p.dont_haves,
+                "blocks": p.blocks,
+                "bytes": p.bytes,
+                "duplicates": p.duplicates,
+                "unwanted_blocks": p.unwanted,
+                "bad_blocks": p.bad_blocks,
+                "timeouts": p.timeouts,
+                "srtt": p.srtt,
+            }
+        sessions = {}
+        for sid, s in self._sessions.items():
+            sessions[sid] = {
+                "wants": len(s.wants),
+                "waiting": len(s.needy),
+                "peers": len(s.peers),
+                "blocks": s.blocks,
+                "duplicates": s.duplicates,
+                "duplicate_ratio": s.dup_ewma,
+                "fanout": s.fanout,
+                "timeouts": s.timeouts,
+            }
+        out: dict[str, Any] = dict(self._totals)
+        out["peers"] = peers
+        out["sessions"] = sessions
+        out["wanted"] = len(self._cid_sessions)
+        return out
