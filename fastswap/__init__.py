@@ -19,7 +19,13 @@ def __getattr__(name: str) -> object:
     # HAS_EXTENSIONS is computed on first use: it selects every twin (fastswap._compat.TWINS).
     if name == "HAS_EXTENSIONS":
         return _compat.load_all()
+    if name in ("Node", "Session"):  # lazily: importing fastswap stays cheap
+        from . import node
+
+        return getattr(node, name)
     raise AttributeError(f"module 'fastswap' has no attribute {name!r}")
 
 
-__all__ = ["Block", "HAS_EXTENSIONS", "open_blockstore", "__version__", *_errors_all]
+__all__ = [
+    "Block", "HAS_EXTENSIONS", "Node", "Session", "open_blockstore", "__version__", *_errors_all
+]

@@ -286,6 +286,148 @@ async def _with_timeout(coro: Any, seconds: float, what: str) -> Any:
         raise DialTimeoutError(f"{what} took longer than {seconds} s; try --timeout") from None
 
 
+# -- seed / get (Bitswap) ----------------------------------------------------------------------
+
+_SEED_DESCRIPTION = """\
+Import each PATH into the repo and serve it over Bitswap (1.2.0, 1.1.0, 1.0.0) until
+interrupted (Ctrl-C or SIGTERM). A PATH ending in .car is imported as a CAR v1 file (every
+block verified, its roots served); any other file is imported as a UnixFS file (--preset picks
+Kubo's `ipfs add` or Helia's defaults, so the root CID matches theirs). Directories are not
+supported yet (import their files one by one, or a CAR of the directory).
+
+Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>) and
+one root CID per PATH, then serves. The default listen address is loopback only; serve other
+machines with --listen /ip4/0.0.0.0/tcp/4001. The peer id is kept in the repo (identity.key)."""
+
+
+def _setup_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", metavar="PATH", nargs="+", help="file or CAR v1 file to serve")
+    p.add_argument(
+        "--listen",
+        metavar="MULTIADDR",
+        action="append",
+        help="TCP multiaddr to listen on, repeatable (default: /ip4/127.0.0.1/tcp/0)",
+    )
+    p.add_argument("--json", action="store_true", help="print peer, addrs and roots as JSON")
+    p.add_argument(
+        "--preset",
+        choices=("kubo", "helia"),
+        default="kubo",
+        help="UnixFS importer defaults (default: kubo)",
+    )
+
+
+def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+    import signal
+
+    from .blockstore import default_repo_path
+    from .cid import to_str
+    from .dag import HELIA_DEFAULTS, KUBO_DEFAULTS
+    from .node import Node
+
+    for path in args.paths:
+        if os.path.isdir(path):
+            raise _UserError(f"{path} is a directory; directories are not supported yet "
+                             "(seed its files, or a CAR of it)")
+        if not os.path.isfile(path):
+            raise _UserError(f"{path}: no such file")
+    settings = dict(HELIA_DEFAULTS if args.preset == "helia" else KUBO_DEFAULTS)
+    listen = args.listen or ["/ip4/127.0.0.1/tcp/0"]
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Node(ctx.repo or default_repo_path(), listen=listen) as node:
+            roots: list[tuple[str, str]] = []
+            for path in args.paths:
+                if path.lower().endswith(".car"):
+                    for r in await node.add_car(path):
+                        roots.append((to_str(r), path))
+                else:
+                    roots.append((to_str(await node.add_file(path, **settings)), path))
+            addrs = [str(a) for a in node.addrs]
+            if args.json:
+                import json
+
+                print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
+                                  "roots": [{"cid": c, "path": p} for c, p in roots]}))
+            else:
+                print(f"peer id: {node.peer_id}")
+                for a in addrs:
+                    print(f"listening on: {a}")
+                for c, p in roots:
+                    print(f"root: {c} {p}")
+                print("serving; Ctrl-C to stop")
+            sys.stdout.flush()
+            await stop.wait()
+
+    _run_loop(go())
+    return EXIT_OK
+
+
+def _setup_get(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cid", metavar="CID", help="root CID of a UnixFS file")
+    p.add_argument(
+        "--peer",
+        metavar="MULTIADDR",
+        action="append",
+        required=True,
+        help="a peer to fetch from (/ip4/../tcp/../p2p/<id>), repeatable",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", default="-", help="where to write the file (default: "
+        "standard output)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="give up after S seconds"
+    )
+
+
+def _run_get(args: argparse.Namespace, ctx: Context) -> int:
+    import time
+
+    from .blockstore import default_repo_path
+    from .cid import parse
+    from .dag import cat
+    from .node import Node
+
+    root = parse(args.cid)  # a bad CID fails before any connection
+    if args.output == "-" and sys.stdout.isatty():
+        raise _UserError("refusing to write binary data to a terminal; use -o FILE or redirect")
+
+    async def go() -> tuple[int, Any]:
+        async with Node(ctx.repo or default_repo_path(), listen=[]) as node:
+            for peer in args.peer:
+                await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
+            n = await node.fetch_dag(root, timeout=args.timeout)
+            return n, node.stat()
+
+    t0 = time.monotonic()
+    nblocks, _ = _run_loop(go())
+    elapsed = time.monotonic() - t0
+    # the node is closed: read the (verified) blocks back from the repo
+    size = 0
+    if args.output == "-":
+        out = sys.stdout.buffer
+        for chunk in cat(ctx.store, root):
+            out.write(chunk)
+            size += len(chunk)
+        out.flush()
+    else:
+        tmp = args.output + ".part"
+        with open(tmp, "wb") as fh:
+            for chunk in cat(ctx.store, root):
+                fh.write(chunk)
+                size += len(chunk)
+        os.replace(tmp, args.output)
+    print(f"fetched {nblocks} blocks, {size} bytes in {elapsed:.2f} s "
+          f"({size / max(elapsed, 1e-9) / 1e6:.1f} MB/s)", file=sys.stderr)
+    return EXIT_OK
+
+
 #: Every subcommand, in the order --help lists them.
 COMMANDS: dict[str, Command] = {
     "add": Command("import a file, print its root CID", _setup_add, _run_add, _ADD_DESCRIPTION),
@@ -296,6 +438,9 @@ COMMANDS: dict[str, Command] = {
     "export-car": Command(
         "write the DAG under CID as a CAR v1 file", _setup_export_car, _run_export_car
     ),
+    "seed": Command("import files and serve them over Bitswap", _setup_seed, _run_seed,
+                    _SEED_DESCRIPTION),
+    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get),
     "id": Command(
         "connect to a libp2p peer and print what identify says about it",
         _setup_id,

@@ -1,0 +1,234 @@
+"""The processes of the transfer, swarm, RSS and abuse measurements (ipfs/specs
+bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so each side has a
+core and its own resident-set figures.
+
+``seed SIZE [--pattern] [--small N] [--leaves]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
+per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
+the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size"}`` (and
+``"leaves"``: the file's leaf CIDs, with ``--leaves``) as one JSON line, then answer commands on
+stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
+peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
+engine's stats, "ledgers": {peer id: ledger}}``.
+
+``leech``: for each line ``ADDR ROOT`` on stdin, fetch the DAG into a fresh repo with a fresh
+Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}`` (seconds: connect
++ fetch, everything committed to LMDB; maxrss/vmhwm: this process's peak resident set so far).
+
+``abuse MODE ADDR [ARG]``: a hostile peer on a bare libp2p Host with hand-built Bitswap
+messages. It serves the Bitswap protocols but never reads what arrives on them, so the seeder's
+responses pile up against flow control. ``wantlist N``: want-block (with sendDontHave) for the
+N small blocks ``small_block(i)`` in as many messages as the 4 MiB limit needs; ``noread
+CID,CID,...``: want-block for those real blocks. Prints ``{"peer", "entries", "messages"}`` once
+sent, then ``status`` lines on stdin answer ``{"connected", "unread_bytes"}``; EOF ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+BLOCK = 256 * 1024
+SMALL_BLOCK = 256
+
+
+def small_block(i: int) -> bytes:
+    """The i-th small block: distinct for every i, 256 bytes."""
+    return i.to_bytes(8, "big") * (SMALL_BLOCK // 8)
+
+
+class PatternReader:
+    """SIZE bytes of one random 256 KiB pattern whose first 8 bytes of each block carry the
+    block number: every leaf is distinct (no dedup) yet making 1 GiB costs only copies."""
+
+    def __init__(self, size: int, seed: bytes | None = None) -> None:
+        self.size = size
+        self.pos = 0
+        self.pattern = bytearray(seed or os.urandom(BLOCK))
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self.pos
+        if n < 0 or n > left:
+            n = left
+        out = bytearray()
+        while len(out) < n:
+            block, off = divmod(self.pos, BLOCK)
+            self.pattern[:8] = block.to_bytes(8, "big")
+            take = min(n - len(out), BLOCK - off)
+            out += self.pattern[off : off + take]
+            self.pos += take
+        return bytes(out)
+
+
+def _proc_status() -> dict[str, int]:
+    """VmHWM and VmRSS of this process in KiB (Linux /proc)."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmHWM:", "VmRSS:")):
+                key, val = line.split(":", 1)
+                out[key.lower() + "_kib"] = int(val.split()[0])
+    return out
+
+
+async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
+    from fastswap.cid import RAW, decode_cid, to_str
+    from fastswap.dag import import_file, iter_links
+    from fastswap.node import Node
+
+    work = tempfile.mkdtemp(prefix="fastswap-bench-seed-")
+    try:
+        async with Node(os.path.join(work, "repo")) as node:
+            opts: dict[str, Any] = dict(cid_version=1, raw_leaves=True, chunk_size=BLOCK,
+                                        max_children=174)
+            if pattern:
+                root = await asyncio.to_thread(import_file, node.store, PatternReader(size),
+                                               **opts)
+            else:
+                path = os.path.join(work, "data.bin")
+
+                def write_random() -> None:
+                    with open(path, "wb") as fh:
+                        left = size
+                        while left:
+                            n = min(left, 1 << 24)
+                            fh.write(os.urandom(n))
+                            left -= n
+
+                write_random()  # before serving: blocking the loop here is harmless
+                root = await node.add_file(path, **opts)
+                os.unlink(path)
+            if small:
+                batch = 10_000
+                for start in range(0, small, batch):
+                    await node.put_blocks(small_block(i)
+                                          for i in range(start, min(small, start + batch)))
+            info: dict[str, Any] = {"addr": str(node.addrs[0]), "root": to_str(root),
+                                    "size": size}
+            if leaves:
+                out, todo = [], [root]
+                while todo:
+                    c = todo.pop(0)
+                    if decode_cid(c)[1] == RAW:
+                        out.append(to_str(c))
+                    else:
+                        todo.extend(iter_links(c, node.store.get(c)))
+                info["leaves"] = out
+            print(json.dumps(info), flush=True)
+            loop = asyncio.get_running_loop()
+            while True:
+                line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+                if not line:
+                    return
+                if line == "reset":
+                    # "5" resets the peak-RSS mark (proc(5), /proc/pid/clear_refs)
+                    with open("/proc/self/clear_refs", "w") as fh:
+                        fh.write("5")
+                    line = "rss"
+                if line == "rss":
+                    print(json.dumps(_proc_status()), flush=True)
+                elif line == "peers":
+                    ledgers = {}
+                    for p in node.peers:
+                        try:
+                            ledgers[str(p)] = node.server.ledger(p)
+                        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                            ledgers[str(p)] = {"error": repr(exc)}
+                    print(json.dumps({"server": node.server.stats(), "ledgers": ledgers},
+                                     default=str), flush=True)
+                else:
+                    print(json.dumps({"error": f"unknown command {line!r}"}), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def leech() -> None:
+    from fastswap.node import Node
+
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line.strip():
+            return
+        addr, root = line.split()
+        repo = tempfile.mkdtemp(prefix="fastswap-bench-leech-")
+        try:
+            t0 = time.perf_counter()
+            async with Node(repo, listen=[]) as node:
+                await node.connect(addr)
+                blocks = await node.fetch_dag(root, timeout=600)
+                seconds = time.perf_counter() - t0
+                nbytes = node.store.size_bytes()
+        finally:
+            shutil.rmtree(repo, ignore_errors=True)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
+                          "maxrss_kib": rss, **_proc_status()}), flush=True)
+
+
+async def abuse(mode: str, addr: str, arg: str) -> None:
+    from fastswap._defaults import MAX_MESSAGE_SIZE
+    from fastswap.cid import compute_cid, parse
+    from fastswap.message import WANT_BLOCK, Entry, Message, encode_message, frame_length_prefix
+    from fastswap.net.bitswap import BITSWAP_1_2_0, BITSWAP_PROTOCOLS
+    from fastswap.net.host import Host
+
+    if mode == "wantlist":
+        cids = [compute_cid(small_block(i)) for i in range(int(arg))]
+    elif mode == "noread":
+        cids = [parse(c) for c in arg.split(",")]
+    else:
+        raise SystemExit(f"unknown abuse mode {mode!r}: use wantlist or noread")
+    held: list[Any] = []  # streams the seeder opened to us: kept open, never read
+
+    async def never_read(stream: Any) -> None:
+        held.append(stream)
+        await asyncio.Event().wait()
+
+    async with Host() as host:
+        for proto in BITSWAP_PROTOCOLS:
+            host.set_stream_handler(proto, never_read)
+        conn = await host.dial(addr)
+        stream = await host.new_stream_on(conn, [BITSWAP_1_2_0])
+        # as many entries per message as fit well under the 4 MiB limit
+        per_msg = max(1, (MAX_MESSAGE_SIZE // 2) // 64)
+        messages = 0
+        for start in range(0, len(cids), per_msg):
+            entries = [Entry(c, priority=1, want_type=WANT_BLOCK, send_dont_have=True)
+                       for c in cids[start : start + per_msg]]
+            body = encode_message(Message(entries=entries, full=(start == 0)))
+            stream.write(frame_length_prefix(len(body)) + body)
+            await stream.drain()
+            messages += 1
+        print(json.dumps({"peer": str(host.peer_id), "entries": len(cids),
+                          "messages": messages}), flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+            if not line:
+                return
+            print(json.dumps({
+                "connected": any(not c.is_closed for c in host.connections),
+                "unread_bytes": sum(s.buffered for s in held),
+                "streams_from_seeder": len(held),
+            }), flush=True)
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    if sys.argv[1] == "seed":
+        argv = sys.argv[2:]
+        n_small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 0
+        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv))
+    elif sys.argv[1] == "abuse":
+        uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
+    else:
+        uvloop.run(leech())

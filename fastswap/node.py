@@ -1,0 +1,865 @@
+"""The asyncio driver of the Bitswap engines: ipfs/specs bitswap-protocol ("Bitswap 1.2.0
+Interaction Pattern": a node both serves and fetches) over the libp2p host.
+
+``Node`` owns and wires together:
+
+* a :class:`~fastswap.net.host.Host` (identity kept in the repo as ``identity.key``, or
+  ephemeral) with :class:`~fastswap.net.bitswap.BitswapNetwork` on it;
+* the blockstore (LMDB in ``<repo>/blocks``, or the ``store`` given, or memory) and an
+  :class:`~fastswap.blockstore.AsyncBlockstore` for writes and zero-copy reads off the loop;
+* a :class:`~fastswap.server.engine.ServerEngine` and a
+  :class:`~fastswap.client.engine.ClientEngine`, both sans-IO: this module feeds them events
+  (connections, messages, time) and carries out their actions.
+
+Event flow:
+
+* connection ready -> open our Bitswap stream (its protocol is the peer's version) ->
+  ``peer_connected`` on both engines; the last connection gone -> ``peer_disconnected``;
+* message -> ``server.receive_message`` (the wantlist part) and ``client.receive_message``
+  (blocks, already verified by the engine; presences). Received blocks are committed to the store,
+  then handed to waiters and announced with ``server.blocks_added`` (peers that want them get
+  them). The stream reader waits when too many bytes are waiting for the store;
+* one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) flushes
+  ``client.outgoing``, runs ``client.actions`` (FindProviders -> routing, dial, ``add_peers``),
+  fires due timers (``client.tick``, re-armed with ``call_at(client.next_deadline())``) and starts
+  a writer for each peer in ``server.peers_with_work()``;
+* a per-peer writer sends the client's messages first (wantlists are small and unblock data),
+  then the server's responses: block data are read zero-copy from the store in a reader thread
+  and encoded straight into one frame (their only copy), while the previous frame is being
+  written, so the pipe never drains between responses; ``response_sent`` once written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Self
+
+from . import _defaults
+from .block import Block
+from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore
+from .cid import DAG_PB, RAW, compute_cid, decode_cid, parse, to_str
+from .client.routing import StaticRouting
+from .errors import (
+    BadBlockError,
+    CIDError,
+    FastswapError,
+    FetchTimeoutError,
+    NetError,
+    NodeError,
+)
+from .message import (
+    DONT_HAVE,
+    HAVE,
+    BlockPresence,
+    Message,
+    encode_message_parts,
+    frame_length_prefix,
+    wire_block,
+)
+from .net.bitswap import (
+    BITSWAP_1_2_0,
+    BITSWAP_PROTOCOLS,
+    BitswapNetwork,
+    is_legacy,
+    supports_presences,
+)
+from .net.host import Host
+from .net.keys import Ed25519KeyPair, PeerId, load_or_create_identity
+from .net.multiaddr import Multiaddr, parse_multiaddr
+
+__all__ = ["Node", "Session"]
+
+log = logging.getLogger("fastswap.node")
+
+_INT32_MAX = 0x7FFFFFFF
+
+
+class _PeerOut:
+    """Sending state of one peer: client messages waiting, and whether a writer runs."""
+
+    __slots__ = ("msgs", "task")
+
+    def __init__(self) -> None:
+        self.msgs: deque[Message] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+
+class Node:
+    """A Bitswap node: serves its blockstore and fetches blocks from peers.
+
+    ``async with Node(repo) as node:`` (or ``await node.start()`` ... ``await node.stop()``).
+
+    * ``repo``: directory of a fastswap repo (LMDB blockstore in ``<repo>/blocks``, peer
+      identity in ``<repo>/identity.key``); created if needed.
+    * ``store``: a Blockstore to use instead (the caller keeps ownership). With neither
+      ``repo`` nor ``store`` the node keeps blocks in memory; without ``repo`` the identity is
+      ephemeral unless ``identity`` is given.
+    * ``peers``: multiaddrs (``/ip4/../tcp/../p2p/<id>``) of the static router: dialled at
+      start (failures are logged) and asked whenever a want finds no provider.
+    * ``protocols``: the Bitswap protocol ids to speak, in order of preference.
+    * ``engines``: ``(server_factory, client_factory)`` to drive other engines with the same
+      contract (``server_factory(store)``, ``client_factory()``), e.g. instrumented ones.
+    """
+
+    def __init__(
+        self,
+        repo: str | os.PathLike[str] | None = None,
+        *,
+        listen: Iterable[str | Multiaddr] = ("/ip4/127.0.0.1/tcp/0",),
+        store: Any = None,
+        identity: Ed25519KeyPair | None = None,
+        peers: Iterable[str | Multiaddr] = (),
+        protocols: Sequence[str] = BITSWAP_PROTOCOLS,
+        server_config: Any = None,
+        client_config: Any = None,
+        routing: Any = None,
+        host_options: dict[str, Any] | None = None,
+        engines: tuple[Any, Any] | None = None,
+    ) -> None:
+
+        self.repo = None if repo is None else os.path.abspath(os.fspath(repo))
+        self._owns_store = store is None
+        if store is None:
+            store = MemoryBlockstore() if self.repo is None else open_blockstore(self.repo)
+        self.store = store
+        if identity is None and self.repo is not None:
+            identity = load_or_create_identity(self.repo)
+        self.host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
+        self.net = BitswapNetwork(
+            self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame
+        )
+        if engines is None:
+            from .client.engine import ClientEngine
+            from .server.engine import ServerEngine
+
+            self.server: Any = ServerEngine(store, config=server_config)
+            self.client: Any = ClientEngine(config=client_config)
+        else:
+            # (server_factory(store), client_factory()): other engines with the same contract
+            self.server = engines[0](store)
+            self.client = engines[1]()
+        self.astore = AsyncBlockstore(store)
+        self._static = StaticRouting()
+        self.routing = routing if routing is not None else self._static
+        self._initial_peers = [parse_multiaddr(p) for p in peers]
+        for ma in self._initial_peers:
+            self._static.add(ma)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._peers: dict[PeerId, str] = {}  # Bitswap-active peers -> version
+        self._opening: dict[PeerId, asyncio.Task[None]] = {}
+        self._out: dict[PeerId, _PeerOut] = {}
+        self._waiters: dict[bytes, list[Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._finding: set[int] = set()
+        self._pass_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._unstored = 0
+        self._store_room: asyncio.Event | None = None
+        self._unsubscribe: Any = None
+        self._started = False
+        self._stopped = False
+        self._counters = {"bad_blocks": 0, "blocks_stored": 0, "bytes_stored": 0,
+                          "responses_sent": 0, "bad_frames": 0,
+                          "bad_messages": 0}
+
+    # -- facts -----------------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.host.peer_id
+
+    @property
+    def addrs(self) -> list[Multiaddr]:
+        """Listen addresses, each ending in ``/p2p/<peer id>``."""
+        return self.host.addrs
+
+    @property
+    def peers(self) -> list[PeerId]:
+        """Peers we speak Bitswap with."""
+        return list(self._peers)
+
+    def version(self, peer: PeerId) -> str | None:
+        return self._peers.get(peer)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.peer_id} {len(self._peers)} peers>"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._stopped:
+            raise NodeError("this node was stopped; create a new Node")
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._store_room = asyncio.Event()
+        self._store_room.set()
+        # handlers first: identify must list Bitswap before any peer asks
+        self.net.start()
+        self._unsubscribe = self.host.subscribe(self._on_connected, self._on_disconnected)
+        await self.host.start()
+        for ma in self._initial_peers:
+            self._spawn(self._connect_quietly(ma))
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop serving and fetching; wait for every task; close what the node opened."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        tasks = [t for t in self._tasks if not t.done()]
+        tasks += [po.task for po in self._out.values() if po.task is not None]
+        tasks += list(self._opening.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.net.stop()
+        await self.host.stop()
+        err = NodeError("the node was stopped before the block arrived")
+        for waiters in self._waiters.values():
+            for w in waiters:
+                w(None, None, err)
+        self._waiters.clear()
+        if self._started:
+            await self.astore.aclose()
+        if self._owns_store:
+            self.store.close()
+
+    def _check_running(self) -> None:
+        if not self._started:
+            raise NodeError("the node is not started; use `async with Node(...)` or start()")
+        if self._stopped:
+            raise NodeError("the node is stopped; create a new Node")
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if isinstance(exc, (NetError, NodeError)):
+                log.info("node task ended: %s", exc)
+            else:
+                log.error("node task failed", exc_info=exc)
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    # -- peers -----------------------------------------------------------------------------
+
+    async def connect(self, maddr: str | Multiaddr) -> PeerId:
+        """Dial a peer, open our Bitswap stream to it and add it to the static router."""
+        self._check_running()
+        ma = parse_multiaddr(maddr)
+        conn = await self.host.dial(ma)
+        peer = conn.remote_peer
+        self._static.add(ma if ma.peer_id is not None else ma.with_p2p(peer))
+        await self._ensure_peer(peer)
+        return peer
+
+    async def _connect_quietly(self, ma: Multiaddr) -> None:
+        try:
+            await self.connect(ma)
+        except NetError as exc:
+            log.warning("cannot connect to %s: %s", ma, exc)
+
+    def _on_connected(self, conn: Any) -> None:
+        peer = conn.remote_peer
+        if peer not in self._peers and peer not in self._opening:
+            self._opening[peer] = asyncio.ensure_future(self._open_peer(peer))
+
+    async def _ensure_peer(self, peer: PeerId) -> None:
+        if peer in self._peers:
+            return
+        task = self._opening.get(peer)
+        if task is None:
+            task = self._opening[peer] = asyncio.ensure_future(self._open_peer(peer))
+        await asyncio.shield(task)
+        if peer not in self._peers:
+            raise NetError(f"{peer} does not speak Bitswap ({', '.join(self.net.protocols)})")
+
+    async def _open_peer(self, peer: PeerId) -> None:
+        try:
+            version = await self.net.open(peer)
+        except NetError as exc:
+            log.info("no Bitswap stream to %s: %s", peer, exc)
+            return
+        finally:
+            self._opening.pop(peer, None)
+        if self.host.connection(peer) is not None:
+            self._activate(peer, version)
+
+    def _activate(self, peer: PeerId, version: str) -> None:
+        if peer in self._peers or self._stopped:
+            return
+        self._peers[peer] = version
+        now = self._now()
+        self.server.peer_connected(peer, version=version)
+        self.client.peer_connected(peer, now, version=version)
+        self._schedule()
+
+    def _on_disconnected(self, conn: Any) -> None:
+        peer = conn.remote_peer
+        if self.host.connection(peer) is not None:
+            return  # another connection to the peer lives on
+        opening = self._opening.pop(peer, None)
+        if opening is not None:
+            opening.cancel()
+        self.net.forget(peer)
+        po = self._out.pop(peer, None)
+        if po is not None and po.task is not None:
+            po.task.cancel()
+        if self._peers.pop(peer, None) is not None:
+            self.server.peer_disconnected(peer)
+            self.client.peer_disconnected(peer, self._now())
+            self._schedule()
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _on_bad_frame(self, peer: PeerId, reason: str) -> None:
+        self._counters["bad_frames"] += 1
+
+    def _on_message(self, peer: PeerId, msg: Message, protocol: str) -> Any:
+        if self._stopped:
+            return None
+        if peer not in self._peers:
+            if self.host.connection(peer) is None:
+                return None  # read after the peer's last connection closed: it is gone
+            # the peer wrote before our stream to it was open: its stream tells its version
+            self._activate(peer, protocol)
+        now = self._now()
+        try:
+            if msg.entries or msg.full:
+                self.server.receive_message(peer, msg, now)
+            events = self.client.receive_message(peer, msg, now)
+        except FastswapError as exc:
+            # the engines refuse what they cannot accept; the peer's other messages still count
+            self._counters["bad_messages"] += 1
+            log.warning("ignoring a Bitswap message from %s: %s", peer, exc)
+            self._schedule()
+            return None
+        received: list[tuple[bytes, Any]] = []
+        for ev in events:
+            kind = type(ev).__name__
+            if kind == "BlockReceived":
+                if not ev.duplicate:
+                    received.append((ev.cid, ev.data))
+            elif kind == "BadBlock":
+                self._counters["bad_blocks"] += 1
+                log.warning("bad block from %s: %s", ev.peer, ev.reason)
+        self._schedule()
+        if received:
+            return self._store_received(received)
+        return None
+
+    def _store_received(self, blocks: list[tuple[bytes, Any]]) -> Any:
+        """Commit verified blocks (in the store's writer thread), then deliver and announce
+        them. Returns an awaitable while too many bytes wait for the store."""
+        nbytes = sum(len(d) for _, d in blocks)
+        self._unstored += nbytes
+        fut = asyncio.ensure_future(self.astore.put_many(blocks))
+        self._tasks.add(fut)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._tasks.discard(f)
+            self._unstored -= nbytes
+            if self._unstored <= _defaults.NODE_MAX_UNSTORED_BYTES:
+                assert self._store_room is not None
+                self._store_room.set()
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                log.error("cannot store received blocks: %s", exc)
+                for cid, _ in blocks:
+                    self._deliver(cid, None, exc)
+                return
+            self._counters["blocks_stored"] += len(blocks)
+            self._counters["bytes_stored"] += nbytes
+            for cid, data in blocks:
+                self._deliver(cid, data, None)
+            if not self._stopped:
+                self.server.blocks_added([c for c, _ in blocks])
+                self._schedule()
+
+        fut.add_done_callback(done)
+        if self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES:
+            assert self._store_room is not None
+            self._store_room.clear()
+            return self._store_room.wait()
+        return None
+
+    def _deliver(self, cid: bytes, data: Any, exc: BaseException | None) -> None:
+        waiters = self._waiters.pop(cid, None)
+        if waiters:
+            for w in waiters:
+                w(cid, data, exc)
+
+    def _add_waiter(self, cid: bytes, fn: Any) -> None:
+        self._waiters.setdefault(cid, []).append(fn)
+
+    def _remove_waiter(self, cid: bytes, fn: Any) -> None:
+        ws = self._waiters.get(cid)
+        if ws is not None and fn in ws:
+            ws.remove(fn)
+            if not ws:
+                del self._waiters[cid]
+
+    # -- the pass: engine actions -> IO ----------------------------------------------------
+
+    def _schedule(self) -> None:
+        if not self._pass_scheduled and not self._stopped and self._loop is not None:
+            self._pass_scheduled = True
+            self._loop.call_soon(self._pass)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._schedule()
+
+    def _pass(self) -> None:
+        self._pass_scheduled = False
+        if self._stopped:
+            return
+        try:
+            now = self._now()
+            deadline = self.client.next_deadline()
+            if deadline is not None and deadline <= now:
+                self.client.tick(now)
+            for action in self.client.actions(now):
+                self._on_action(action)
+            for peer, msg in self.client.outgoing(now):
+                self._queue(peer).msgs.append(msg)
+                self._kick(peer)
+            for peer in self.server.peers_with_work():
+                if peer in self._peers:
+                    self._kick(peer)
+            deadline = self.client.next_deadline()
+        except Exception:
+            log.exception("engine pass failed")
+            return
+        if deadline is not None and deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            assert self._loop is not None
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_action(self, action: Any) -> None:
+        if type(action).__name__ == "FindProviders":
+            session = getattr(action, "session", 0)
+            if session in self._finding:
+                return
+            self._finding.add(session)
+            self._spawn(self._find_providers(session, action.cid))
+        else:
+            log.debug("ignoring engine action %r", action)
+
+    async def _find_providers(self, session: int, cid: bytes) -> None:
+        try:
+            found = await self.routing.find_providers(cid)
+            peers: list[PeerId] = []
+            for p in found:
+                if isinstance(p, PeerId):
+                    if p in self._peers:
+                        peers.append(p)
+                    continue
+                try:
+                    peers.append(await self.connect(p))
+                except NetError as exc:
+                    log.info("provider %s unreachable: %s", p, exc)
+            if peers and not self._stopped:
+                self.client.add_peers(session, peers, self._now())
+                self._schedule()
+        finally:
+            self._finding.discard(session)
+
+    def _queue(self, peer: PeerId) -> _PeerOut:
+        po = self._out.get(peer)
+        if po is None:
+            po = self._out[peer] = _PeerOut()
+        return po
+
+    def _kick(self, peer: PeerId) -> None:
+        po = self._queue(peer)
+        if po.task is None:
+            po.task = asyncio.ensure_future(self._writer(peer, po))
+
+    async def _writer(self, peer: PeerId, po: _PeerOut) -> None:
+        """Send the client's messages, then the server's responses, until neither has more."""
+        server = self.server
+        prepared: tuple[Any, asyncio.Future[bytes]] | None = None
+        try:
+            while True:
+                while po.msgs:
+                    await self.net.send(peer, po.msgs.popleft())
+                if prepared is None:
+                    resp = server.next_response(peer) if peer in self._peers else None
+                    if resp is None:
+                        break
+                    prepared = (resp, asyncio.ensure_future(self._build_frame(peer, resp)))
+                resp, building = prepared
+                prepared = None
+                try:
+                    frame = await building
+                    # build the next response while this one is written
+                    nxt = server.next_response(peer)
+                    if nxt is not None:
+                        prepared = (nxt, asyncio.ensure_future(self._build_frame(peer, nxt)))
+                    if frame:
+                        await self.net.send_frame(peer, frame)
+                        self._counters["responses_sent"] += 1
+                finally:
+                    server.response_sent(peer, resp)  # a stale response is ignored by it
+        except NetError as exc:
+            log.info("sending to %s failed: %s", peer, exc)
+        finally:
+            if prepared is not None:
+                prepared[1].cancel()
+                server.response_sent(peer, prepared[0])
+            po.task = None
+            if po.msgs and peer in self._peers and not self._stopped:
+                self._kick(peer)
+
+    async def _build_frame(self, peer: PeerId, resp: Any) -> bytes:
+        """One framed message for a server response (b"" if there is nothing to say)."""
+        version = self._peers.get(peer, BITSWAP_1_2_0)
+        legacy = is_legacy(version)
+        presences: list[Any] = []
+        pending = 0
+        if supports_presences(version):
+            presences = [BlockPresence(c, HAVE) for c in resp.haves]
+            presences += [BlockPresence(c, DONT_HAVE) for c in resp.dont_haves]
+            pending = min(max(int(resp.pending_bytes), 0), _INT32_MAX)
+        cids = list(resp.blocks)
+
+        def build(views: list[Any]) -> bytes:
+            blocks = []
+            for c, v in zip(cids, views):
+                if v is None:
+                    continue  # deleted since the engine looked
+                try:
+                    blocks.append(wire_block(c, v, legacy=legacy))
+                except CIDError:
+                    continue  # a CIDv1 block cannot travel over 1.0.0
+            if not blocks and not presences:
+                return b""
+            parts = encode_message_parts(
+                Message(blocks=blocks, presences=presences, pending_bytes=pending)
+            )
+            n = sum(len(p) for p in parts)
+            # the join is the data's only copy; the views die when this returns
+            return b"".join([frame_length_prefix(n), *parts])
+
+        if not cids:
+            return build([])
+        return await self.astore.read_many(cids, build)
+
+    # -- fetching --------------------------------------------------------------------------
+
+    def session(self) -> Session:
+        """A fetch session: its wants share peers learnt from each other's answers."""
+        self._check_running()
+        return Session(self)
+
+    async def get_block(self, cid: bytes | str, *, timeout: float | None = None) -> Block:
+        """The block named *cid*, from the store or from peers (verified)."""
+        async with self.session() as s:
+            return await s.get_block(cid, timeout=timeout)
+
+    async def get_blocks(self, cids: Iterable[bytes | str]) -> AsyncIterator[Block]:
+        """Blocks for *cids* as they arrive (any order); see :meth:`Session.get_blocks`."""
+        async with self.session() as s:
+            async for blk in s.get_blocks(cids):
+                yield blk
+
+    async def fetch_dag(self, root: bytes | str, *, timeout: float | None = None) -> int:
+        """Fetch every block of the DAG under *root* into the store (breadth-first, many wants
+        in flight); returns the number of blocks it holds. Blocks already stored are read, not
+        fetched. Raises FetchTimeoutError if *timeout* seconds pass first."""
+        async with self.session() as s:
+            if timeout is None:
+                return await s._fetch_dag(parse(root))
+            try:
+                async with asyncio.timeout(timeout):
+                    return await s._fetch_dag(parse(root))
+            except TimeoutError:
+                raise FetchTimeoutError(
+                    f"the DAG under {to_str(parse(root))} was not complete after {timeout} s; "
+                    "connect to a peer that has it"
+                ) from None
+
+    # -- adding ----------------------------------------------------------------------------
+
+    async def put_block(
+        self, data: bytes | Block, *, version: int = 1, codec: int = RAW
+    ) -> bytes:
+        """Store a block (bytes are named raw CIDv1 unless told otherwise); returns its CID.
+        Peers that want it are sent it."""
+        return (await self.put_blocks([data], version=version, codec=codec))[0]
+
+    async def put_blocks(
+        self, blocks: Iterable[bytes | Block], *, version: int = 1, codec: int = RAW
+    ) -> list[bytes]:
+        self._check_running()
+        items: list[tuple[bytes, Any]] = []
+        for b in blocks:
+            if isinstance(b, Block):
+                b.verify()  # a Block is only trusted once it hashes to its CID
+                items.append((bytes(b.cid), b.data))
+            else:
+                items.append((compute_cid(b, version=version, codec=codec), b))
+        await self.astore.put_many(items)
+        cids = [c for c, _ in items]
+        self.server.blocks_added(cids)
+        for c, d in items:
+            self._deliver(c, d, None)
+        self._schedule()
+        return cids
+
+    async def add_file(self, path: str | os.PathLike[str], **importer_opts: Any) -> bytes:
+        """Import a file as a UnixFS DAG (``fastswap.dag.import_file`` options, e.g.
+        ``**KUBO_DEFAULTS``); returns the root CID. Peers that want its blocks get them."""
+        from .dag import import_file
+
+        self._check_running()
+        store = self.store
+        root = await asyncio.to_thread(import_file, store, os.fspath(path), **importer_opts)
+        await self._announce_dag(root)
+        return root
+
+    async def add_car(self, path: str | os.PathLike[str]) -> list[bytes]:
+        """Import the blocks of a CAR v1 file (each verified); returns its roots."""
+        from .dag import import_car
+
+        self._check_running()
+        roots = await asyncio.to_thread(import_car, self.store, os.fspath(path))
+        for r in roots:
+            await self._announce_dag(r)
+        return roots
+
+    async def _announce_dag(self, root: bytes) -> None:
+        """Tell the server about every stored block under *root* (walked off the loop)."""
+        store = self.store
+
+        def walk() -> list[bytes]:
+            from .dag import iter_links
+
+            out = []
+            seen = {root}
+            todo = deque([root])
+            while todo:
+                c = todo.popleft()
+                if not store.has(c):
+                    continue
+                out.append(c)
+                if decode_cid(c)[1] == RAW:
+                    continue
+                for link in iter_links(c, store.get(c)):
+                    if link not in seen:
+                        seen.add(link)
+                        todo.append(link)
+            return out
+
+        cids = await asyncio.to_thread(walk)
+        if cids:
+            self.server.blocks_added(cids)
+            self._schedule()
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stat(self) -> dict[str, Any]:
+        """What the node is doing: peers, store, counters, and both engines' stats."""
+        return {
+            "peer_id": str(self.peer_id),
+            "addrs": [str(a) for a in self.addrs],
+            "peers": {str(p): v for p, v in self._peers.items()},
+            "blocks": len(self.store),
+            "waiting_for": len(self._waiters),
+            "messages_received": self.net.messages_received,
+            "messages_sent": self.net.messages_sent,
+            "bytes_sent": self.net.bytes_sent,
+            **self._counters,
+            "client": self.client.stats(),
+            "server": self.server.stats(),
+        }
+
+
+class Session:
+    """Wants that belong together (a DAG, a file): peers that answered one are asked first
+    for the others. ``async with node.session() as s:``; closing cancels its open wants."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.id = node.client.new_session(node._now())
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if not self.node._stopped:
+                self.node.client.close_session(self.id, self.node._now())
+                self.node._schedule()
+
+    def _want(self, cids: list[bytes]) -> None:
+        if self._closed:
+            raise NodeError("the session is closed; open a new one with node.session()")
+        self.node.client.want(self.id, cids, self.node._now())
+        self.node._schedule()
+
+    def _cancel(self, cids: list[bytes]) -> None:
+        if cids and not self._closed and not self.node._stopped:
+            self.node.client.cancel(self.id, cids, self.node._now())
+            self.node._schedule()
+
+    async def get_block(self, cid: bytes | str, *, timeout: float | None = None) -> Block:
+        key = parse(cid)
+        try:
+            async with asyncio.timeout(timeout):
+                async for blk in self.get_blocks([key]):
+                    return blk
+        except TimeoutError:
+            raise FetchTimeoutError(
+                f"block {to_str(key)} did not arrive within {timeout} s; connect to a peer "
+                "that has it"
+            ) from None
+        raise NodeError(f"block {to_str(key)} was not delivered")  # pragma: no cover
+
+    async def get_blocks(
+        self, cids: Iterable[bytes | str], *, window: int = _defaults.NODE_GET_BLOCKS_WINDOW
+    ) -> AsyncIterator[Block]:
+        """Yield a :class:`Block` for each CID as it arrives (local blocks first). At most
+        *window* CIDs are wanted or waiting to be consumed at a time: a slow consumer slows the
+        fetch instead of filling memory."""
+        node = self.node
+        node._check_running()
+        todo = deque(dict.fromkeys(parse(c) for c in cids))  # unique, in order
+        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
+        wanted: set[bytes] = set()
+
+        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+            ready.put_nowait((cid or b"", data, exc))
+
+        try:
+            while todo or wanted:
+                room = window - len(wanted) - ready.qsize()
+                if todo and room > 0:
+                    batch = [todo.popleft() for _ in range(min(room, len(todo)))]
+                    have = node.store.has_many(batch)
+                    local = [c for c, h in zip(batch, have) if h]
+                    missing = [c for c, h in zip(batch, have) if not h]
+                    for c in missing:
+                        node._add_waiter(c, waiter)
+                        wanted.add(c)
+                    if missing:
+                        self._want(missing)
+                    if local:
+                        datas = await node.astore.get_many(local)
+                        for c, d in zip(local, datas):
+                            if d is None:  # deleted meanwhile: fetch it
+                                node._add_waiter(c, waiter)
+                                wanted.add(c)
+                                self._want([c])
+                            else:
+                                yield Block(c, d)
+                    continue
+                cid, data, exc = await ready.get()
+                if exc is not None:
+                    raise exc
+                if cid not in wanted:
+                    continue
+                wanted.discard(cid)
+                yield Block(cid, bytes(data))
+        finally:
+            for c in wanted:
+                node._remove_waiter(c, waiter)
+            self._cancel(list(wanted))
+
+    async def _fetch_dag(self, root: bytes) -> int:
+        """Breadth-first: every link of every arrived block is wanted at once (up to
+        NODE_FETCH_DAG_WANTS outstanding), so peers always have the next layer queued."""
+        node = self.node
+        node._check_running()
+        pending: deque[bytes] = deque([root])
+        seen = {root}
+        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
+        wanted: set[bytes] = set()
+        count = 0
+        limit = _defaults.NODE_FETCH_DAG_WANTS
+
+        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+            ready.put_nowait((cid or b"", data, exc))
+
+        def expand(cid: bytes, data: Any) -> None:
+            from .dag import iter_links
+
+            if decode_cid(cid)[1] != DAG_PB:
+                return  # raw leaves have no links (other codecs: iter_links refuses)
+            for link in iter_links(cid, data):
+                if link not in seen:
+                    seen.add(link)
+                    pending.append(link)
+
+        try:
+            while pending or wanted:
+                if pending and len(wanted) < limit:
+                    batch = [pending.popleft() for _ in range(min(limit - len(wanted),
+                                                                  len(pending)))]
+                    have = node.store.has_many(batch)
+                    local = [c for c, h in zip(batch, have) if h]
+                    missing = [c for c, h in zip(batch, have) if not h]
+                    for c in missing:
+                        node._add_waiter(c, waiter)
+                        wanted.add(c)
+                    if missing:
+                        self._want(missing)
+                    inner = [c for c in local if decode_cid(c)[1] == DAG_PB]
+                    count += len(local)
+                    if inner:
+                        datas = await node.astore.get_many(inner)
+                        for c, d in zip(inner, datas):
+                            if d is None:
+                                raise BadBlockError(f"{to_str(c)} vanished from the store")
+                            expand(c, d)
+                    continue
+                cid, data, exc = await ready.get()
+                if exc is not None:
+                    raise exc
+                if cid not in wanted:
+                    continue
+                wanted.discard(cid)
+                count += 1
+                expand(cid, data)
+        finally:
+            for c in wanted:
+                node._remove_waiter(c, waiter)
+            self._cancel(list(wanted))
+        return count

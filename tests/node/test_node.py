@@ -1,0 +1,339 @@
+"""fastswap.Node (fastswap/node.py) between nodes on 127.0.0.1: blocks and DAGs move and are
+verified, a lying peer's blocks are neither stored nor delivered, wants wait for blocks added
+later, 1.0.0/1.1.0-only peers, a persisted repo, and a stop that leaves nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+from fastswap.block import Block
+from fastswap.blockstore import MemoryBlockstore
+from fastswap.cid import cid_prefix, compute_cid
+from fastswap.dag import HELIA_DEFAULTS, KUBO_DEFAULTS, cat
+from fastswap.errors import FetchTimeoutError, NodeError
+from fastswap.message import Message
+from fastswap.net.bitswap import BITSWAP_1_0_0, BITSWAP_1_1_0, BITSWAP_1_2_0, BitswapNetwork
+from fastswap.net.host import Host
+from fastswap.node import Node
+
+from ._stub_engines import STUB_ENGINES
+
+pytestmark = pytest.mark.timeout(120)
+
+LISTEN = ["/ip4/127.0.0.1/tcp/0"]
+
+
+@pytest.fixture(params=["real", "stub"])
+def engines(request):
+    return STUB_ENGINES if request.param == "stub" else None
+
+
+def blobs(n: int, size: int, seed: bytes = b"") -> list[bytes]:
+    out = []
+    for i in range(n):
+        h = hashlib.sha256(seed + i.to_bytes(4, "big")).digest()
+        out.append((h * (size // 32 + 1))[:size])
+    return out
+
+
+def test_get_block_and_blocks(run, engines):
+    async def main():
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            datas = blobs(300, 4096)
+            cids = await a.put_blocks(datas)
+            await b.connect(a.addrs[0])
+            blk = await b.get_block(cids[0], timeout=30)
+            assert blk.cid == cids[0] and bytes(blk.data) == datas[0]
+            got = {}
+            async for blk in b.get_blocks(cids):
+                got[blk.cid] = bytes(blk.data)
+            assert got == dict(zip(cids, datas))
+            assert all(b.store.has_many(cids))
+            st = b.stat()
+            assert st["blocks"] == 300 and str(a.peer_id) in st["peers"]
+
+    run(main())
+
+
+def test_get_blocks_window_bounds_wants(run, engines):
+    """A consumer that stops reading stops new wants: at most `window` CIDs are asked for."""
+
+    async def main():
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            cids = await a.put_blocks(blobs(50, 1024, b"w"))
+            await b.connect(a.addrs[0])
+            s = b.session()
+            it = s.get_blocks(cids, window=8)
+            first = await it.__anext__()
+            assert first.cid in cids
+            for _ in range(30):
+                await asyncio.sleep(0.01)
+            # the consumer holds: the store has at most the window's worth of blocks
+            assert 1 <= len(b.store) <= 8
+            rest = [blk async for blk in it]
+            assert len(rest) == 49 and len(b.store) == 50
+            s.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("preset", ["kubo", "helia"])
+def test_fetch_dag(run, engines, tmp_path, preset):
+    async def main():
+        data = os.urandom(3 * 1024 * 1024 + 12345)
+        path = tmp_path / "f.bin"
+        path.write_bytes(data)
+        opts = dict(KUBO_DEFAULTS if preset == "kubo" else HELIA_DEFAULTS)
+        opts["chunk_size"] = 64 * 1024  # many blocks, several layers with max_children below
+        opts["max_children"] = 8
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            root = await a.add_file(path, **opts)
+            await b.connect(a.addrs[0])
+            n = await b.fetch_dag(root, timeout=60)
+            assert n == len(a.store) == len(b.store)
+            out = b"".join(bytes(c) for c in cat(b.store, root))
+            assert hashlib.sha256(out).digest() == hashlib.sha256(data).digest()
+            # a second fetch reads the local store only
+            assert await b.fetch_dag(root) == n
+
+    run(main())
+
+
+def test_want_before_have(run, engines):
+    """A want the server cannot answer yet is served as soon as the block is added."""
+
+    async def main():
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            data = b"late block" * 100
+            cid = compute_cid(data)
+            await b.connect(a.addrs[0])
+            fut = asyncio.ensure_future(b.get_block(cid, timeout=30))
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            assert not fut.done()
+            await a.put_block(data)
+            blk = await fut
+            assert bytes(blk.data) == data
+
+    run(main())
+
+
+def test_lying_peer(run, engines):
+    """A peer answering wants with wrong data: nothing is stored or delivered; an honest peer
+    then provides the real block."""
+
+    async def main():
+        data = b"the real block" * 50
+        cid = compute_cid(data)
+        liar = Host(listen_addrs=LISTEN)
+        lies = 0
+
+        def on_msg(peer, msg: Message, proto):
+            nonlocal lies
+            for e in msg.entries:
+                if not e.cancel:
+                    lies += 1
+                    bad = Message(blocks=[(cid_prefix(bytes(e.cid)), b"forged" * 100)])
+                    asyncio.ensure_future(net.send(peer, bad))
+
+        net = BitswapNetwork(liar, on_msg)
+        net.start()
+        async with liar, Node(engines=engines) as b, Node(engines=engines) as honest:
+            await b.connect(liar.addrs[0])
+            with pytest.raises(FetchTimeoutError):
+                await b.get_block(cid, timeout=1.0)
+            assert lies >= 1
+            assert len(b.store) == 0
+            await honest.put_block(data)
+            await b.connect(honest.addrs[0])
+            blk = await b.get_block(cid, timeout=30)
+            assert bytes(blk.data) == data and b.store.get(cid) == data
+            await net.stop()
+
+    run(main())
+
+
+@pytest.mark.parametrize("version", [BITSWAP_1_0_0, BITSWAP_1_1_0, BITSWAP_1_2_0])
+def test_protocol_versions(run, engines, tmp_path, version):
+    async def main():
+        data = os.urandom(700 * 1024)
+        path = tmp_path / "v.bin"
+        path.write_bytes(data)
+        # CIDv0 DAG: 1.0.0 can only carry CIDv0 blocks
+        async with Node(engines=engines, protocols=(version,)) as a, \
+                Node(engines=engines) as b:
+            root = await a.add_file(path, **KUBO_DEFAULTS)
+            await b.connect(a.addrs[0])
+            assert b.version(a.peer_id) == version
+            await b.fetch_dag(root, timeout=60)
+            out = b"".join(bytes(c) for c in cat(b.store, root))
+            assert out == data
+
+    run(main())
+
+
+def test_repo_persists_identity_and_blocks(run, engines, tmp_path):
+    async def main():
+        repo = tmp_path / "repo"
+        async with Node(repo, engines=engines) as a:
+            pid = a.peer_id
+            cid = await a.put_block(b"persist me")
+        async with Node(repo, engines=engines) as a2:
+            assert a2.peer_id == pid
+            blk = await a2.get_block(cid, timeout=5)  # from the store, no peers
+            assert blk.data == b"persist me"
+
+    run(main())
+
+
+def test_put_block_verifies_blocks(run, engines):
+    async def main():
+        async with Node(engines=engines) as a:
+            from fastswap.errors import BadBlockError
+
+            with pytest.raises(BadBlockError):
+                await a.put_block(Block(compute_cid(b"x"), b"y"))
+            assert len(a.store) == 0
+
+    run(main())
+
+
+def test_stop_leaves_nothing_running(run, engines):
+    async def main():
+        store = MemoryBlockstore()
+        async with Node(engines=engines, store=store) as a, Node(engines=engines) as b:
+            cids = await a.put_blocks(blobs(20, 2048, b"s"))
+            await b.connect(a.addrs[0])
+            async for _ in b.get_blocks(cids):
+                pass
+            pending = asyncio.ensure_future(b.get_block(compute_cid(b"never"), timeout=30))
+            await asyncio.sleep(0.05)
+        with pytest.raises(NodeError):
+            await pending
+        await asyncio.sleep(0)
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+                  and t.get_coro().__name__ != "wait_for"]
+        assert others == []
+        assert len(store) == 20  # a store passed in stays open: the caller owns it
+        with pytest.raises(NodeError):
+            await a.put_block(b"after stop")
+
+    run(main())
+
+
+def test_static_peers_and_find_providers(run, engines):
+    """Wants with no connected peer go to routing: `peers=` are dialled at start, and a custom
+    router's providers are dialled when the client engine asks (FindProviders)."""
+
+    async def main():
+        from fastswap.client.routing import StaticRouting
+
+        async with Node(engines=engines) as a:
+            cid = await a.put_block(b"routed" * 64)
+            async with Node(engines=engines, peers=[a.addrs[0]]) as b:
+                blk = await b.get_block(cid, timeout=30)
+                assert blk.data == b"routed" * 64
+            async with Node(engines=engines, routing=StaticRouting([a.addrs[0]])) as c:
+                assert c.peers == []
+                blk = await c.get_block(cid, timeout=30)
+                assert blk.data == b"routed" * 64
+                assert c.peers == [a.peer_id]
+
+    run(main())
+
+
+def test_reconnect_resumes_fetch(run, engines):
+    async def main():
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            cids = await a.put_blocks(blobs(120, 8192, b"rc"))
+            await b.connect(a.addrs[0])
+            got = []
+            it = b.get_blocks(cids)
+            async for blk in it:
+                got.append(blk.cid)
+                if len(got) == 10:
+                    break
+            await it.aclose()
+            conn = b.host.connection(a.peer_id)
+            conn.close()
+            await conn.wait_closed()
+            for _ in range(200):
+                if not b.peers:
+                    break
+                await asyncio.sleep(0.01)
+            assert b.peers == []
+            fut = asyncio.ensure_future(_collect(b, cids))
+            await asyncio.sleep(0.05)
+            await b.connect(a.addrs[0])  # the wants go out again on the new connection
+            rest = await fut
+            assert sorted(rest) == sorted(cids)
+
+    run(main())
+
+
+async def _collect(node, cids):
+    return [blk.cid async for blk in node.get_blocks(cids)]
+
+
+def test_one_seeder_many_leechers(run, engines, tmp_path):
+    async def main():
+        data = os.urandom(2 * 1024 * 1024)
+        path = tmp_path / "m.bin"
+        path.write_bytes(data)
+        async with Node(engines=engines) as seeder:
+            root = await seeder.add_file(path, cid_version=1, chunk_size=32 * 1024)
+            leechers = [Node(engines=engines) for _ in range(4)]
+            for n in leechers:
+                await n.start()
+            try:
+                for n in leechers:
+                    await n.connect(seeder.addrs[0])
+                counts = await asyncio.gather(*(n.fetch_dag(root, timeout=60)
+                                                for n in leechers))
+                assert len(set(counts)) == 1
+                for n in leechers:
+                    assert b"".join(bytes(c) for c in cat(n.store, root)) == data
+            finally:
+                for n in leechers:
+                    await n.stop()
+
+    run(main())
+
+
+def test_garbage_from_a_peer_does_not_stop_the_node(run, engines):
+    """Well-framed nonsense (invalid CIDs in the wantlist, a block with a broken prefix, an
+    over-long frame) is refused; the same peer's valid wants are still served."""
+
+    async def main():
+        got: asyncio.Queue = asyncio.Queue()
+        raw = Host(listen_addrs=LISTEN)
+        net = BitswapNetwork(raw, lambda p, m, v: got.put_nowait(m))
+        net.start()
+        async with raw, Node(engines=engines) as a:
+            data = b"still served" * 10
+            cid = await a.put_block(data)
+            await raw.dial(a.addrs[0])
+            from fastswap.message import Entry
+
+            await net.send(a.peer_id, Message(entries=[Entry(b"\x01\x55garbage")]))
+            await net.send(a.peer_id, Message(blocks=[(b"\xff\xff", b"data")]))
+            s = await raw.new_stream(a.peer_id, [BITSWAP_1_2_0])
+            s.write(b"\xff\xff\xff\x7f")  # announces ~256 MiB: refused before buffering
+            await s.drain()
+            await net.send(a.peer_id, Message(entries=[Entry(cid)]))
+            for _ in range(100):
+                msg = await asyncio.wait_for(got.get(), 30)
+                blocks = dict(msg.iter_blocks())
+                if cid in blocks:
+                    assert bytes(blocks[cid]) == data
+                    break
+            else:
+                raise AssertionError("the valid want was not served")
+            assert a.net.bad_frames(raw.peer_id) == 1
+            await net.stop()
+
+    run(main())
