@@ -5,14 +5,15 @@ core and its own resident-set figures.
 ``seed SIZE [--pattern] [--small N] [--leaves]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
-the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size"}`` (and
+the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
 ``"leaves"``: the file's leaf CIDs, with ``--leaves``) as one JSON line, then answer commands on
 stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
 engine's stats, "ledgers": {peer id: ledger}}``.
 
-``leech``: for each line ``ADDR ROOT`` on stdin, fetch the DAG into a fresh repo with a fresh
-Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}`` (seconds: connect
+``leech``: for each line ``ADDR ROOT [sha256]`` on stdin, fetch the DAG into a fresh repo with
+a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}`` (plus the
+file's ``"sha256"`` read back from the store, if asked) (seconds: connect
 + fetch, everything committed to LMDB; maxrss/vmhwm: this process's peak resident set so far).
 
 ``abuse MODE ADDR [ARG]``: a hostile peer on a bare libp2p Host with hand-built Bitswap
@@ -26,6 +27,7 @@ sent, then ``status`` lines on stdin answer ``{"connected", "unread_bytes"}``; E
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import resource
@@ -48,10 +50,11 @@ class PatternReader:
     """SIZE bytes of one random 256 KiB pattern whose first 8 bytes of each block carry the
     block number: every leaf is distinct (no dedup) yet making 1 GiB costs only copies."""
 
-    def __init__(self, size: int, seed: bytes | None = None) -> None:
+    def __init__(self, size: int, seed: bytes | None = None, hasher: Any = None) -> None:
         self.size = size
         self.pos = 0
         self.pattern = bytearray(seed or os.urandom(BLOCK))
+        self.hasher = hasher
 
     def read(self, n: int = -1) -> bytes:
         left = self.size - self.pos
@@ -64,18 +67,27 @@ class PatternReader:
             take = min(n - len(out), BLOCK - off)
             out += self.pattern[off : off + take]
             self.pos += take
+        if self.hasher is not None:
+            self.hasher.update(out)
         return bytes(out)
 
 
 def _proc_status() -> dict[str, int]:
-    """VmHWM and VmRSS of this process in KiB (Linux /proc)."""
+    """VmHWM, VmRSS, RssAnon and RssFile of this process in KiB (Linux /proc): file-backed
+    pages (the LMDB map read zero-copy) count in the resident set too."""
     out = {}
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith(("VmHWM:", "VmRSS:")):
+            if line.startswith(("VmHWM:", "VmRSS:", "RssAnon:", "RssFile:")):
                 key, val = line.split(":", 1)
                 out[key.lower() + "_kib"] = int(val.split()[0])
     return out
+
+
+def _reset_peak_rss() -> None:
+    # "5" resets the peak-RSS mark to the current RSS (proc(5), /proc/pid/clear_refs)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
@@ -86,23 +98,27 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
     work = tempfile.mkdtemp(prefix="fastswap-bench-seed-")
     try:
         async with Node(os.path.join(work, "repo")) as node:
-            opts: dict[str, Any] = dict(cid_version=1, raw_leaves=True, chunk_size=BLOCK,
-                                        max_children=174)
+            opts: dict[str, Any] = {"cid_version": 1, "raw_leaves": True,
+                                    "chunk_size": BLOCK, "max_children": 174}
             if pattern:
-                root = await asyncio.to_thread(import_file, node.store, PatternReader(size),
-                                               **opts)
+                reader = PatternReader(size, hasher=hashlib.sha256())
+                root = await asyncio.to_thread(import_file, node.store, reader, **opts)
+                digest = reader.hasher.hexdigest()
             else:
                 path = os.path.join(work, "data.bin")
 
-                def write_random() -> None:
+                def write_random() -> str:
+                    h = hashlib.sha256()
                     with open(path, "wb") as fh:
                         left = size
                         while left:
-                            n = min(left, 1 << 24)
-                            fh.write(os.urandom(n))
-                            left -= n
+                            chunk = os.urandom(min(left, 1 << 24))
+                            h.update(chunk)
+                            fh.write(chunk)
+                            left -= len(chunk)
+                    return h.hexdigest()
 
-                write_random()  # before serving: blocking the loop here is harmless
+                digest = write_random()  # before serving: blocking the loop here is harmless
                 root = await node.add_file(path, **opts)
                 os.unlink(path)
             if small:
@@ -111,7 +127,7 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
                     await node.put_blocks(small_block(i)
                                           for i in range(start, min(small, start + batch)))
             info: dict[str, Any] = {"addr": str(node.addrs[0]), "root": to_str(root),
-                                    "size": size}
+                                    "size": size, "sha256": digest}
             if leaves:
                 out, todo = [], [root]
                 while todo:
@@ -128,9 +144,7 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
                 if not line:
                     return
                 if line == "reset":
-                    # "5" resets the peak-RSS mark (proc(5), /proc/pid/clear_refs)
-                    with open("/proc/self/clear_refs", "w") as fh:
-                        fh.write("5")
+                    _reset_peak_rss()
                     line = "rss"
                 if line == "rss":
                     print(json.dumps(_proc_status()), flush=True)
@@ -149,6 +163,15 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _file_sha256(store: Any, root: str) -> str:
+    from fastswap.dag import cat
+
+    h = hashlib.sha256()
+    for piece in cat(store, root):
+        h.update(piece)
+    return h.hexdigest()
+
+
 async def leech() -> None:
     from fastswap.node import Node
 
@@ -157,20 +180,25 @@ async def leech() -> None:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line.strip():
             return
-        addr, root = line.split()
+        addr, root, *flags = line.split()
         repo = tempfile.mkdtemp(prefix="fastswap-bench-leech-")
+        extra: dict[str, Any] = {}
         try:
             t0 = time.perf_counter()
             async with Node(repo, listen=[]) as node:
                 await node.connect(addr)
-                blocks = await node.fetch_dag(root, timeout=600)
+                blocks = await node.fetch_dag(root, timeout=120)
                 seconds = time.perf_counter() - t0
                 nbytes = node.store.size_bytes()
+                # before the read-back below maps the whole file into this process
+                extra["fetch_status"] = _proc_status()
+                if "sha256" in flags:  # after the clock stopped: reads the file back
+                    extra["sha256"] = await asyncio.to_thread(_file_sha256, node.store, root)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
-                          "maxrss_kib": rss, **_proc_status()}), flush=True)
+                          "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
 
 
 async def abuse(mode: str, addr: str, arg: str) -> None:

@@ -1,15 +1,23 @@
-"""Benchmark reporting: per group, each entry's median against the protobuf baseline's.
+"""Benchmark reporting: per group, each entry's median against its baselines' medians.
 
 pytest-benchmark prints absolute times; the acceptance criteria here are ratios measured in one
 run (machines are noisy, ratios less so). When benchmarks ran (``--benchmark-enable``), every
-group that has an entry whose name contains "protobuf" gets a table of
-``protobuf median / entry median`` (above 1: faster than protobuf).
+group that has an entry whose name contains one of its baseline names (``BASELINES``: per
+group, "protobuf" by default) gets a table of ``baseline median / entry median`` per baseline
+(above 1: faster than that baseline).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+
+#: baseline name fragments per benchmark group (the others: ``DEFAULT_BASELINES``)
+BASELINES: dict[str, tuple[str, ...]] = {
+    # issue 4: fastswap -> fastswap against Kubo -> Kubo and Helia -> Helia, same file
+    "transfer": ("kubo_to_kubo", "helia_to_helia"),
+}
+DEFAULT_BASELINES: tuple[str, ...] = ("protobuf",)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
@@ -22,19 +30,20 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     lines = []
     for group in sorted(groups):
         benches = groups[group]
-        baseline = [b for b in benches if "protobuf" in b.name]
-        if not baseline:
-            continue
-        base = baseline[0].stats.median
-        lines.append(f"{group}  (baseline {baseline[0].name}: median {base * 1e6:.1f} us)")
-        for b in sorted(benches, key=lambda b: b.stats.median):
-            med = b.stats.median
-            ratio = base / med if med else float("inf")
-            lines.append(
-                f"    {b.name:<55} median {med * 1e6:>10.1f} us  rounds {b.stats.rounds:>6}"
-                f"  {ratio:>7.2f}x vs protobuf"
-            )
+        for key in BASELINES.get(group, DEFAULT_BASELINES):
+            baseline = [b for b in benches if key in b.name]
+            if not baseline:
+                continue
+            base = baseline[0].stats.median
+            lines.append(f"{group}  (baseline {baseline[0].name}: median {base * 1e6:.1f} us)")
+            for b in sorted(benches, key=lambda b: b.stats.median):
+                med = b.stats.median
+                ratio = base / med if med else float("inf")
+                lines.append(
+                    f"    {b.name:<55} median {med * 1e6:>10.1f} us  rounds {b.stats.rounds:>6}"
+                    f"  {ratio:>7.2f}x vs {key}"
+                )
     if lines:
-        terminalreporter.write_sep("-", "speedup vs protobuf (median ratios, this run)")
+        terminalreporter.write_sep("-", "speedup vs baselines (median ratios, this run)")
         for line in lines:
             terminalreporter.write_line(line)
