@@ -134,6 +134,11 @@ NODE_FETCH_DAG_WANTS = 1024
 #: Received block bytes handed to the store writer and not yet committed; past this the
 #: Bitswap stream readers wait for the store (backpressure from disk to the network).
 NODE_MAX_UNSTORED_BYTES = 16 * 1024 * 1024
+#: A received message with at least this many block bytes is hashed (verified) in the node's
+#: verifier thread while the loop reads on; smaller ones are cheaper to hash on the loop.
+NODE_VERIFY_OFFLOAD_BYTES = 64 * 1024
+#: Received messages queued for the verifier before the stream readers wait (each up to 4 MiB).
+NODE_MAX_VERIFYING_MESSAGES = 4
 
 # -- client engine (fastswap/client/engine.py; boxo client/internal/session, messagequeue) -----
 

@@ -16,9 +16,13 @@ Event flow:
 * connection ready -> open our Bitswap stream (its protocol is the peer's version) ->
   ``peer_connected`` on both engines; the last connection gone -> ``peer_disconnected``;
 * message -> ``server.receive_message`` (the wantlist part) and ``client.receive_message``
-  (blocks, already verified by the engine; presences). Received blocks are committed to the store,
-  then handed to waiters and announced with ``server.blocks_added`` (peers that want them get
-  them). The stream reader waits when too many bytes are waiting for the store;
+  (blocks, already verified by the engine; presences). A message with much block data is
+  first named -- hashed, which is the verification -- in a verifier thread
+  (``client.engine.name_blocks``; hashlib releases the GIL) while the loop goes on reading and
+  decrypting, and the engine gets those names; messages are still handled in arrival order.
+  Received blocks are committed to the store, then handed to waiters and announced with
+  ``server.blocks_added`` (peers that want them get them). The stream reader waits when too
+  many messages wait for the verifier or too many bytes for the store;
 * one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) flushes
   ``client.outgoing``, runs ``client.actions`` (FindProviders -> routing, dial, ``add_peers``),
   fires due timers (``client.tick``, re-armed with ``call_at(client.next_deadline())``) and starts
@@ -36,6 +40,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 from . import _defaults
@@ -88,6 +93,19 @@ class _PeerOut:
         self.task: asyncio.Task[None] | None = None
 
 
+class _Verifying:
+    """A received message waiting for the verifier thread (or behind one that does)."""
+
+    __slots__ = ("msg", "names", "peer", "protocol")
+
+    def __init__(self, peer: PeerId, msg: Message, protocol: str,
+                 names: asyncio.Future[Any] | None) -> None:
+        self.peer = peer
+        self.msg = msg
+        self.protocol = protocol
+        self.names = names
+
+
 class Node:
     """A Bitswap node: serves its blockstore and fetches blocks from peers.
 
@@ -132,12 +150,15 @@ class Node:
         self.net = BitswapNetwork(
             self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame
         )
+        self._offload_verify = False
         if engines is None:
             from .client.engine import ClientEngine
             from .server.engine import ServerEngine
 
             self.server: Any = ServerEngine(store, config=server_config)
             self.client: Any = ClientEngine(config=client_config)
+            # our client engine takes block names hashed off the loop (name_blocks)
+            self._offload_verify = True
         else:
             # (server_factory(store), client_factory()): other engines with the same contract
             self.server = engines[0](store)
@@ -160,6 +181,10 @@ class Node:
         self._timer_at: float | None = None
         self._unstored = 0
         self._store_room: asyncio.Event | None = None
+        # messages whose blocks the verifier thread is naming, in arrival order
+        self._verifying: deque[_Verifying] = deque()
+        self._verifier: ThreadPoolExecutor | None = None
+        self._verify_room = asyncio.Event()
         self._unsubscribe: Any = None
         self._started = False
         self._stopped = False
@@ -232,6 +257,12 @@ class Node:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.net.stop()
         await self.host.stop()
+        self._verify_room.set()
+        if self._verifier is not None:
+            # at most a few messages' hashing is queued: waiting for it is short
+            await asyncio.to_thread(self._verifier.shutdown, wait=True, cancel_futures=True)
+            self._verifier = None
+        self._verifying.clear()
         err = NodeError("the node was stopped before the block arrived")
         for waiters in self._waiters.values():
             for w in waiters:
@@ -342,6 +373,88 @@ class Node:
         self._counters["bad_frames"] += 1
 
     def _on_message(self, peer: PeerId, msg: Message, protocol: str) -> Any:
+        """A decoded message from a stream reader. Messages carrying much block data are named
+        (hashed: the verification) in the verifier thread while the loop goes on reading and
+        decrypting the next one; messages are handled in arrival order all the same (a
+        message without blocks waits behind any still being hashed)."""
+        if self._stopped:
+            return None
+        pending = self._verifying
+        if not pending:
+            if not msg.blocks or not self._offload_verify:
+                return self._handle_message(peer, msg, protocol, None)
+            nbytes = 0
+            for _, data in msg.blocks:
+                nbytes += len(data)
+            if nbytes < _defaults.NODE_VERIFY_OFFLOAD_BYTES:
+                return self._handle_message(peer, msg, protocol, None)
+        assert self._loop is not None
+        fut: asyncio.Future[Any] | None = None
+        if msg.blocks:
+            if self._verifier is None:
+                self._verifier = ThreadPoolExecutor(1, thread_name_prefix="fastswap-verify")
+            from .client.engine import name_blocks
+
+            fut = self._loop.run_in_executor(
+                self._verifier, name_blocks, msg.blocks, self.client.config.max_block_size)
+        item = _Verifying(peer, msg, protocol, fut)
+        pending.append(item)
+        if fut is None:
+            self._handle_verified()
+        else:
+            fut.add_done_callback(self._on_verified)
+        if len(pending) >= _defaults.NODE_MAX_VERIFYING_MESSAGES or (
+                self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES):
+            # backpressure: the reader waits while the verifier or the store is behind
+            return self._wait_pipeline()
+        return None
+
+    async def _wait_pipeline(self) -> None:
+        assert self._store_room is not None
+        while not self._stopped and (
+                len(self._verifying) >= _defaults.NODE_MAX_VERIFYING_MESSAGES
+                or self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES):
+            if len(self._verifying) >= _defaults.NODE_MAX_VERIFYING_MESSAGES:
+                self._verify_room.clear()
+                await self._verify_room.wait()
+            else:
+                self._store_room.clear()
+                await self._store_room.wait()
+
+    def _on_verified(self, fut: asyncio.Future[Any]) -> None:
+        self._handle_verified()
+
+    def _handle_verified(self) -> None:
+        """Handle the messages at the head of the line whose blocks are named."""
+        pending = self._verifying
+        while pending:
+            item = pending[0]
+            fut = item.names
+            if fut is not None and not fut.done():
+                return
+            pending.popleft()
+            if self._stopped:
+                continue
+            names = None
+            if fut is not None:
+                if fut.cancelled() or fut.exception() is not None:
+                    # the verifier is gone (stopping); the engine hashes on the loop instead
+                    names = None
+                else:
+                    names = fut.result()
+            try:
+                res = self._handle_message(item.peer, item.msg, item.protocol, names)
+                if res is not None and hasattr(res, "close"):
+                    # the store-room wait: the readers wait in _wait_pipeline instead
+                    res.close()
+            except Exception:
+                log.exception("handling a Bitswap message from %s failed", item.peer)
+            if len(pending) < _defaults.NODE_MAX_VERIFYING_MESSAGES:
+                self._verify_room.set()
+        self._verify_room.set()
+
+    def _handle_message(self, peer: PeerId, msg: Message, protocol: str,
+                        names: list[Any] | None) -> Any:
         if self._stopped:
             return None
         if peer not in self._peers:
@@ -353,7 +466,10 @@ class Node:
         try:
             if msg.entries or msg.full:
                 self.server.receive_message(peer, msg, now)
-            events = self.client.receive_message(peer, msg, now)
+            if names is None:
+                events = self.client.receive_message(peer, msg, now)
+            else:
+                events = self.client.receive_message(peer, msg, now, names=names)
         except FastswapError as exc:
             # the engines refuse what they cannot accept; the peer's other messages still count
             self._counters["bad_messages"] += 1

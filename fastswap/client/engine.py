@@ -139,6 +139,7 @@ __all__ = [
     "Event",
     "FindProviders",
     "Have",
+    "name_blocks",
 ]
 
 Peer = Hashable
@@ -346,6 +347,34 @@ def _entry_size(cid: bytes) -> int:
     return len(cid) + 24
 
 
+def _name_block(prefix: Any, data: Any) -> bytes:
+    if prefix is not None and len(prefix) == 0:
+        # py-libp2p sends CIDv0 blocks as payloads with an empty prefix: read it as the
+        # 1.0.0 form (CIDv0, sha2-256). Not a guess that can deliver wrong data: the
+        # hash names the block, and only a wanted name is delivered.
+        prefix = None
+    return block_cid(prefix, data)
+
+
+def name_blocks(blocks: Sequence[tuple[Any, Any]], max_block_size: int | None = None,
+                ) -> list[bytes | CIDError | None]:
+    """The CID of each received ``(prefix, data)`` block, computed by hashing its data (the
+    verification), or the CIDError that refuses it; None for a block over *max_block_size*
+    (not hashed: the engine refuses it by size). Pure and thread-safe, so a driver can run it
+    in a worker thread (hashlib releases the GIL on large inputs) and pass the result to
+    :meth:`ClientEngine.receive_message` as ``names``."""
+    out: list[bytes | CIDError | None] = []
+    for prefix, data in blocks:
+        if max_block_size is not None and len(data) > max_block_size:
+            out.append(None)
+            continue
+        try:
+            out.append(_name_block(prefix, data))
+        except CIDError as e:  # includes UnsupportedHashError
+            out.append(e)
+    return out
+
+
 class ClientEngine:
     """The Bitswap client as a state machine (see the module docstring for the policy)."""
 
@@ -518,8 +547,16 @@ class ClientEngine:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def receive_message(self, peer: Peer, msg: Message, now: float) -> list[Event]:
-        """Handle the block/presence part of *msg* from *peer*; events in arrival order."""
+    def receive_message(self, peer: Peer, msg: Message, now: float, *,
+                        names: Sequence[bytes | CIDError | None] | None = None) -> list[Event]:
+        """Handle the block/presence part of *msg* from *peer*; events in arrival order.
+
+        ``names``: what :func:`name_blocks` returned for ``msg.blocks`` (the driver may hash
+        them off its event loop first, e.g. in a worker thread). The engine still trusts only
+        names computed from the data: it never accepts a name the peer stated.
+        """
+        if names is not None and len(names) != len(msg.blocks):
+            raise ValueError("names must come from name_blocks(msg.blocks) of this message")
         p = self._peers.get(peer)
         if p is None:
             # a message from a peer not connected (a driver race: it arrived after
@@ -532,20 +569,21 @@ class ClientEngine:
         events: list[Event] = []
         touched: dict[int, _Session] = {}
         nblocks = 0
-        for prefix, data in msg.blocks:
+        for i, (prefix, data) in enumerate(msg.blocks):
             if len(data) > self.config.max_block_size:
                 p.bad_blocks += 1
                 self._totals["bad_blocks"] += 1
                 events.append(BadBlock(peer, None, f"block of {len(data)} bytes is over the "
                                                    f"{self.config.max_block_size}-byte limit"))
                 continue
-            if prefix is not None and len(prefix) == 0:
-                # py-libp2p sends CIDv0 blocks as payloads with an empty prefix: read it as the
-                # 1.0.0 form (CIDv0, sha2-256). Not a guess that can deliver wrong data: the
-                # hash names the block, and only a wanted name is delivered.
-                prefix = None
             try:
-                cid = block_cid(prefix, data)
+                named = _name_block(prefix, data) if names is None else names[i]
+                if named is None:
+                    # name_blocks skips oversized blocks; the check above caught those
+                    named = _name_block(prefix, data)
+                if isinstance(named, CIDError):
+                    raise named
+                cid = named
             except CIDError as e:  # includes UnsupportedHashError
                 p.bad_blocks += 1
                 self._totals["bad_blocks"] += 1

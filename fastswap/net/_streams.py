@@ -166,6 +166,25 @@ class Stream:
         self._account(len(data))
         return data
 
+    async def read_chunks(self) -> list[bytes]:
+        """Every buffered chunk as the connection delivered it (no joining copy), at least
+        one, waiting if there is none; ``[]`` once the peer half-closed and all was read.
+        For consumers that parse across chunk boundaries anyway (a frame decoder): joining
+        the chunks first, as ``read`` does, would copy every byte once more."""
+        while not self._size:
+            if self._error is not None:
+                raise self._error
+            if self._eof:
+                return []
+            await self._wait_readable()
+        chunks = self._chunks
+        out = list(chunks)
+        chunks.clear()
+        n = self._size
+        self._size = 0
+        self._account(n)
+        return out
+
     async def readexactly(self, n: int) -> bytes:
         """Exactly *n* bytes; ``IncompleteReadError`` (with ``.partial``) if the stream ends."""
         if n < 0:
