@@ -1,0 +1,934 @@
+"""A virtual network: many Bitswap engines in one process, on a virtual clock.
+
+Spec: ipfs/specs bitswap-protocol (the messages exchanged are real, encoded and decoded Bitswap
+messages) and DESIGN.md "Fetching (client): keep every peer busy", whose claims this network
+makes testable. Every node is a :class:`~fastswap.server.engine.ServerEngine`, a
+:class:`~fastswap.client.engine.ClientEngine` and a
+:class:`~fastswap.blockstore.memory.MemoryBlockstore`, driven the way ``fastswap.Node`` drives
+them, except that the sockets are simulated links and the clock is virtual
+(:mod:`fastswap.testing.clock`). Same seed, same run: events at the same instant run in the order
+they were scheduled, and the only randomness is the seeded ``rng``.
+
+The link model. Each connection has two directions (:class:`_Pipe`); a direction sends one
+message at a time, FIFO: a message of ``n`` bytes (encoded, with its length prefix) occupies the
+sender for ``n / bandwidth`` seconds (serialization) and arrives ``latency`` seconds after it
+left. A node's :class:`Link` is its access link; a connection takes the larger latency and the
+smaller bandwidth of its two ends unless :meth:`VirtualNetwork.connect` is given a link of its
+own. A node may also have an ``uplink``: one upload FIFO shared by all its connections.
+
+The driver loop (what ``fastswap.Node`` does with sockets, done here with events). After every
+event that touches a node: send ``client.outgoing(now)``; answer ``client.actions(now)``
+(FindProviders, from a network-wide provider index, after ``routing_delay``); serve
+``server.peers_with_work()`` with ``next_response`` while the direction toward that peer has at
+most ``send_buffer`` bytes not yet serialized (the socket's write buffer: a real Node awaits
+``drain()``), calling ``response_sent`` once the response has left; and arm a timer at
+``client.next_deadline()``. On arrival a message is decoded and given to the server (its
+wantlist) and the client (blocks and presences); received blocks are stored and announced with
+``server.blocks_added``.
+
+What is measured (:class:`NodeMetrics`, :class:`PeerMetrics`): blocks and bytes received per
+peer, duplicates (a block the node already had), wants as seen on the wire (want-blocks sent to a
+peer that did not hold the block, the most want-blocks outstanding at a peer, the largest
+``pending_bytes`` a peer reported) and idle time: a peer is *idle* toward a leecher while the two
+are connected and up, the leecher still wants blocks that peer holds, and nothing is in flight
+from that peer to the leecher.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
+
+from ..blockstore.memory import MemoryBlockstore
+from ..cid import compute_cid, to_str
+from ..errors import SimulationError
+from ..message import (
+    DONT_HAVE,
+    HAVE,
+    WANT_HAVE,
+    BlockPresence,
+    Message,
+    decode_message,
+    encode_message,
+    frame_length_prefix,
+    wire_block,
+)
+from .clock import Timer, VirtualClock
+
+__all__ = [
+    "BITSWAP_100",
+    "BITSWAP_110",
+    "BITSWAP_120",
+    "BITSWAP_BARE",
+    "Fetch",
+    "Link",
+    "NodeMetrics",
+    "PeerKey",
+    "PeerMetrics",
+    "VirtualNetwork",
+    "VirtualNode",
+    "random_blocks",
+]
+
+BITSWAP_120 = "/ipfs/bitswap/1.2.0"
+BITSWAP_110 = "/ipfs/bitswap/1.1.0"
+BITSWAP_100 = "/ipfs/bitswap/1.0.0"
+BITSWAP_BARE = "/ipfs/bitswap"
+# oldest first: a connection speaks the older of its two ends' newest protocol (multistream-select
+# settles on the first protocol both sides know, and every node also knows the older ones)
+_VERSIONS = (BITSWAP_BARE, BITSWAP_100, BITSWAP_110, BITSWAP_120)
+_LEGACY = (BITSWAP_BARE, BITSWAP_100)  # blocks in field 2 (CIDv0 only), no presences
+
+
+class PeerKey(int):
+    """How the engines see a virtual node: an int (the node's index in the network) whose repr is
+    the node's name. Engines keep peers in dicts and sets; a str name's hash is salted per process
+    (PYTHONHASHSEED), so where an engine iterates a set of peers, string keys would make a run
+    replay differently in another process. An int's hash is itself: runs replay everywhere."""
+
+    name: Hashable
+
+    def __new__(cls, index: int, name: Hashable) -> Self:
+        self = super().__new__(cls, index)
+        self.name = name
+        return self
+
+    def __repr__(self) -> str:
+        return f"<peer {self.name!r}>"
+
+    __str__ = __repr__
+
+
+#: A timer whose deadline has already passed right after a tick is re-armed this far ahead, the
+#: resolution of a real event loop's timers; without it an engine whose deadline never moves
+#: would spin forever at one instant.
+TIMER_RESOLUTION = 1e-3
+
+
+@dataclass(frozen=True)
+class Link:
+    """A node's access link: one-way ``latency`` in seconds, ``bandwidth`` in bytes per second in
+    each direction, and ``jitter``: up to this many extra seconds of latency per message, drawn
+    from the network's seeded rng (messages still arrive in order, as on one TCP stream)."""
+
+    latency: float = 0.01
+    bandwidth: float = 100e6
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "jitter"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v) or v < 0:
+                raise SimulationError(
+                    f"Link.{name} must be a finite number of seconds >= 0, not {v!r}"
+                )
+        bw = self.bandwidth
+        if not isinstance(bw, (int, float)) or math.isnan(bw) or bw <= 0:
+            raise SimulationError(
+                f"Link.bandwidth must be a number of bytes per second > 0, not {bw!r}"
+                " (disconnect the nodes to model a dead link)"
+            )
+
+    @staticmethod
+    def between(a: Link, b: Link) -> Link:
+        """The path between two access links: the slower end sets both latency and bandwidth."""
+        return Link(
+            max(a.latency, b.latency), min(a.bandwidth, b.bandwidth), max(a.jitter, b.jitter)
+        )
+
+
+@dataclass
+class PeerMetrics:
+    """What one node saw of one peer. Received/sent are from this node's side."""
+
+    blocks: int = 0  # blocks received from the peer (duplicates included)
+    bytes: int = 0  # block bytes received from the peer (duplicates included)
+    duplicates: int = 0  # blocks from the peer that this node already had
+    duplicate_bytes: int = 0
+    blocks_sent: int = 0  # blocks this node's server sent to the peer
+    bytes_sent: int = 0
+    haves: int = 0  # HAVE presences received from the peer
+    dont_haves: int = 0
+    want_blocks_sent: int = 0  # want-block entries this node sent to the peer
+    want_haves_sent: int = 0
+    cancels_sent: int = 0
+    misrouted_want_blocks: int = 0  # want-blocks sent to the peer for a block it did not hold
+    max_outstanding_wants: int = 0  # most want-blocks sent to the peer and not yet answered
+    max_pending_bytes: int = 0  # largest pending_bytes the peer reported to this node
+    serve_time: float = 0.0  # seconds connected while this node wanted blocks the peer held
+    idle_time: float = 0.0  # ...of which nothing was in flight from the peer to this node
+
+    @property
+    def idle_fraction(self) -> float:
+        return self.idle_time / self.serve_time if self.serve_time > 0 else 0.0
+
+
+@dataclass
+class NodeMetrics:
+    blocks_received: int = 0
+    bytes_received: int = 0
+    duplicates: int = 0
+    duplicate_bytes: int = 0
+    bad_blocks: int = 0
+    unwanted_blocks: int = 0  # blocks no fetch of this node wanted (not stored)
+    messages_sent: int = 0
+    messages_received: int = 0
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    # sent to a peer with no connection (the engine's mistake), or lost to a vanished peer
+    dropped_messages: int = 0
+    provider_queries: int = 0
+    peers: dict[Hashable, PeerMetrics] = field(default_factory=dict)
+
+    def peer(self, name: Hashable) -> PeerMetrics:
+        pm = self.peers.get(name)
+        if pm is None:
+            pm = self.peers[name] = PeerMetrics()
+        return pm
+
+    @property
+    def unique_blocks(self) -> int:
+        return self.blocks_received - self.duplicates
+
+    @property
+    def duplicate_ratio(self) -> float:
+        """Duplicate blocks per useful block received."""
+        return self.duplicates / self.unique_blocks if self.unique_blocks else 0.0
+
+    @property
+    def serve_time(self) -> float:
+        return sum(p.serve_time for p in self.peers.values())
+
+    @property
+    def idle_time(self) -> float:
+        return sum(p.idle_time for p in self.peers.values())
+
+    @property
+    def idle_fraction(self) -> float:
+        """Idle peer-seconds over peer-seconds in which a connected peer held a wanted block."""
+        serve = self.serve_time
+        return self.idle_time / serve if serve > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "peers"
+        }
+        out["peers"] = {
+            p: {f.name: getattr(pm, f.name) for f in fields(pm)} for p, pm in self.peers.items()
+        }
+        return out
+
+
+class _Pipe:
+    """One direction of one connection: a FIFO that serializes one message at a time."""
+
+    __slots__ = (
+        "busy_until",
+        "closed",
+        "dst",
+        "in_flight",
+        "last_arrival",
+        "link",
+        "src",
+        "version",
+    )
+
+    def __init__(self, src: VirtualNode, dst: VirtualNode, link: Link, version: str) -> None:
+        self.src = src
+        self.dst = dst
+        self.link = link
+        self.version = version
+        self.busy_until = 0.0  # when the sender finishes serializing what it has queued
+        self.last_arrival = 0.0
+        self.in_flight = 0  # messages sent and not yet delivered
+        self.closed = False
+
+    def backlog(self, now: float) -> float:
+        """Bytes queued on the sender and not yet serialized."""
+        return max(0.0, self.busy_until - now) * self.link.bandwidth
+
+
+class Fetch:
+    """A node's request for blocks: one client session wanting ``cids``."""
+
+    def __init__(self, node: VirtualNode, cids: Sequence[bytes]) -> None:
+        self.node = node
+        self.cids = list(cids)
+        self.remaining: set[bytes] = set(self.cids)
+        self.session: int | None = None
+        self.started: float | None = None
+        self.finished: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished is None or self.started is None:
+            return None
+        return self.finished - self.started
+
+    def __repr__(self) -> str:
+        state = (
+            f"done in {self.duration:.4f} s" if self.done else f"{len(self.remaining)} remaining"
+        )
+        return f"Fetch({self.node.name!r}, {len(self.cids)} blocks, {state})"
+
+
+class VirtualNode:
+    """One simulated peer: its engines, its store, its link and what it measured."""
+
+    def __init__(
+        self,
+        name: Hashable,
+        link: Link,
+        version: str,
+        store: MemoryBlockstore,
+        server: Any,
+        client: Any,
+    ) -> None:
+        self.name = name
+        self.key: PeerKey  # set by the network: what the engines call this node
+        self.link = link
+        self.version = version
+        self.store = store
+        self.server = server
+        self.client = client
+        self.up = True
+        self.metrics = NodeMetrics()
+        self.fetches: list[Fetch] = []
+        self.wanted: set[bytes] = set()  # cids some fetch wants that are not stored yet
+        self.peers: dict[Hashable, str] = {}  # connected peer -> negotiated protocol
+        self.uplink: float | None = None  # total upload bytes/s shared by all its connections
+        self._uplink_busy_until = 0.0
+        self._timer: Timer | None = None
+        self._last_tick = -1.0
+        # want-blocks sent to each peer and not yet answered (block, cancel or a new full list)
+        self._outstanding: dict[Hashable, set[bytes]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"VirtualNode({self.name!r}, {len(self.store)} blocks, {'up' if self.up else 'down'})"
+        )
+
+
+def random_blocks(n: int, size: int, seed: int = 0) -> list[tuple[bytes, bytes]]:
+    """*n* distinct random raw blocks of *size* bytes as ``(cid, data)``, the same for a seed."""
+    import random
+
+    if n < 0 or size <= 0:
+        raise SimulationError(f"need n >= 0 blocks of size > 0 bytes, not n={n!r}, size={size!r}")
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        data = rng.randbytes(size)
+        out.append((compute_cid(data), data))
+    return out
+
+
+def _default_server(store: MemoryBlockstore) -> Any:
+    from ..server.engine import ServerEngine
+
+    return ServerEngine(store)
+
+
+def _default_client() -> Any:
+    from ..client.engine import ClientEngine
+
+    return ClientEngine()
+
+
+class VirtualNetwork:
+    """Nodes, the links between them and the clock that drives them.
+
+        net = VirtualNetwork(seed=1)
+        blocks = random_blocks(64, 16384)
+        net.add_node("seed", blocks=blocks)
+        net.add_node("leech", link=Link(latency=0.02, bandwidth=10e6))
+        net.connect("seed", "leech")
+        f = net.fetch("leech", [c for c, _ in blocks])
+        assert net.run_until(lambda: f.done, max_time=60)
+
+    ``server_factory(store)`` and ``client_factory()`` build each node's engines (defaults: the
+    real ServerEngine and ClientEngine); ``add_node`` can also take ready engines.
+    ``send_buffer``: bytes a connection may have queued unserialized before the server is asked
+    for another response (0: only when the link is free). ``response_bytes``: the ``max_bytes``
+    passed to ``next_response`` (default: the server's own target). ``routing_delay``: seconds a
+    FindProviders query takes. ``max_events``: the clock's event budget.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        server_factory: Callable[[MemoryBlockstore], Any] | None = None,
+        client_factory: Callable[[], Any] | None = None,
+        send_buffer: int = 0,
+        routing_delay: float = 0.05,
+        response_bytes: int | None = None,
+        max_events: int | None = None,
+    ) -> None:
+        if response_bytes is not None and response_bytes <= 0:
+            raise SimulationError(f"response_bytes must be > 0, not {response_bytes!r}")
+        if send_buffer < 0:
+            raise SimulationError(f"send_buffer must be >= 0 bytes, not {send_buffer!r}")
+        if routing_delay < 0:
+            raise SimulationError(f"routing_delay must be >= 0 seconds, not {routing_delay!r}")
+        self.clock = (
+            VirtualClock(seed) if max_events is None else VirtualClock(seed, max_events=max_events)
+        )
+        self.rng = self.clock.rng
+        self.send_buffer = send_buffer
+        self.routing_delay = routing_delay
+        self.response_bytes = response_bytes
+        self._server_factory = server_factory or _default_server
+        self._client_factory = client_factory or _default_client
+        self.nodes: dict[Hashable, VirtualNode] = {}
+        self._by_key: list[VirtualNode] = []  # PeerKey -> node
+        self._pipes: dict[tuple[Hashable, Hashable], _Pipe] = {}
+        self._providers: dict[bytes, set[Hashable]] = {}  # cid -> up nodes holding it
+        self._wanters: dict[bytes, set[Hashable]] = {}  # cid -> nodes wanting it
+        # (leecher, peer) -> how many blocks the leecher wants that the peer holds
+        self._servable: dict[tuple[Hashable, Hashable], int] = {}
+        # (leecher, peer) -> [since, servable, idle]: the state of the idle accounting
+        self._pair_state: dict[tuple[Hashable, Hashable], list] = {}
+
+    # -- building the network -------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
+
+    def node(self, name: Hashable) -> VirtualNode:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise SimulationError(f"no node named {name!r}; add it with add_node first") from None
+
+    def add_node(
+        self,
+        name: Hashable,
+        blocks: Iterable[Any] = (),
+        link: Link | None = None,
+        *,
+        version: str = BITSWAP_120,
+        uplink: float | None = None,
+        server: Any = None,
+        client: Any = None,
+    ) -> VirtualNode:
+        """A new node holding *blocks* (``(cid, data)`` pairs, Blocks, or bare data, named by
+        their raw CIDv1); not connected to anyone yet. ``uplink``: the node's total upload in
+        bytes/s, shared by all its connections in one FIFO (default: no cap beyond each
+        connection's own bandwidth), so a seeder's many leechers compete for it."""
+        if uplink is not None and (not isinstance(uplink, (int, float)) or not uplink > 0):
+            raise SimulationError(
+                f"uplink must be a number of bytes per second > 0, not {uplink!r}"
+            )
+        if name in self.nodes:
+            raise SimulationError(f"a node named {name!r} exists already; names must be unique")
+        if version not in _VERSIONS:
+            raise SimulationError(f"unknown Bitswap protocol {version!r}; use one of {_VERSIONS}")
+        store = MemoryBlockstore()
+        for item in blocks:
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                data = bytes(item)
+                cid = compute_cid(data)
+            elif isinstance(item, tuple):
+                cid, data = item
+            else:
+                cid, data = item.cid, item.data
+            store.put(cid, data)
+        node = VirtualNode(
+            name,
+            link or Link(),
+            version,
+            store,
+            server if server is not None else self._server_factory(store),
+            client if client is not None else self._client_factory(),
+        )
+        node.uplink = None if uplink is None else float(uplink)
+        node.key = PeerKey(len(self.nodes), name)
+        self.nodes[name] = node
+        self._by_key.append(node)
+        for cid in store.cids():
+            self._providers.setdefault(cid, set()).add(name)
+        return node
+
+    def connect(
+        self, a: Hashable, b: Hashable, link: Link | None = None, *, at: float | None = None
+    ) -> None:
+        """Connect *a* and *b* (now, or at virtual time *at*); both engines of both are told."""
+        na, nb = self.node(a), self.node(b)
+        if na is nb:
+            raise SimulationError(f"node {a!r} cannot connect to itself")
+        self._later(at, self._connect, na, nb, link)
+
+    def connect_all(self, names: Iterable[Hashable] | None = None) -> None:
+        """Connect every pair among *names* (default: all nodes), now."""
+        ns = list(self.nodes if names is None else names)
+        for i, a in enumerate(ns):
+            for b in ns[i + 1 :]:
+                self.connect(a, b)
+
+    def disconnect(self, a: Hashable, b: Hashable, *, at: float | None = None) -> None:
+        """Close the connection: messages in flight on it are lost; both sides are told."""
+        self._later(at, self._disconnect, self.node(a), self.node(b))
+
+    def leave(self, name: Hashable, *, at: float | None = None) -> None:
+        """The node goes away for good (now or at *at*): every connection of it closes."""
+        self._later(at, self._leave, self.node(name))
+
+    def vanish(self, name: Hashable, *, at: float | None = None) -> None:
+        """The node goes silent (a crash, a cut cable): it stops receiving and sending, but its
+        connections stay open and its peers are not told, so only their timeouts can notice."""
+        self._later(at, self._vanish, self.node(name))
+
+    def fetch(self, name: Hashable, cids: Sequence[bytes], *, at: float | None = None) -> Fetch:
+        """*name* opens a client session and wants *cids* (now or at *at*)."""
+        f = Fetch(self.node(name), cids)
+        self._later(at, self._start_fetch, f)
+        return f
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        return self.clock.call_at(when, callback, *args)
+
+    def connected(self, a: Hashable, b: Hashable) -> bool:
+        return (a, b) in self._pipes
+
+    def outstanding_wants(self, leecher: Hashable, peer: Hashable) -> int:
+        """Want-blocks *leecher* has sent to *peer* (as seen on the wire) not yet answered by a
+        block from that peer, cancelled, or dropped by a full wantlist / disconnect."""
+        return len(self.node(leecher)._outstanding.get(peer, ()))
+
+    def providers(self, cid: bytes) -> list[Hashable]:
+        """Up nodes holding *cid*, in the order they were added (deterministic)."""
+        have = self._providers.get(cid, ())
+        return [n for n in self.nodes if n in have]
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run_until(self, predicate: Callable[[], bool], max_time: float) -> bool:
+        """Run until ``predicate()`` holds or virtual time passes *max_time*; its final value."""
+        ok = self.clock.run_until(predicate, max_time)
+        self._settle()
+        return ok
+
+    def run_fetches(self, fetches: Iterable[Fetch], max_time: float) -> bool:
+        fs = list(fetches)
+        return self.run_until(lambda: all(f.done for f in fs), max_time)
+
+    def metrics(self, name: Hashable) -> NodeMetrics:
+        self._settle()
+        return self.node(name).metrics
+
+    def snapshot(self) -> dict[Hashable, dict[str, Any]]:
+        """Every node's metrics as plain data (compare two runs of one seed with ==)."""
+        self._settle()
+        out: dict[Hashable, dict[str, Any]] = {}
+        for name, node in self.nodes.items():
+            d = node.metrics.as_dict()
+            d["fetches"] = [(f.started, f.finished, len(f.remaining)) for f in node.fetches]
+            out[name] = d
+        out["__clock__"] = {"now": self.clock.now, "events": self.clock.events_run}
+        return out
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _later(self, at: float | None, fn: Callable[..., Any], *args: Any) -> None:
+        if at is None or at <= self.clock.now:
+            if at is not None and at < self.clock.now:
+                raise SimulationError(
+                    f"cannot schedule at {at} s: the clock is already at {self.clock.now} s"
+                )
+            fn(*args)
+        else:
+            self.clock.call_at(at, fn, *args)
+
+    def _connect(self, a: VirtualNode, b: VirtualNode, link: Link | None) -> None:
+        if a is b:
+            raise SimulationError(f"node {a.name!r} cannot connect to itself")
+        if not (a.up and b.up) or (a.name, b.name) in self._pipes:
+            return
+        link = link or Link.between(a.link, b.link)
+        version = min(a.version, b.version, key=_VERSIONS.index)
+        self._pipes[(a.name, b.name)] = _Pipe(a, b, link, version)
+        self._pipes[(b.name, a.name)] = _Pipe(b, a, link, version)
+        now = self.clock.now
+        for x, y in ((a, b), (b, a)):
+            x.peers[y.name] = version
+            x.server.peer_connected(y.key, version=version)
+            x.client.peer_connected(y.key, now, version=version)
+        self._touch(a.name, b.name)
+        self._touch(b.name, a.name)
+        self._pump(a)
+        self._pump(b)
+
+    def _disconnect(self, a: VirtualNode, b: VirtualNode) -> None:
+        if (a.name, b.name) not in self._pipes:
+            return
+        for x, y in ((a, b), (b, a)):
+            pipe = self._pipes.pop((x.name, y.name))
+            pipe.closed = True
+            pipe.in_flight = 0
+            del x.peers[y.name]
+            x._outstanding.pop(y.name, None)
+        now = self.clock.now
+        self._touch(a.name, b.name)
+        self._touch(b.name, a.name)
+        for x, y in ((a, b), (b, a)):
+            if x.up:
+                x.server.peer_disconnected(y.key)
+                x.client.peer_disconnected(y.key, now)
+        self._pump(a)
+        self._pump(b)
+
+    def _leave(self, node: VirtualNode) -> None:
+        if not node.up:
+            return
+        for peer in list(node.peers):
+            self._disconnect(node, self.nodes[peer])
+        node.up = False
+        if node._timer is not None:
+            node._timer.cancel()
+        for cid in node.store.cids():
+            self._providers.get(cid, set()).discard(node.name)
+
+    def _vanish(self, node: VirtualNode) -> None:
+        if not node.up:
+            return
+        node.up = False
+        if node._timer is not None:
+            node._timer.cancel()
+        for cid in node.store.cids():
+            self._providers.get(cid, set()).discard(node.name)
+        for peer in node.peers:
+            self._touch(peer, node.name)
+            self._touch(node.name, peer)
+
+    def _start_fetch(self, f: Fetch) -> None:
+        node = f.node
+        now = self.clock.now
+        f.started = now
+        node.fetches.append(f)
+        have = node.store.has_many(f.cids)
+        for cid, h in zip(f.cids, have):
+            if h:
+                f.remaining.discard(cid)
+            elif cid not in node.wanted:
+                self._add_want(node, cid)
+        if not f.remaining:
+            f.finished = now
+            return
+        if not node.up:
+            return
+        f.session = node.client.new_session(now)
+        node.client.want(f.session, f.cids, now)
+        self._pump(node)
+
+    def _add_want(self, node: VirtualNode, cid: bytes) -> None:
+        node.wanted.add(cid)
+        self._wanters.setdefault(cid, set()).add(node.name)
+        for p in self._providers.get(cid, ()):
+            if p != node.name:
+                key = (node.name, p)
+                self._servable[key] = self._servable.get(key, 0) + 1
+                self._touch(node.name, p)
+
+    def _stored(self, node: VirtualNode, cids: list[bytes]) -> None:
+        """Bookkeeping for blocks *node* just stored: wants met, providers, fetches done."""
+        now = self.clock.now
+        name = node.name
+        for cid in cids:
+            if cid in node.wanted:
+                node.wanted.discard(cid)
+                self._wanters[cid].discard(name)
+                for p in self._providers.get(cid, ()):
+                    if p != name:
+                        self._servable[(name, p)] -= 1
+                        self._touch(name, p)
+            if node.up:
+                self._providers.setdefault(cid, set()).add(name)
+                for w in self._wanters.get(cid, ()):
+                    key = (w, name)
+                    self._servable[key] = self._servable.get(key, 0) + 1
+                    self._touch(w, name)
+        for f in node.fetches:
+            if f.finished is None and f.remaining:
+                f.remaining.difference_update(cids)
+                if not f.remaining:
+                    f.finished = now
+                    if f.session is not None and node.up:
+                        node.client.close_session(f.session, now)
+
+    # -- the driver loop ------------------------------------------------------------------------
+
+    def _pump(self, node: VirtualNode) -> None:
+        """What a Node does after any event: flush the client, answer its actions, serve peers,
+        re-arm the timer."""
+        if not node.up:
+            return
+        now = self.clock.now
+        for peer, msg in node.client.outgoing(now):
+            self._transmit(node, self._peer_name(node, peer), msg, None)
+        for action in node.client.actions(now):
+            self._action(node, action)
+        self._serve(node)
+        self._arm_timer(node)
+
+    def _serve(self, node: VirtualNode) -> None:
+        now = self.clock.now
+        server = node.server
+        for peer in server.peers_with_work():
+            name = self._peer_name(node, peer)
+            pipe = self._pipes.get((node.name, name))
+            if pipe is None:
+                continue  # the server still has work for a peer that left; nothing to write to
+            while pipe.backlog(now) <= self.send_buffer:
+                if self.response_bytes is None:
+                    resp = server.next_response(peer)
+                else:
+                    resp = server.next_response(peer, max_bytes=self.response_bytes)
+                if resp is None:
+                    break
+                self._transmit(node, name, self._response_message(node, pipe, resp), resp)
+
+    def _peer_name(self, node: VirtualNode, peer: Any) -> Hashable:
+        """The node an engine of *node* means by *peer* (a PeerKey it was given)."""
+        if type(peer) is PeerKey and 0 <= peer < len(self._by_key):
+            return self._by_key[peer].name
+        raise SimulationError(
+            f"an engine of node {node.name!r} named peer {peer!r}, which the network never gave"
+            " it; engines must use the peer keys from peer_connected/receive_message"
+        )
+
+    def _response_message(self, node: VirtualNode, pipe: _Pipe, resp: Any) -> Message:
+        legacy = pipe.version in _LEGACY
+        blocks = []
+        pm = node.metrics.peer(pipe.dst.name)
+        for cid, data in zip(resp.blocks, node.store.get_many(resp.blocks)):
+            if data is None:
+                continue  # deleted since it was queued
+            blocks.append(wire_block(cid, data, legacy=legacy))
+            pm.blocks_sent += 1
+            pm.bytes_sent += len(data)
+        if pipe.version != BITSWAP_120:
+            # want-have, presences and pending_bytes are 1.2.0 only
+            return Message(blocks=blocks)
+        presences = [BlockPresence(c, HAVE) for c in resp.haves]
+        presences += [BlockPresence(c, DONT_HAVE) for c in resp.dont_haves]
+        return Message(blocks=blocks, presences=presences, pending_bytes=resp.pending_bytes)
+
+    def _transmit(self, src: VirtualNode, peer: Hashable, msg: Message, resp: Any) -> None:
+        pipe = self._pipes.get((src.name, peer))
+        if pipe is None:
+            src.metrics.dropped_messages += 1
+            return
+        data = encode_message(msg)
+        size = len(data) + len(frame_length_prefix(len(data)))
+        now = self.clock.now
+        link = pipe.link
+        start = max(now, pipe.busy_until)
+        sent = start + size / link.bandwidth
+        if src.uplink is not None:
+            # the node's one upload FIFO: this message queues behind everything it sent to anyone
+            up_done = max(start, src._uplink_busy_until) + size / src.uplink
+            src._uplink_busy_until = up_done
+            sent = max(sent, up_done)
+        pipe.busy_until = sent
+        arrival = sent + link.latency
+        if link.jitter:
+            arrival += self.rng.uniform(0.0, link.jitter)
+        arrival = max(arrival, pipe.last_arrival)  # one stream: in order
+        pipe.last_arrival = arrival
+        pipe.in_flight += 1
+        if pipe.in_flight == 1:
+            self._touch(peer, src.name)
+        src.metrics.messages_sent += 1
+        src.metrics.wire_bytes_sent += size
+        if msg.entries or msg.full:
+            self._observe_wants(src, peer, msg)
+        self.clock.call_at(sent, self._sent, pipe, resp)
+        self.clock.call_at(arrival, self._deliver, pipe, data, size)
+
+    def _observe_wants(self, src: VirtualNode, peer: Hashable, msg: Message) -> None:
+        pm = src.metrics.peer(peer)
+        out = src._outstanding.setdefault(peer, set())
+        if msg.full:
+            out.clear()
+        holder = self.nodes[peer].store
+        for e in msg.entries:
+            cid = bytes(e.cid)
+            if e.cancel:
+                pm.cancels_sent += 1
+                out.discard(cid)
+            elif e.want_type == WANT_HAVE:
+                pm.want_haves_sent += 1
+            else:
+                pm.want_blocks_sent += 1
+                if not holder.has(cid):
+                    pm.misrouted_want_blocks += 1
+                out.add(cid)
+        pm.max_outstanding_wants = max(pm.max_outstanding_wants, len(out))
+
+    def _sent(self, pipe: _Pipe, resp: Any) -> None:
+        """The message left the sender (its write drained): account it, then send more."""
+        if pipe.closed or not pipe.src.up:
+            return
+        if resp is not None:
+            pipe.src.server.response_sent(pipe.dst.key, resp, now=self.clock.now)
+        self._pump(pipe.src)
+
+    def _deliver(self, pipe: _Pipe, data: bytes, size: int) -> None:
+        if pipe.closed:
+            return  # the connection closed while this was in flight: lost
+        src, dst = pipe.src, pipe.dst
+        pipe.in_flight -= 1
+        if pipe.in_flight == 0:
+            self._touch(dst.name, src.name)
+        if not (src.up and dst.up):
+            dst.metrics.dropped_messages += 1
+            return  # one end vanished: what was on the wire goes nowhere
+        now = self.clock.now
+        msg = decode_message(data)
+        dst.metrics.messages_received += 1
+        dst.metrics.wire_bytes_received += size
+        if msg.entries or msg.full:
+            dst.server.receive_message(src.key, msg, now)
+        dst.metrics.peer(src.name).max_pending_bytes = max(
+            dst.metrics.peer(src.name).max_pending_bytes, msg.pending_bytes
+        )
+        if msg.blocks or msg.presences or msg.pending_bytes:
+            events = dst.client.receive_message(src.key, msg, now)
+            self._handle_events(dst, src.name, events)
+        self._pump(dst)
+
+    def _handle_events(self, node: VirtualNode, sender: Hashable, events: Iterable[Any]) -> None:
+        m = node.metrics
+        stored: list[bytes] = []
+        for ev in events:
+            kind = type(ev).__name__
+            peer = self._peer_name(node, ev.peer)
+            if kind == "BlockReceived":
+                cid = bytes(ev.cid)
+                pm = m.peer(peer)
+                n = len(ev.data)
+                m.blocks_received += 1
+                m.bytes_received += n
+                pm.blocks += 1
+                pm.bytes += n
+                node._outstanding.get(peer, set()).discard(cid)
+                if node.store.has(cid):
+                    m.duplicates += 1
+                    m.duplicate_bytes += n
+                    pm.duplicates += 1
+                    pm.duplicate_bytes += n
+                elif cid not in node.wanted:
+                    # nobody here asked for it (a forged block names itself by its own hash, so
+                    # it lands here too): a Node would not keep it
+                    m.unwanted_blocks += 1
+                else:
+                    node.store.put(cid, ev.data)
+                    stored.append(cid)
+            elif kind == "Have":
+                m.peer(peer).haves += 1
+            elif kind == "DontHave":
+                m.peer(peer).dont_haves += 1
+            elif kind == "BadBlock":
+                m.bad_blocks += 1
+        if stored:
+            node.server.blocks_added(stored)
+            self._stored(node, stored)
+
+    def _action(self, node: VirtualNode, action: Any) -> None:
+        kind = type(action).__name__
+        if kind != "FindProviders":
+            raise SimulationError(
+                f"the virtual network cannot carry out client action {action!r}; teach"
+                " VirtualNetwork._action about it"
+            )
+        node.metrics.provider_queries += 1
+        self.clock.call_later(
+            self.routing_delay,
+            self._answer_providers,
+            node,
+            bytes(action.cid),
+            getattr(action, "session", None),
+        )
+
+    def _answer_providers(self, node: VirtualNode, cid: bytes, session: int | None) -> None:
+        if not node.up:
+            return
+        found = [p for p in self.providers(cid) if p != node.name and self.nodes[p].up]
+        for p in found:
+            if (node.name, p) not in self._pipes:
+                self._connect(node, self.nodes[p], None)
+        if found:
+            now = self.clock.now
+            # sessions still open (a fetch closes its session when done, possibly while the
+            # routing query was under way: the answer then has nobody to go to)
+            open_ = [f.session for f in node.fetches if f.session is not None and not f.done]
+            if session is not None:
+                sessions = [session] if session == 0 or session in open_ else []
+            else:  # the action did not say which session asked: every open one wanting the cid
+                sessions = [
+                    f.session
+                    for f in node.fetches
+                    if f.session is not None and not f.done and cid in f.remaining
+                ]
+            for s in sessions:
+                node.client.add_peers(s, [self.nodes[p].key for p in found], now)
+        self._pump(node)
+
+    def _arm_timer(self, node: VirtualNode) -> None:
+        deadline = node.client.next_deadline()
+        if deadline is None:
+            return
+        now = self.clock.now
+        when = max(float(deadline), now)
+        if when <= node._last_tick:
+            when = node._last_tick + TIMER_RESOLUTION
+        t = node._timer
+        if t is not None and not t.cancelled:
+            if t.when <= when:
+                return  # an earlier wake-up is armed; it re-arms after ticking
+            t.cancel()
+        node._timer = self.clock.call_at(when, self._on_timer, node)
+
+    def _on_timer(self, node: VirtualNode) -> None:
+        node._timer = None
+        if not node.up:
+            return
+        now = self.clock.now
+        node._last_tick = now
+        node.client.tick(now)
+        self._pump(node)
+
+    # -- idle accounting ------------------------------------------------------------------------
+
+    def _touch(self, leecher: Hashable, peer: Hashable) -> None:
+        """Close the (leecher, peer) pair's current interval and start one in its new state."""
+        now = self.clock.now
+        key = (leecher, peer)
+        st = self._pair_state.get(key)
+        if st is not None:
+            dt = now - st[0]
+            if dt > 0 and st[1]:
+                pm = self.nodes[leecher].metrics.peer(peer)
+                pm.serve_time += dt
+                if st[2]:
+                    pm.idle_time += dt
+        pipe = self._pipes.get((peer, leecher))
+        servable = (
+            pipe is not None and pipe.src.up and pipe.dst.up and self._servable.get(key, 0) > 0
+        )
+        self._pair_state[key] = [now, servable, servable and pipe.in_flight == 0]
+
+    def _settle(self) -> None:
+        for leecher, peer in list(self._pair_state):
+            self._touch(leecher, peer)
+
+    def describe(self, cid: bytes) -> str:
+        return f"{to_str(cid)} held by {self.providers(cid)}"
