@@ -199,6 +199,29 @@ class PeerProcess:
 
     # -- commands ----------------------------------------------------------------------------
 
+    # -- node facts every driver reports in its ready line -----------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.ready_info["peerId"])
+
+    @property
+    def multiaddrs(self) -> list[str]:
+        """Listen addresses, each ending in /p2p/<peer id>, ready to dial."""
+        return list(self.ready_info["multiaddrs"])
+
+    @property
+    def multiaddr(self) -> str:
+        return self.multiaddrs[0]
+
+    @property
+    def protocols(self) -> list[str]:
+        """Protocols the peer handles (what its identify answer lists), where it reports them."""
+        return list(self.ready_info.get("protocols", []))
+
+    def info(self, timeout: float = 10.0) -> dict[str, Any]:
+        return self.request("info", timeout=timeout)
+
     def submit(self, op: str, **args: Any) -> concurrent.futures.Future[dict[str, Any]]:
         """Send a command; the future resolves to the result dict or raises a PeerError."""
         fut: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()

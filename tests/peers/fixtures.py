@@ -52,26 +52,21 @@ def helia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeliaPeer]:
 
 @pytest.fixture
 def kubo_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KuboPeer]]:
-    started: list[KuboPeer] = []
-
-    def factory(**kwargs: Any) -> KuboPeer:
-        peer = _start(KuboPeer, tmp_path_factory.mktemp("kubo"), **kwargs)
-        started.append(peer)
-        return peer
-
-    try:
-        yield factory
-    finally:
-        for peer in started:
-            peer.close()
+    yield from _factory(KuboPeer, tmp_path_factory, "kubo")
 
 
 @pytest.fixture
 def helia_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., HeliaPeer]]:
-    started: list[HeliaPeer] = []
+    yield from _factory(HeliaPeer, tmp_path_factory, "helia")
 
-    def factory(**kwargs: Any) -> HeliaPeer:
-        peer = _start(HeliaPeer, tmp_path_factory.mktemp("helia"), **kwargs)
+
+def _factory(cls: Any, tmp_path_factory: pytest.TempPathFactory, name: str
+             ) -> Iterator[Callable[..., Any]]:
+    """Start peers of *cls* on demand; stop every one when the test ends."""
+    started: list[Any] = []
+
+    def factory(**kwargs: Any) -> Any:
+        peer = _start(cls, tmp_path_factory.mktemp(name), **kwargs)
         started.append(peer)
         return peer
 
@@ -100,15 +95,4 @@ def pylibp2p(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def pylibp2p_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
     from .pylibp2p import PyLibp2pPeer
 
-    started: list[Any] = []
-
-    def factory(**kwargs: Any) -> Any:
-        peer = _start(PyLibp2pPeer, tmp_path_factory.mktemp("pylibp2p"), **kwargs)  # type: ignore[arg-type]
-        started.append(peer)
-        return peer
-
-    try:
-        yield factory
-    finally:
-        for peer in started:
-            peer.close()
+    yield from _factory(PyLibp2pPeer, tmp_path_factory, "pylibp2p")

@@ -188,27 +188,7 @@ class HeliaPeer(PeerProcess):
             log_path=self.workdir / "helia.log",
         )
 
-    # -- node facts --------------------------------------------------------------------------
-
-    @property
-    def peer_id(self) -> str:
-        return str(self.ready_info["peerId"])
-
-    @property
-    def multiaddrs(self) -> list[str]:
-        """Listen addresses, each ending in /p2p/<peer id>."""
-        return list(self.ready_info["multiaddrs"])
-
-    @property
-    def multiaddr(self) -> str:
-        return self.multiaddrs[0]
-
-    @property
-    def protocols(self) -> list[str]:
-        return list(self.ready_info["protocols"])
-
-    def info(self, timeout: float = 10.0) -> dict[str, Any]:
-        return self.request("info", timeout=timeout)
+    # (peer_id, multiaddrs, multiaddr, protocols, info: PeerProcess)
 
     # -- content -----------------------------------------------------------------------------
 

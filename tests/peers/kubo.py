@@ -141,23 +141,7 @@ class KuboPeer(PeerProcess):
             log_path=self.workdir / "driver-stderr.log",
         )
 
-    # -- node facts --------------------------------------------------------------------------
-
-    @property
-    def peer_id(self) -> str:
-        return str(self.ready_info["peerId"])
-
-    @property
-    def multiaddrs(self) -> list[str]:
-        """Listen addresses with /p2p/<peer id> appended, ready to dial."""
-        return list(self.ready_info["multiaddrs"])
-
-    @property
-    def multiaddr(self) -> str:
-        return self.multiaddrs[0]
-
-    def info(self, timeout: float = 10.0) -> dict[str, Any]:
-        return self.request("info", timeout=timeout)
+    # (peer_id, multiaddrs, multiaddr, protocols, info: PeerProcess)
 
     # -- content -----------------------------------------------------------------------------
 

@@ -200,28 +200,7 @@ class PyLibp2pPeer(PeerProcess):
             log_path=self.workdir / "pylibp2p.log",
         )
 
-    # -- node facts --------------------------------------------------------------------------
-
-    @property
-    def peer_id(self) -> str:
-        return str(self.ready_info["peerId"])
-
-    @property
-    def multiaddrs(self) -> list[str]:
-        """Listen addresses with /p2p/<peer id>, ready to dial."""
-        return list(self.ready_info["multiaddrs"])
-
-    @property
-    def multiaddr(self) -> str:
-        return self.multiaddrs[0]
-
-    @property
-    def protocols(self) -> list[str]:
-        """Protocols this host handles (what its identify response lists)."""
-        return list(self.ready_info["protocols"])
-
-    def info(self, timeout: float = 10.0) -> dict[str, Any]:
-        return self.request("info", timeout=timeout)
+    # (peer_id, multiaddrs, multiaddr, protocols, info: PeerProcess)
 
     # -- libp2p ------------------------------------------------------------------------------
 
