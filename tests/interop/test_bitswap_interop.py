@@ -1,6 +1,7 @@
 """fastswap's Bitswap (fastswap.Node) trading UnixFS files with real peers from tests/peers, at
 the issue's 64 MiB: fastswap fetches from a Helia seeder and from a Kubo seeder; Kubo, Helia and
-py-libp2p fetch from a fastswap seeder (and fastswap from py-libp2p, 4 MiB); Kubo both ways with
+py-libp2p fetch from a fastswap seeder, Kubo and Helia also both at once (and fastswap from
+py-libp2p, 4 MiB); Kubo both ways with
 fastswap speaking only /ipfs/bitswap/1.1.0 or only 1.0.0; ``fastswap get`` from Helia and Kubo
 fetching from ``fastswap seed``. Every transfer is checked by sha256 of the whole file against
 the source (CIDs are compared only where the importer settings match).
@@ -123,6 +124,32 @@ def test_helia_fetches_from_fastswap(helia, big_file) -> None:
 
     got = run(main())
     assert (got["sha256"], got["size"]) == (digest, SIZE)
+
+
+def test_kubo_and_helia_fetch_from_fastswap_at_once(kubo_factory, helia_factory, big_file,
+                                                     tmp_path) -> None:
+    """Two leechers of different kinds on one seeder at the same time, each gets the whole file."""
+    path, digest = big_file
+    kubo = kubo_factory()
+    helia = helia_factory()
+
+    async def main():
+        async with Node() as node:
+            root = to_str(await node.add_file(path, **KUBO_DEFAULTS))
+            await asyncio.to_thread(kubo.connect, str(node.addrs[0]))
+            await helia.adial(str(node.addrs[0]))
+            k, h = await asyncio.gather(
+                kubo.adownload(root, tmp_path / "k.out", timeout=180),
+                helia.acat(root, timeout=180),
+            )
+            # both were served by us, concurrently: each ledger carries at least the file
+            sent = [node.server.ledger(PeerIdOf(p))["bytes_sent"] for p in (kubo, helia)]
+            return k, h, sent
+
+    k, h, sent = run(main())
+    assert (k["sha256"], k["size"]) == (digest, SIZE)
+    assert (h["sha256"], h["size"]) == (digest, SIZE)
+    assert all(n >= SIZE for n in sent), sent
 
 
 def test_pylibp2p_both_ways(big_file, tmp_path) -> None:
