@@ -1132,7 +1132,11 @@ cdef class FrameDecoder:
     """
 
     cdef uint64_t _max
-    cdef bytearray _buf
+    # the body being collected, as the pieces that arrived (views of immutable input, copies
+    # of anything else), joined once at its exact size: no reallocation, nothing held that has
+    # not arrived
+    cdef list _parts
+    cdef Py_ssize_t _held
     cdef int64_t _need      # body bytes still missing; -1 while reading a prefix
     cdef uint64_t _hdr
     cdef int _hdr_len
@@ -1140,7 +1144,8 @@ cdef class FrameDecoder:
 
     def __init__(self, *, Py_ssize_t max_message_size=MAX_MESSAGE_SIZE):
         self._max = <uint64_t>max(max_message_size, 0)
-        self._buf = None
+        self._parts = []
+        self._held = 0
         self._need = -1
         self._hdr = 0
         self._hdr_len = 0
@@ -1149,7 +1154,7 @@ cdef class FrameDecoder:
     @property
     def buffered(self):
         """Bytes of an incomplete frame held (prefix bytes included)."""
-        return self._hdr_len + (len(self._buf) if self._buf is not None else 0)
+        return self._hdr_len + self._held
 
     def feed(self, data):
         cdef object mv = _as_view(data)
@@ -1198,20 +1203,23 @@ cdef class FrameDecoder:
                         out.append(mv[pos:pos + <Py_ssize_t>n])
                         pos += <Py_ssize_t>n
                         continue
-                    self._need = <int64_t>n
-                    self._buf = bytearray()
                     if n == 0:
-                        out.append(memoryview(self._buf))
-                        self._buf = None
-                        self._need = -1
+                        out.append(memoryview(b""))
+                        continue
+                    self._need = <int64_t>n
                     continue
                 take = min(<Py_ssize_t>self._need, end - pos)
-                self._buf += mv[pos:pos + take]
+                piece = mv[pos:pos + take]
+                self._parts.append(piece if immutable else bytes(piece))
+                self._held += take
                 pos += take
                 self._need -= take
                 if self._need == 0:
-                    out.append(memoryview(self._buf))
-                    self._buf = None
+                    parts = self._parts
+                    out.append(memoryview(b"".join(parts)) if len(parts) > 1
+                               else memoryview(parts[0]))
+                    self._parts = []
+                    self._held = 0
                     self._need = -1
         finally:
             PyBuffer_Release(&view)

@@ -556,11 +556,15 @@ class FrameDecoder:
     is buffered; buffers grow only as data arrives. Call :meth:`eof` at end of stream.
     """
 
-    __slots__ = ("_buf", "_hdr", "_hdr_len", "_max", "_need", "_shift")
+    __slots__ = ("_hdr", "_hdr_len", "_held", "_max", "_need", "_parts", "_shift")
 
     def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self._max = max_message_size
-        self._buf: bytearray | None = None  # body being collected
+        # The body being collected, as the pieces that arrived (views of immutable input,
+        # copies of anything else), joined once, at its exact size, when complete: no buffer
+        # is grown by reallocation, and nothing is held that has not arrived.
+        self._parts: list = []
+        self._held = 0
         self._need = -1  # body bytes still missing; -1 while reading a prefix
         self._hdr = 0  # prefix value so far
         self._hdr_len = 0  # prefix bytes so far
@@ -569,7 +573,7 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes of an incomplete frame held (prefix bytes included)."""
-        return self._hdr_len + (len(self._buf) if self._buf is not None else 0)
+        return self._hdr_len + self._held
 
     def feed(self, data: Any) -> list[memoryview]:
         mv = _as_view(data)
@@ -603,21 +607,22 @@ class FrameDecoder:
                     out.append(mv[pos:pos + n])
                     pos += n
                     continue
-                self._need = n
-                self._buf = bytearray()
                 if n == 0:
-                    out.append(memoryview(self._buf))
-                    self._buf = None
-                    self._need = -1
+                    out.append(memoryview(b""))
+                    continue
+                self._need = n
                 continue
             take = min(self._need, end - pos)
-            assert self._buf is not None
-            self._buf += mv[pos:pos + take]
+            piece = mv[pos:pos + take]
+            self._parts.append(piece if immutable else bytes(piece))
+            self._held += take
             pos += take
             self._need -= take
             if self._need == 0:
-                out.append(memoryview(self._buf))
-                self._buf = None
+                parts = self._parts
+                out.append(memoryview(b"".join(parts)) if len(parts) > 1 else memoryview(parts[0]))
+                self._parts = []
+                self._held = 0
                 self._need = -1
         return out
 

@@ -32,14 +32,12 @@ from typing import Any
 
 from .._defaults import MAX_MESSAGE_SIZE
 from ..errors import (
-    MalformedMessageError,
     MessageError,
-    MessageTooLargeError,
     NetError,
     StreamClosedError,
-    TruncatedMessageError,
 )
 from ..message import (
+    FrameDecoder,
     Message,
     decode_message,
     encode_message_parts,
@@ -83,83 +81,6 @@ def supports_presences(version: str) -> bool:
 #: ``on_message(peer, msg, protocol)``; may return an awaitable, which the reader awaits before
 #: it reads more from that stream (backpressure from the consumer to the peer).
 MessageCallback = Callable[[PeerId, Message, str], "Awaitable[None] | None"]
-
-
-class _FrameCollector:
-    """Splits the chunks a stream delivers into length-prefixed frames (the protocol's
-    unsigned-varint prefix) with at most one copy per frame: a frame inside one chunk is a
-    view of it; a frame spread over chunks is joined once, at its exact size, when its last
-    byte arrives (a growing buffer would copy it again on every reallocation, and joining the
-    chunks before splitting them, as ``Stream.read`` does, would be a copy more).
-
-    Holds views of the chunks of the one frame being collected: bounded by the declared
-    length, which is refused over *max_message_size* as soon as the prefix says so.
-    """
-
-    __slots__ = ("_got", "_hdr", "_hdr_len", "_max", "_need", "_parts", "_shift")
-
-    def __init__(self, max_message_size: int) -> None:
-        self._max = max_message_size
-        self._parts: list[memoryview] = []
-        self._got = 0
-        self._need = -1  # body length of the frame being collected; -1 while reading a prefix
-        self._hdr = 0
-        self._hdr_len = 0
-        self._shift = 0
-
-    def feed(self, chunk: bytes) -> list[memoryview]:
-        """The payloads completed by *chunk* (immutable ``bytes``: views of it are kept)."""
-        mv = memoryview(chunk)
-        out: list[memoryview] = []
-        pos = 0
-        end = len(mv)
-        while pos < end:
-            need = self._need
-            if need < 0:
-                b = mv[pos]
-                pos += 1
-                self._hdr |= (b & 0x7F) << self._shift
-                self._hdr_len += 1
-                self._shift += 7
-                if self._hdr > self._max:
-                    raise MessageTooLargeError(
-                        f"peer announced a Bitswap message of at least {self._hdr} bytes, over "
-                        f"the {self._max}-byte limit (MAX_MESSAGE_SIZE); close the stream"
-                    )
-                if b >= 0x80:
-                    if self._hdr_len >= 10:
-                        raise MalformedMessageError(
-                            "message length prefix is a varint over 10 bytes; close the stream"
-                        )
-                    continue
-                n = self._hdr
-                self._hdr = self._hdr_len = self._shift = 0
-                if end - pos >= n:
-                    out.append(mv[pos:pos + n])  # the whole frame is in this chunk
-                    pos += n
-                    continue
-                self._need = n
-                self._got = 0
-                continue
-            take = min(need - self._got, end - pos)
-            self._parts.append(mv[pos:pos + take])
-            self._got += take
-            pos += take
-            if self._got == need:
-                out.append(memoryview(b"".join(self._parts)))
-                self._parts = []
-                self._need = -1
-        return out
-
-    def eof(self) -> None:
-        """End of stream: raise TruncatedMessageError if a frame was left incomplete."""
-        if self._need >= 0 or self._hdr_len:
-            missing = (f"{self._need - self._got} more bytes" if self._need >= 0
-                       else "the rest of its length")
-            raise TruncatedMessageError(
-                f"stream ended inside a Bitswap message frame (waiting for {missing}); the "
-                "peer closed the stream mid-message"
-            )
 
 
 class _Outbound:
@@ -270,10 +191,11 @@ class BitswapNetwork:
         the peer's mistakes)."""
         peer = stream.remote_peer
         protocol = stream.protocol or BITSWAP_BARE
-        decoder = _FrameCollector(self.max_message_size)
+        # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
+        decoder = FrameDecoder(max_message_size=self.max_message_size)
         try:
             while True:
-                # the chunks as delivered: the collector joins a frame spread over them once
+                # the chunks as delivered, not joined: a frame inside one stays a view of it
                 chunks = await stream.read_chunks()
                 if not chunks:
                     decoder.eof()

@@ -22,7 +22,8 @@ from fastswap.errors import (
     TruncatedMessageError,
 )
 from fastswap.message import Message, frame_length_prefix
-from fastswap.net.bitswap import BitswapNetwork, _FrameCollector
+from fastswap.message import FrameDecoder
+from fastswap.net.bitswap import BitswapNetwork
 from fastswap.net.host import Host
 from fastswap.node import Node
 
@@ -103,11 +104,11 @@ def _stream_of(frames: list[bytes]) -> bytes:
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 100, 4096, 65536, 1 << 20])
-def test_frame_collector_any_boundary(step):
+def test_frame_decoder_any_boundary_for_stream_chunks(step):
     frames = [b"", b"x", os.urandom(127), os.urandom(128), os.urandom(70_000),
               os.urandom(300_000), b"", os.urandom(5)]
     wire = _stream_of(frames)
-    col = _FrameCollector(1 << 20)
+    col = FrameDecoder(max_message_size=1 << 20)
     out = []
     for pos in range(0, len(wire), step):
         out += [bytes(p) for p in col.feed(wire[pos:pos + step])]
@@ -115,16 +116,16 @@ def test_frame_collector_any_boundary(step):
     assert out == frames
 
 
-def test_frame_collector_refuses_bad_frames():
+def test_frame_decoder_refuses_bad_frames():
     with pytest.raises(MessageTooLargeError):
-        _FrameCollector(1000).feed(frame_length_prefix(5000))  # refused from the prefix alone
+        FrameDecoder(max_message_size=1000).feed(frame_length_prefix(5000))  # refused from the prefix alone
     with pytest.raises(MalformedMessageError):
-        _FrameCollector(1 << 80).feed(b"\xff" * 11)
-    col = _FrameCollector(1000)
+        FrameDecoder().feed(b"\x80" * 11)  # an 11-byte length prefix
+    col = FrameDecoder(max_message_size=1000)
     assert col.feed(frame_length_prefix(10) + b"abc") == []
     with pytest.raises(TruncatedMessageError):
         col.eof()
-    col = _FrameCollector(1000)
+    col = FrameDecoder(max_message_size=1000)
     col.feed(b"\x85")  # half a prefix
     with pytest.raises(TruncatedMessageError):
         col.eof()
