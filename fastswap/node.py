@@ -889,14 +889,7 @@ class Session:
                 room = window - len(wanted) - ready.qsize()
                 if todo and room > 0:
                     batch = [todo.popleft() for _ in range(min(room, len(todo)))]
-                    have = node.store.has_many(batch)
-                    local = [c for c, h in zip(batch, have) if h]
-                    missing = [c for c, h in zip(batch, have) if not h]
-                    for c in missing:
-                        node._add_waiter(c, waiter)
-                        wanted.add(c)
-                    if missing:
-                        self._want(missing)
+                    local = self._want_missing(batch, waiter, wanted)
                     if local:
                         datas = await node.astore.get_many(local)
                         for c, d in zip(local, datas):
@@ -918,6 +911,19 @@ class Session:
             for c in wanted:
                 node._remove_waiter(c, waiter)
             self._cancel(list(wanted))
+
+    def _want_missing(self, batch: list[bytes], waiter: Any, wanted: set[bytes]) -> list[bytes]:
+        """Want the CIDs of *batch* the store lacks (each registered with *waiter* and added to
+        *wanted*); return the ones already stored."""
+        node = self.node
+        have = node.store.has_many(batch)
+        missing = [c for c, h in zip(batch, have) if not h]
+        for c in missing:
+            node._add_waiter(c, waiter)
+            wanted.add(c)
+        if missing:
+            self._want(missing)
+        return [c for c, h in zip(batch, have) if h]
 
     async def _fetch_dag(self, root: bytes) -> int:
         """Breadth-first: every link of every arrived block is wanted at once (up to
@@ -949,14 +955,7 @@ class Session:
                 if pending and len(wanted) < limit:
                     batch = [pending.popleft() for _ in range(min(limit - len(wanted),
                                                                   len(pending)))]
-                    have = node.store.has_many(batch)
-                    local = [c for c, h in zip(batch, have) if h]
-                    missing = [c for c, h in zip(batch, have) if not h]
-                    for c in missing:
-                        node._add_waiter(c, waiter)
-                        wanted.add(c)
-                    if missing:
-                        self._want(missing)
+                    local = self._want_missing(batch, waiter, wanted)
                     inner = [c for c in local if decode_cid(c)[1] == DAG_PB]
                     count += len(local)
                     if inner:
