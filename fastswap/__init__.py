@@ -26,6 +26,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'fastswap' has no attribute {name!r}")
 
 
-__all__ = [
+# HAS_EXTENSIONS, Node and Session come from __getattr__ (lazily), the errors from errors.py
+__all__ = [  # noqa: F405
     "Block", "HAS_EXTENSIONS", "Node", "Session", "open_blockstore", "__version__", *_errors_all
 ]

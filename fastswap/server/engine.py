@@ -231,27 +231,27 @@ class ServerEngine:
 
     def peer_connected(self, peer: Any, *, version: str = "/ipfs/bitswap/1.2.0") -> None:
         """*peer* connected speaking *version*; a reconnect keeps its wantlist, updates version."""
-        l = self._ledgers.get(peer)
-        if l is not None:
-            l.version = version
-            l.legacy = version in _LEGACY_VERSIONS
-            l.v100 = version in _V100
+        led = self._ledgers.get(peer)
+        if led is not None:
+            led.version = version
+            led.legacy = version in _LEGACY_VERSIONS
+            led.v100 = version in _V100
             return
         self._gen += 1
-        l = _Ledger(version, self._gen)
+        led = _Ledger(version, self._gen)
         old = self._retained.pop(peer, None)
         if old is not None:
-            l.counters, l.first_exchange, l.last_exchange = old
-        self._ledgers[peer] = l
+            led.counters, led.first_exchange, led.last_exchange = old
+        self._ledgers[peer] = led
 
     def peer_disconnected(self, peer: Any) -> None:
         """Drop *peer*'s wantlist and tasks; keep its counters (bounded)."""
-        l = self._ledgers.pop(peer, None)
-        if l is None:
+        led = self._ledgers.pop(peer, None)
+        if led is None:
             return
-        self._total_entries -= len(l.wants)
+        self._total_entries -= len(led.wants)
         self._queue.remove_peer(peer)
-        self._retained[peer] = (l.counters, l.first_exchange, l.last_exchange)
+        self._retained[peer] = (led.counters, led.first_exchange, led.last_exchange)
         while len(self._retained) > self._cfg.retained_ledgers:
             self._retained.popitem(last=False)
 
@@ -261,27 +261,27 @@ class ServerEngine:
         """Apply the wantlist part of *msg* from *peer* (and count its blocks in the ledger).
 
         A peer not announced with :meth:`peer_connected` is taken as a 1.2.0 peer."""
-        l = self._ledgers.get(peer)
-        if l is None:
+        led = self._ledgers.get(peer)
+        if led is None:
             self.peer_connected(peer)
-            l = self._ledgers[peer]
-        c = l.counters
+            led = self._ledgers[peer]
+        c = led.counters
         c["messages_received"] += 1
-        if l.first_exchange is None:
-            l.first_exchange = now
-        l.last_exchange = now
+        if led.first_exchange is None:
+            led.first_exchange = now
+        led.last_exchange = now
         for _prefix, data in msg.blocks:
             c["blocks_received"] += 1
             c["bytes_received"] += len(data)
 
         queue = self._queue
-        wants = l.wants
+        wants = led.wants
         dropped: dict[bytes, list] | None = None
         if msg.full:
             dropped = wants
             self._total_entries -= len(wants)
-            wants = l.wants = {}
-            l.heap = []
+            wants = led.wants = {}
+            led.heap = []
         touched: dict[bytes, None] = {}
         cap = self._cfg.max_entries_per_peer
         global_cap = self._cfg.max_total_entries
@@ -300,12 +300,12 @@ class ServerEngine:
                 continue
             if e.cancel:
                 c["cancels_received"] += 1
-                if self._remove_want(l, peer, cid):
+                if self._remove_want(led, peer, cid):
                     touched.pop(cid, None)
                 continue
             c["wants_received"] += 1
-            if l.legacy:
-                if l.v100 and not (len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
+            if led.legacy:
+                if led.v100 and not (len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
                     st["unservable_wants"] += 1
                     continue
                 want_type = WANT_BLOCK
@@ -326,53 +326,53 @@ class ServerEngine:
             if cur is not None:
                 if cur[1] == WANT_HAVE and want_type == WANT_BLOCK:
                     # upgrade: want-block supersedes want-have
-                    l.seq += 1
+                    led.seq += 1
                     cur[0] = prio
                     cur[1] = WANT_BLOCK
                     cur[2] = cur[2] or sdh
-                    cur[3] = l.seq
-                    heappush(l.heap, (prio, l.seq, cid))
+                    cur[3] = led.seq
+                    heappush(led.heap, (prio, led.seq, cid))
                 elif sdh and not cur[2]:
                     cur[2] = True
                 touched[cid] = None
                 continue
             if len(wants) >= cap:
-                low = self._lowest(l)
+                low = self._lowest(led)
                 if low is None or prio <= wants[low][0]:
                     st["wants_dropped"] += 1
                     continue
-                self._remove_want(l, peer, low)
+                self._remove_want(led, peer, low)
                 touched.pop(low, None)
                 st["wants_evicted"] += 1
             if self._total_entries >= global_cap:
                 st["wants_refused_global"] += 1
                 continue
-            l.seq += 1
-            wants[cid] = [prio, want_type, sdh, l.seq]
-            heappush(l.heap, (prio, l.seq, cid))
+            led.seq += 1
+            wants[cid] = [prio, want_type, sdh, led.seq]
+            heappush(led.heap, (prio, led.seq, cid))
             self._total_entries += 1
             touched[cid] = None
-        if len(l.heap) > 2 * len(wants) + 64:
-            self._compact(l)
+        if len(led.heap) > 2 * len(wants) + 64:
+            self._compact(led)
         if dropped:
             for cid in dropped:
                 if cid not in wants:
                     queue.remove(peer, cid)
         if touched:
-            self._answer(peer, l, list(touched))
+            self._answer(peer, led, list(touched))
 
     def blocks_added(self, cids: Iterable[bytes]) -> None:
         """New local blocks: queue them (or HAVEs) for every peer whose wantlist has them."""
         new = [c if type(c) is bytes else bytes(c) for c in cids]
         if not new:
             return
-        for peer, l in self._ledgers.items():
-            wants = l.wants
+        for peer, led in self._ledgers.items():
+            wants = led.wants
             if not wants:
                 continue
             hit = [c for c in new if c in wants]
             if hit:
-                self._answer(peer, l, hit)
+                self._answer(peer, led, hit)
 
     # -- responses -----------------------------------------------------------------------------
 
@@ -386,15 +386,15 @@ class ServerEngine:
         None if nothing is queued for the peer or it is at its in-flight cap."""
         if type(max_bytes) is not int or max_bytes <= 0:
             raise ServerError(f"max_bytes must be a positive int, got {max_bytes!r}")
-        l = self._ledgers.get(peer)
-        if l is None:
+        led = self._ledgers.get(peer)
+        if led is None:
             return None
         q = self._queue
         tasks = q.pop(peer, min(max_bytes, self._hard_max))  # the queue applies the cap
         if not tasks:
             return None
         self._stats["responses"] += 1
-        return Response(peer, tasks, q.pending_bytes(peer), l.gen)
+        return Response(peer, tasks, q.pending_bytes(peer), led.gen)
 
     def response_sent(
         self, peer: Any, response: Response, *, now: float | None = None, sent: bool = True
@@ -408,13 +408,13 @@ class ServerEngine:
         if response._sent:
             raise ServerError("response_sent() was already called for this response")
         response._sent = True
-        l = self._ledgers.get(peer)
-        if l is None or l.gen != response._gen:
+        led = self._ledgers.get(peer)
+        if led is None or led.gen != response._gen:
             return  # the peer disconnected meanwhile: its accounting is gone already
         self._queue.task_done(peer, response._tasks)
         if not sent:
             return
-        c = l.counters
+        c = led.counters
         st = self._stats
         c["blocks_sent"] += len(response.blocks)
         c["bytes_sent"] += response.nbytes
@@ -425,22 +425,22 @@ class ServerEngine:
         st["haves_sent"] += len(response.haves)
         st["dont_haves_sent"] += len(response.dont_haves)
         if now is not None:
-            l.last_exchange = now
-        wants = l.wants
+            led.last_exchange = now
+        wants = led.wants
         for cid in response.blocks:
             if cid in wants:  # a block answers any want
-                self._drop_entry(l, cid)
+                self._drop_entry(led, cid)
         for cid in response.haves:
             w = wants.get(cid)
             if w is not None and w[1] == WANT_HAVE:
-                self._drop_entry(l, cid)
+                self._drop_entry(led, cid)
 
     # -- introspection -------------------------------------------------------------------------
 
     def ledger(self, peer: Any) -> dict:
         """*peer*'s counters, wantlist size and queue state. UnknownPeerError if never seen."""
-        l = self._ledgers.get(peer)
-        if l is None:
+        led = self._ledgers.get(peer)
+        if led is None:
             old = self._retained.get(peer)
             if old is None:
                 raise UnknownPeerError(
@@ -451,17 +451,17 @@ class ServerEngine:
                     "last_exchange": last, "wantlist_size": 0, "queued_tasks": 0,
                     "pending_bytes": 0, "inflight_bytes": 0}
         q = self._queue
-        return {**l.counters, "connected": True, "version": l.version,
-                "first_exchange": l.first_exchange, "last_exchange": l.last_exchange,
-                "wantlist_size": len(l.wants), "queued_tasks": q.queued(peer),
+        return {**led.counters, "connected": True, "version": led.version,
+                "first_exchange": led.first_exchange, "last_exchange": led.last_exchange,
+                "wantlist_size": len(led.wants), "queued_tasks": q.queued(peer),
                 "pending_bytes": q.pending_bytes(peer), "inflight_bytes": q.inflight(peer)}
 
     def wantlist(self, peer: Any) -> dict[bytes, tuple[int, int, bool]]:
         """*peer*'s wantlist as {cid: (priority, want_type, send_dont_have)} (a copy)."""
-        l = self._ledgers.get(peer)
-        if l is None:
+        led = self._ledgers.get(peer)
+        if led is None:
             return {}
-        return {cid: (w[0], w[1], w[2]) for cid, w in l.wants.items()}
+        return {cid: (w[0], w[1], w[2]) for cid, w in led.wants.items()}
 
     def stats(self) -> dict:
         """Engine-wide counters and sizes (see the module docstring for the limits counted)."""
@@ -471,10 +471,10 @@ class ServerEngine:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _answer(self, peer: Any, l: _Ledger, cids: list[bytes]) -> None:
+    def _answer(self, peer: Any, led: _Ledger, cids: list[bytes]) -> None:
         """Queue the answer to each of *peer*'s wants in *cids* (see "Answers")."""
         sizes = self._store.get_sizes(cids)
-        wants = l.wants
+        wants = led.wants
         push = self._queue.push
         max_block = self._cfg.max_block_size
         small = self._cfg.replace_have_with_block
@@ -496,25 +496,25 @@ class ServerEngine:
                 refused += 1
         self._stats["tasks_refused"] += refused
 
-    def _remove_want(self, l: _Ledger, peer: Any, cid: bytes) -> bool:
-        if cid not in l.wants:
+    def _remove_want(self, led: _Ledger, peer: Any, cid: bytes) -> bool:
+        if cid not in led.wants:
             self._queue.remove(peer, cid)  # a task may outlive its entry (sent HAVE, re-want)
             return False
-        self._drop_entry(l, cid)
+        self._drop_entry(led, cid)
         self._queue.remove(peer, cid)
         return True
 
-    def _drop_entry(self, l: _Ledger, cid: bytes) -> None:
-        del l.wants[cid]
+    def _drop_entry(self, led: _Ledger, cid: bytes) -> None:
+        del led.wants[cid]
         self._total_entries -= 1
         # its heap item goes stale; compact when stale items dominate
-        if len(l.heap) > 2 * len(l.wants) + 64:
-            self._compact(l)
+        if len(led.heap) > 2 * len(led.wants) + 64:
+            self._compact(led)
 
-    def _lowest(self, l: _Ledger) -> bytes | None:
+    def _lowest(self, led: _Ledger) -> bytes | None:
         """The entry to evict: lowest priority, oldest first (heap top, skipping stale items)."""
-        heap = l.heap
-        wants = l.wants
+        heap = led.heap
+        wants = led.wants
         while heap:
             _prio, seq, cid = heap[0]
             w = wants.get(cid)
@@ -524,10 +524,10 @@ class ServerEngine:
         return None
 
     @staticmethod
-    def _compact(l: _Ledger) -> None:
-        heap = [(w[0], w[3], cid) for cid, w in l.wants.items()]
+    def _compact(led: _Ledger) -> None:
+        heap = [(w[0], w[3], cid) for cid, w in led.wants.items()]
         heapify(heap)
-        l.heap = heap
+        led.heap = heap
 
 
 def _valid_cid(cid: bytes) -> bool:
