@@ -50,14 +50,10 @@ KNOWN_GAPS: dict[str, str] = {
     "idle:one_seeder_eight_leechers_shared_uplink": (
         "as swarm_trade: leechers that hold blocks other leechers want idle 72-96% of the time"
     ),
-    "idle:four_seeders_full": (
-        "at the end the last want-blocks sit in one seeder's queue (s3 delivers 38 blocks, queue "
-        "limit 16 = 2 MiB) while the other three, holding the same blocks, idle ~75 ms each: "
-        "~12% of a 0.3 s transfer past start-up; queued wants are not rebalanced to idle peers"
-    ),
     "slow_queue": (
-        "the slow peer gets the client's initial queue limit of 8 want-blocks at once (8 x 128 KiB "
-        "= 1.05 s of its 1 MB/s, against <= 0.29 s of queue at each fast peer)"
+        "the slow peer's queue is now capped by its measured rate (peaks at 2 want-blocks = 0.26 s "
+        "of its 1 MB/s), but the fast peers' limits only reach 17 (0.22 s): additive growth is "
+        "too slow for them, so the slow queue is still the longest in time"
     ),
 }
 
