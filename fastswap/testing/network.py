@@ -335,10 +335,13 @@ def _default_server(store: MemoryBlockstore) -> Any:
     return ServerEngine(store)
 
 
-def _default_client() -> Any:
-    from ..client.engine import ClientEngine
+def _default_client(index: int) -> Any:
+    from ..client.engine import ClientConfig, ClientEngine
 
-    return ClientEngine()
+    # each node orders its waiting wants with its own seed (its index: no rng draw, so adding
+    # nodes does not shift the link jitter), as real swarm members would; see ClientEngine's
+    # "Order within a session"
+    return ClientEngine(config=ClientConfig(order_seed=index))
 
 
 class VirtualNetwork:
@@ -385,7 +388,7 @@ class VirtualNetwork:
         self.routing_delay = routing_delay
         self.response_bytes = response_bytes
         self._server_factory = server_factory or _default_server
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory
         self.nodes: dict[Hashable, VirtualNode] = {}
         self._by_key: list[VirtualNode] = []  # PeerKey -> node
         self._pipes: dict[tuple[Hashable, Hashable], _Pipe] = {}
@@ -447,7 +450,7 @@ class VirtualNetwork:
             version,
             store,
             server if server is not None else self._server_factory(store),
-            client if client is not None else self._client_factory(),
+            client if client is not None else self._make_client(),
         )
         node.uplink = None if uplink is None else float(uplink)
         node.key = PeerKey(len(self.nodes), name)
@@ -456,6 +459,11 @@ class VirtualNetwork:
         for cid in store.cids():
             self._providers.setdefault(cid, set()).add(name)
         return node
+
+    def _make_client(self) -> Any:
+        if self._client_factory is not None:
+            return self._client_factory()
+        return _default_client(len(self.nodes))
 
     def connect(
         self, a: Hashable, b: Hashable, link: Link | None = None, *, at: float | None = None
