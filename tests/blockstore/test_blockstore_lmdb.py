@@ -118,7 +118,7 @@ def test_put_many_commits_in_batches(tmp_path: Path) -> None:
 
 
 def test_large_values_commit_in_small_txns_without_sync(tmp_path: Path) -> None:
-    """Without fsync, values over 2 KiB commit every LMDB_NOSYNC_LARGE_BATCH_BYTES (256 KiB);
+    """Without fsync, values over 2 KiB commit every LMDB_NOSYNC_LARGE_BATCH_BYTES (1 MiB);
     small values still share one txn; with sync=True everything batches up to batch_bytes."""
 
     def txns(store: LMDBBlockstore, blocks: list[tuple[bytes, bytes]]) -> int:
@@ -127,8 +127,9 @@ def test_large_values_commit_in_small_txns_without_sync(tmp_path: Path) -> None:
         return store._env.info()["last_txnid"] - before
 
     with LMDBBlockstore(tmp_path / "a") as s:
-        assert txns(s, exact_blocks(10, 256 * KIB, seed=40)) == 10
-        assert txns(s, exact_blocks(10, 64 * KIB, seed=41)) == 3  # 4 + 4 + 2
+        assert txns(s, exact_blocks(10, 256 * KIB, seed=40)) == 3  # 4 + 4 + 2
+        assert txns(s, exact_blocks(10, 512 * KIB, seed=41)) == 5  # 2 + 2 + 2 + 2 + 2
+        assert txns(s, exact_blocks(40, 64 * KIB, seed=44)) == 3  # 16 + 16 + 8
         assert txns(s, exact_blocks(500, 1 * KIB, seed=42)) == 1
     with LMDBBlockstore(tmp_path / "b", sync=True) as s:
         assert txns(s, exact_blocks(10, 256 * KIB, seed=43)) == 1
