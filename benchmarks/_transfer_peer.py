@@ -194,11 +194,13 @@ async def leech() -> None:
                 extra["fetch_status"] = _proc_status()
                 if "sha256" in flags:  # after the clock stopped: reads the file back
                     extra["sha256"] = await asyncio.to_thread(_file_sha256, node.store, root)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            # answer before deleting the repo: removing a temporary directory is not part of
+            # the transfer the caller times (as Kubo's and Helia's rounds do not time theirs)
+            print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
+                              "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
-                          "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
 
 
 async def abuse(mode: str, addr: str, arg: str) -> None:

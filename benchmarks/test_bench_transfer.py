@@ -10,10 +10,13 @@ high-water mark over all rounds: bounded buffering keeps it far below the file s
 
 In the same group, on the same kind of file (256 MiB random, 256 KiB chunks), the real peers of
 ``tests/peers``: Kubo -> Kubo (one Kubo adds with ``ipfs add`` defaults, a fresh Kubo per round
-connects and Downloads it; timed: connect + Download) and Helia -> Helia (one Helia adds with
-256 KiB chunks and otherwise @helia/unixfs defaults, a fresh Helia per round dials and ``cat``s
-it, sha256 checked; timed: dial + cat). 3 rounds each; ``benchmarks/conftest.py`` prints
-fastswap's median against theirs as ratios (issue 4: at least 5x Kubo, 4x Helia).
+connects and Downloads it; timed: connect + Download, which also writes the file out, as Kubo's
+API has no fetch-only call; the sha256 check runs after the clock) and Helia -> Helia (one Helia
+adds with 256 KiB chunks and otherwise @helia/unixfs defaults, a fresh Helia per round dials and
+``cat``s it; timed: dial + cat, whose bytes Helia hashes as they stream). 3 rounds each;
+``benchmarks/conftest.py`` prints fastswap's median against theirs as ratios (issue 4: at least
+5x Kubo, 4x Helia). The fastswap leecher answers before it deletes its repo, so no side's timed
+round includes cleanup.
 
 Group ``transfer-swarm``: one fastswap seeder, 4 fastswap leecher processes fetching the file at
 once (fresh repos each round); extra_info ``aggregate MB/s`` = 4 x file size / the round's wall
@@ -120,6 +123,14 @@ def _random_file(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _report(benchmark: Any, name: str, size: int, secs: list[float]) -> None:
     med = statistics.median(secs)
     benchmark.extra_info["MB per round"] = size / 1e6
@@ -142,24 +153,35 @@ def test_bench_transfer_kubo_to_kubo(benchmark, tmp_path: Path) -> None:
         root = seeder.add(src, timeout=600)
         src.unlink()
 
+        dest = tmp_path / "out.bin"
+
+        def check_download() -> None:
+            # outside the timed region: hashing the file is not part of Kubo's transfer
+            if dest.exists():
+                assert _file_sha256(dest) == digest
+                dest.unlink()
+
         def setup() -> tuple[tuple, dict]:
             # a fresh Kubo each round: nothing cached; the previous one is stopped first
+            check_download()
             while leechers:
                 leechers.pop().close()
             leechers.append(start_kubo(tmp_path / f"leecher{len(secs)}"))
             return (), {}
 
         def fetch() -> None:
+            # timed: connect + Download (Kubo's fetch into its blockstore, then the file
+            # written to dest: its API has no fetch-only call)
             leecher = leechers[-1]
-            dest = tmp_path / "out.bin"
             t0 = time.perf_counter()
             leecher.connect(seeder.multiaddr)
-            got = leecher.download(root, dest, timeout=600)
+            got = leecher.download(root, dest, timeout=600, hash=False)
             secs.append(time.perf_counter() - t0)
-            assert got["sha256"] == digest and got["size"] == size
-            dest.unlink()
+            assert got["size"] == size
 
         benchmark.pedantic(fetch, setup=setup, rounds=PEER_ROUNDS)
+        check_download()
+        assert secs  # every round checked (one round in the suite's smoke run)
     finally:
         for peer in leechers:
             peer.close()

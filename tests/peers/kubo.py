@@ -156,11 +156,13 @@ class KuboPeer(PeerProcess):
         self.request("connect", multiaddr=multiaddr, timeout=timeout)
 
     def download(
-        self, cid: str, dest: str | os.PathLike[str], timeout: float = 120.0
+        self, cid: str, dest: str | os.PathLike[str], timeout: float = 120.0, *,
+        hash: bool = True,
     ) -> dict[str, Any]:
-        """Fetch ``cid`` (from connected peers) into ``dest``: {"sha256", "size"} for a file."""
+        """Fetch ``cid`` (from connected peers) into ``dest``: {"sha256", "size"} for a file
+        ({"size"} only with ``hash=False``: the caller hashes ``dest`` itself)."""
         dest = Path(dest).resolve()
-        return self.request("download", cid=cid, dest=str(dest), timeout=timeout)
+        return self.request("download", cid=cid, dest=str(dest), timeout=timeout, hash=hash)
 
     async def adownload(self, cid: str, dest: str | os.PathLike[str],
                         timeout: float = 120.0) -> dict[str, Any]:
