@@ -121,6 +121,9 @@ class Node:
     * ``protocols``: the Bitswap protocol ids to speak, in order of preference.
     * ``engines``: ``(server_factory, client_factory)`` to drive other engines with the same
       contract (``server_factory(store)``, ``client_factory()``), e.g. instrumented ones.
+    * ``server_config``/``client_config``: the engines' tunables. The default client config
+      gives this node a random ``order_seed`` (its own order of waiting wants, so leechers of
+      one seeder can trade); pass ``ClientConfig()`` for strict priority order.
     """
 
     def __init__(
@@ -152,10 +155,15 @@ class Node:
         )
         self._offload_verify = False
         if engines is None:
-            from .client.engine import ClientEngine
+            from .client.engine import ClientConfig, ClientEngine
             from .server.engine import ServerEngine
 
             self.server: Any = ServerEngine(store, config=server_config)
+            if client_config is None:
+                # each node orders its waiting wants from its own seed (ClientEngine, "Order
+                # within a session"): leechers of one seeder then hold different blocks and
+                # can trade them, as the virtual network's swarm scenarios measure
+                client_config = ClientConfig(order_seed=int.from_bytes(os.urandom(8), "big"))
             self.client: Any = ClientEngine(config=client_config)
             # our client engine takes block names hashed off the loop (name_blocks)
             self._offload_verify = True

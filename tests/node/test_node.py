@@ -337,3 +337,17 @@ def test_garbage_from_a_peer_does_not_stop_the_node(run, engines):
             await net.stop()
 
     run(main())
+
+
+def test_default_client_orders_wants_from_its_own_seed(run):
+    """Each node gets its own order of waiting wants (ClientEngine, "Order within a session"),
+    so leechers of one seeder hold different blocks and can trade; an explicit config wins."""
+    from fastswap.client.engine import ClientConfig
+
+    async def main():
+        async with Node() as a, Node() as b, Node(client_config=ClientConfig()) as c:
+            seeds = {a.client.config.order_seed, b.client.config.order_seed}
+            assert None not in seeds and len(seeds) == 2
+            assert c.client.config.order_seed is None
+
+    run(main())
