@@ -9,10 +9,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _compat
+from . import errors as _errors
 from .block import Block
 from .blockstore import open_blockstore
-from .errors import *  # noqa: F403 - the named errors are public
-from .errors import __all__ as _errors_all
+from .errors import *  # the named errors are public
 
 
 def __getattr__(name: str) -> object:
@@ -27,6 +27,5 @@ def __getattr__(name: str) -> object:
 
 
 # HAS_EXTENSIONS, Node and Session come from __getattr__ (lazily), the errors from errors.py
-__all__ = [  # noqa: F405
-    "Block", "HAS_EXTENSIONS", "Node", "Session", "open_blockstore", "__version__", *_errors_all
-]
+__all__ = ["HAS_EXTENSIONS", "Block", "Node", "Session", "__version__", "open_blockstore"]
+__all__ += _errors.__all__

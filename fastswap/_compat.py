@@ -21,8 +21,13 @@ from types import ModuleType
 from .errors import ExtensionMissingError, ExtensionMissingWarning
 
 __all__ = [
-    "NO_EXTENSIONS", "REQUIRE_EXTENSIONS", "TWINS", "load_twin", "load_all", "loaded_twins",
+    "NO_EXTENSIONS",
+    "REQUIRE_EXTENSIONS",
+    "TWINS",
     "is_compiled",
+    "load_all",
+    "load_twin",
+    "loaded_twins",
 ]
 
 

@@ -26,7 +26,7 @@ class Block:
         version: int = 1,
         codec: int = _cid.RAW,
         mh_code: int = _cid.SHA2_256,
-    ) -> "Block":
+    ) -> Block:
         return cls(_cid.compute_cid(data, version=version, codec=codec, mh_code=mh_code), data)
 
     def verify(self) -> None:

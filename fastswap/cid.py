@@ -17,13 +17,29 @@ from ._defaults import MAX_CID_SIZE
 from .errors import BadBlockError, CIDError, UnsupportedHashError
 
 __all__ = [
-    "RAW", "DAG_PB", "DAG_CBOR", "LIBP2P_KEY",
-    "IDENTITY", "SHA2_256", "SHA2_512", "BLAKE2B_256",
+    "BLAKE2B_256",
     "CIDV0_PREFIX",
-    "encode_varint", "decode_varint",
-    "decode_cid", "encode_cid", "cid_prefix", "decode_prefix", "cid_from_prefix",
-    "hash_digest", "compute_cid", "verify_block", "is_valid_cid",
-    "parse", "to_str", "to_multiformats",
+    "DAG_CBOR",
+    "DAG_PB",
+    "IDENTITY",
+    "LIBP2P_KEY",
+    "RAW",
+    "SHA2_256",
+    "SHA2_512",
+    "cid_from_prefix",
+    "cid_prefix",
+    "compute_cid",
+    "decode_cid",
+    "decode_prefix",
+    "decode_varint",
+    "encode_cid",
+    "encode_varint",
+    "hash_digest",
+    "is_valid_cid",
+    "parse",
+    "to_multiformats",
+    "to_str",
+    "verify_block",
 ]
 
 # multicodec codes
@@ -208,7 +224,7 @@ def compute_cid(
 
 def verify_block(cid: bytes | memoryview, data: bytes | memoryview) -> None:
     """Raise BadBlockError unless *data* hashes to *cid*."""
-    version, codec, mh_code, digest = decode_cid(cid)
+    _version, _codec, mh_code, digest = decode_cid(cid)
     if mh_code == SHA2_256 and len(digest) == 32:  # the fast path: almost every block
         ok = hashlib.sha256(data).digest() == digest
     else:
@@ -231,7 +247,7 @@ def to_str(cid: bytes | memoryview) -> str:
     try:
         c = to_multiformats(cid)
         return c.encode(None) if c.version == 0 else c.encode("base32")  # v0: bare base58btc
-    except Exception:
+    except Exception:  # noqa: BLE001 - text for messages: an unparsable CID prints as hex
         return "<invalid CID " + bytes(cid).hex() + ">"
 
 
@@ -247,7 +263,7 @@ def parse(cid: Any) -> bytes:
         elif isinstance(cid, str):
             try:
                 raw = bytes(CID.decode(cid.strip()))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any multiformats error -> CIDError
                 raise CIDError(f"not a CID: {cid!r} ({exc})") from None
         else:
             raise CIDError(f"not a CID: {cid!r}")

@@ -36,7 +36,7 @@ def test_no_extensions_build_is_pure_and_runs(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "-q", "-w", str(tmp_path / "wheels"), str(src)],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     (wheel,) = (tmp_path / "wheels").glob("fastswap-*.whl")
@@ -48,7 +48,7 @@ def test_no_extensions_build_is_pure_and_runs(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
          str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     code = (
@@ -57,14 +57,14 @@ def test_no_extensions_build_is_pure_and_runs(tmp_path: Path) -> None:
     )
     run_env = dict(env, PYTHONPATH=str(target))
     r = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True,
-                       text=True, timeout=120, cwd=tmp_path)
+                       text=True, timeout=120, cwd=tmp_path, check=False)
     assert r.returncode == 0, r.stderr
     has, _, path = r.stdout.split()
     assert has == "False" and path.startswith(str(target))
     # Without the switch, the same pure wheel still runs, but says (once) it is slower.
     del run_env["FASTSWAP_NO_EXTENSIONS"]
     r = subprocess.run([sys.executable, "-W", "always", "-c", code], env=run_env,
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0] == "False"
     assert r.stderr.count("did not load") == 1, r.stderr

@@ -16,13 +16,13 @@ from .lmdb import LMDBBlockstore
 from .memory import MemoryBlockstore
 
 __all__ = [
+    "BLOCKS_DIR",
     "AsyncBlockstore",
     "Blockstore",
     "LMDBBlockstore",
     "MemoryBlockstore",
-    "open_blockstore",
     "default_repo_path",
-    "BLOCKS_DIR",
+    "open_blockstore",
 ]
 
 #: The LMDB environment's directory inside a repo.

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Self, TypeVar
 
 from .. import _defaults
 from ..errors import BlockstoreError
@@ -43,7 +44,7 @@ _STOP = 2
 
 
 class _Op:
-    __slots__ = ("kind", "payload", "nbytes", "fut", "loop")
+    __slots__ = ("fut", "kind", "loop", "nbytes", "payload")
 
     def __init__(
         self, kind: int, payload: Any, nbytes: int, fut: asyncio.Future, loop: Any
@@ -166,7 +167,7 @@ class AsyncBlockstore:
                 op = ops[i]
                 try:
                     done.append((op, op.payload(), None))
-                except BaseException as exc:  # delivered to the awaiting caller
+                except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
                     done.append((op, None, exc))
                 i += 1
         by_loop: dict[int, tuple[Any, list[tuple[asyncio.Future, Any, BaseException | None]]]] = {}
@@ -183,7 +184,7 @@ class AsyncBlockstore:
         if groups is not None:
             try:
                 counts = groups([op.payload for op in run])
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
                 if len(run) == 1:
                     done.append((run[0], None, exc))
                     return
@@ -192,7 +193,7 @@ class AsyncBlockstore:
                 for op in run:
                     try:
                         done.append((op, groups([op.payload])[0], None))
-                    except BaseException as exc1:
+                    except BaseException as exc1:  # noqa: BLE001 - handed to the caller's future
                         done.append((op, None, exc1))
                 return
             done.extend(zip(run, counts, [None] * len(run)))
@@ -200,7 +201,7 @@ class AsyncBlockstore:
         for op in run:
             try:
                 done.append((op, store.put_many(op.payload), None))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
                 done.append((op, None, exc))
 
     def _reader(self) -> None:
@@ -212,7 +213,7 @@ class AsyncBlockstore:
                 return
             try:
                 result = (fut, fn(), None)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
                 result = (fut, None, exc)
             _post(loop, [result])
 
@@ -225,7 +226,7 @@ class AsyncBlockstore:
         self._wq.put(_Op(kind, payload, nbytes, fut, loop))
         return fut
 
-    def _read(self, fn: Callable[[], T]) -> "asyncio.Future[T]":
+    def _read(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         self._start()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -369,7 +370,7 @@ class AsyncBlockstore:
             t.join()  # past their last statement: immediate
         self._threads.clear()
 
-    async def __aenter__(self) -> "AsyncBlockstore":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

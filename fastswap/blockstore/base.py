@@ -12,8 +12,9 @@ LMDB read transaction) instead of one per CID.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from .._defaults import MAX_CID_SIZE
 from ..errors import CIDError

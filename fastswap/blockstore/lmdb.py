@@ -54,8 +54,9 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Self
 
 import lmdb
 
@@ -64,7 +65,7 @@ from ..cid import to_str
 from ..errors import BlockNotFoundError, BlockstoreError
 from .base import check_cid, check_data
 
-__all__ = ["LMDBBlockstore", "FORMAT"]
+__all__ = ["FORMAT", "LMDBBlockstore"]
 
 #: The on-disk format marker. Change it (and write a migration) when the layout changes.
 FORMAT = b"fastswap-blockstore/1"
@@ -93,7 +94,7 @@ class _Gate:
     would otherwise deadlock against a pending resize.
     """
 
-    __slots__ = ("_lock", "_cond", "_active", "_exclusive", "_local")
+    __slots__ = ("_active", "_cond", "_exclusive", "_local", "_lock")
 
     def __init__(self) -> None:
         # The fast path takes the bare lock (C calls only); waits go through the Condition
@@ -171,9 +172,9 @@ def _nbytes(data: Any) -> int:
 class _Read:
     """``with store._read(buffers) as txn``: a read txn inside the shared gate."""
 
-    __slots__ = ("_store", "_buffers", "_txn")
+    __slots__ = ("_buffers", "_store", "_txn")
 
-    def __init__(self, store: "LMDBBlockstore", buffers: bool) -> None:
+    def __init__(self, store: LMDBBlockstore, buffers: bool) -> None:
         self._store = store
         self._buffers = buffers
 
@@ -188,9 +189,9 @@ class _Read:
 class _View:
     """``with store.view(cid) as mv``: a zero-copy view released with its read txn."""
 
-    __slots__ = ("_store", "_key", "_txn", "_mv")
+    __slots__ = ("_key", "_mv", "_store", "_txn")
 
-    def __init__(self, store: "LMDBBlockstore", key: Any) -> None:
+    def __init__(self, store: LMDBBlockstore, key: Any) -> None:
         self._store = store
         self._key = key
 
@@ -217,9 +218,9 @@ class _View:
 
 
 class _ViewMany:
-    __slots__ = ("_store", "_keys", "_txn", "_mvs")
+    __slots__ = ("_keys", "_mvs", "_store", "_txn")
 
-    def __init__(self, store: "LMDBBlockstore", keys: list[Any]) -> None:
+    def __init__(self, store: LMDBBlockstore, keys: list[Any]) -> None:
         self._store = store
         self._keys = keys
 
@@ -709,7 +710,7 @@ class LMDBBlockstore:
                 self._env = None
                 env.close()
 
-    def __enter__(self) -> "LMDBBlockstore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

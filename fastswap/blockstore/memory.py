@@ -4,8 +4,9 @@ virtual network. Not durable; not thread-safe beyond what the GIL gives single d
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import Self
 
 from ..cid import to_str
 from ..errors import BlockNotFoundError, BlockstoreError
@@ -114,7 +115,7 @@ class MemoryBlockstore:
     def close(self) -> None:
         self._blocks = None
 
-    def __enter__(self) -> "MemoryBlockstore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, Union
 
 from .._defaults import MAX_BLOCK_SIZE, MAX_CAR_HEADER_SIZE, MAX_CID_SIZE
-from ..cid import DAG_PB, IDENTITY, RAW, decode_cid, decode_varint, parse, to_str, verify_block, encode_varint
+from ..cid import (
+    DAG_PB,
+    IDENTITY,
+    RAW,
+    decode_cid,
+    decode_varint,
+    encode_varint,
+    parse,
+    to_str,
+    verify_block,
+)
 from ..errors import CarError, CIDError, DagError
 from .unixfs import iter_links
 

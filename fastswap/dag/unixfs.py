@@ -49,12 +49,12 @@ from .._defaults import (
     MAX_LINKS_PER_NODE,
 )
 from ..cid import (
-    encode_varint,
     DAG_PB,
     IDENTITY,
     RAW,
     SHA2_256,
     decode_cid,
+    encode_varint,
     hash_digest,
     parse,
     to_str,

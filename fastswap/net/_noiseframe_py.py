@@ -28,8 +28,8 @@ __all__ = [
     "MAX_FRAME",
     "MAX_PLAINTEXT",
     "TAG_LEN",
-    "FrameEncryptor",
     "FrameDecryptor",
+    "FrameEncryptor",
     "encrypted_size",
 ]
 
@@ -73,8 +73,7 @@ class FrameEncryptor:
         n = self.nonce
         while pos < total:
             chunk = total - pos
-            if chunk > MAX_PLAINTEXT:
-                chunk = MAX_PLAINTEXT
+            chunk = min(chunk, MAX_PLAINTEXT)
             if n >= NONCE_LIMIT:
                 self.nonce = n
                 raise NonceExhaustedError(
@@ -112,8 +111,7 @@ class FrameDecryptor:
     """
 
     def __init__(self, aead: object, buffer_size: int = DEFAULT_RECV_BUFFER) -> None:
-        if buffer_size < 2 * (MAX_FRAME + 2):
-            buffer_size = 2 * (MAX_FRAME + 2)
+        buffer_size = max(buffer_size, 2 * (MAX_FRAME + 2))
         self._decrypt_into = aead.decrypt_into  # type: ignore[attr-defined]
         self.nonce = 0
         self._buf = bytearray(buffer_size)
@@ -179,7 +177,7 @@ class FrameDecryptor:
             # finish the partial frame first: copy just enough to complete it
             buf = self._view
             if pending < 2:
-                take = 2 - pending if total >= 2 - pending else total
+                take = min(2 - pending, total)
                 self._append(src[:take])
                 pos = take
                 pending = self._end - self._start

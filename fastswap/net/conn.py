@@ -21,12 +21,12 @@ from .noise import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from .noise import NoiseHandshake, NoiseSession
 
 __all__ = [
-    "SecureConnection",
-    "secure_outbound",
-    "secure_inbound",
-    "negotiate_outbound",
-    "negotiate_inbound",
     "DEFAULT_UPGRADE_TIMEOUT",
+    "SecureConnection",
+    "negotiate_inbound",
+    "negotiate_outbound",
+    "secure_inbound",
+    "secure_outbound",
 ]
 
 #: Seconds for multistream + Noise handshake together (go-libp2p allows 15 s for the upgrade).

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Union
 
 from ..cid import CIDError, decode_varint, encode_varint
 from ..errors import InvalidPeerIdError, MultiaddrError
 from .keys import PeerId
 
-__all__ = ["Multiaddr", "parse_multiaddr", "TCP_HOST_PROTOCOLS"]
+__all__ = ["TCP_HOST_PROTOCOLS", "Multiaddr", "parse_multiaddr"]
 
-Value = Union[str, int, PeerId, bytes, None]
+Value = str | int | PeerId | bytes | None
 
 # name -> (code, size) with size in bits: >0 fixed, -1 length-prefixed, 0 no value
 _PROTOCOLS: dict[str, tuple[int, int]] = {

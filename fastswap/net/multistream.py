@@ -28,8 +28,8 @@ __all__ = [
     "PROTOCOL_ID",
     "MultistreamDialer",
     "MultistreamListener",
-    "encode_message",
     "encode_ls_response",
+    "encode_message",
 ]
 
 PROTOCOL_ID = "/multistream/1.0.0"

@@ -35,13 +35,13 @@ from ._noiseframe_py import MAX_FRAME, MAX_PLAINTEXT, TAG_LEN  # spec constants 
 from .keys import Ed25519KeyPair, PeerId, PublicKey
 
 __all__ = [
-    "PROTOCOL_ID",
+    "MAX_FRAME",
+    "MAX_PLAINTEXT",
     "NOISE_PROTOCOL_NAME",
+    "PROTOCOL_ID",
     "SIGNATURE_PREFIX",
     "NoiseHandshake",
     "NoiseSession",
-    "MAX_FRAME",
-    "MAX_PLAINTEXT",
 ]
 
 _frame = load_twin("fastswap.net._noiseframe_c", "fastswap.net._noiseframe_py")
@@ -373,7 +373,7 @@ class NoiseSession:
     memoryview that is valid only until the next receive call.
     """
 
-    __slots__ = ("encryptor", "decryptor")
+    __slots__ = ("decryptor", "encryptor")
 
     def __init__(self, send_key: bytes, recv_key: bytes) -> None:
         self.encryptor = FrameEncryptor(ChaCha20Poly1305(send_key))

@@ -8,8 +8,8 @@ import pickle
 import random
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 from pathlib import Path
 
 import lmdb
@@ -159,7 +159,7 @@ def test_readers_during_growth(tmp_path: Path) -> None:
                         with s.view_many([cid, cid]) as views:
                             verify_block(cid, views[1])
                     reads[i] += 1
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - thread: errors fail the assert below
             errors.append(exc)
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
@@ -248,9 +248,8 @@ def test_resize_gives_up_on_a_stuck_view(tmp_path: Path) -> None:
 def test_view_export_outliving_block_is_an_error(lmdb_store: LMDBBlockstore) -> None:
     [(cid, data)] = make_blocks(1, 5000, seed=14)
     lmdb_store.put(cid, data)
-    with pytest.raises(BlockstoreError, match="outlived"):
-        with lmdb_store.view(cid) as mv:
-            pb = pickle.PickleBuffer(mv)  # holds a buffer export of mv
+    with pytest.raises(BlockstoreError, match="outlived"), lmdb_store.view(cid) as mv:
+        pb = pickle.PickleBuffer(mv)  # holds a buffer export of mv
     pb.release()
     # the read txn ended anyway: the store closes without waiting
     lmdb_store.close()
@@ -260,9 +259,8 @@ def test_close_waits_for_views_and_refuses_own(tmp_path: Path) -> None:
     s = LMDBBlockstore(tmp_path / "b")
     [(cid, data)] = make_blocks(1, 5000, seed=15)
     s.put(cid, data)
-    with s.view(cid):
-        with pytest.raises(BlockstoreError, match="view open"):
-            s.close()
+    with s.view(cid), pytest.raises(BlockstoreError, match="view open"):
+        s.close()
     holding = threading.Event()
     seen: list[bytes] = []
 

@@ -48,9 +48,8 @@ def test_missing(store) -> None:
         store.get(MISSING)
     with pytest.raises(BlockNotFoundError):
         store.get_size(MISSING)
-    with pytest.raises(BlockNotFoundError):
-        with store.view(MISSING):
-            pass  # pragma: no cover
+    with pytest.raises(BlockNotFoundError), store.view(MISSING):
+        pass  # pragma: no cover
     # BlockNotFoundError is a KeyError too, with a readable message naming the CID
     with pytest.raises(KeyError, match="not found"):
         store.get(MISSING)
@@ -142,9 +141,8 @@ def test_view_released_after_block(store) -> None:
     with pytest.raises(ValueError):
         bytes(mv)
     # released on an exception too
-    with pytest.raises(RuntimeError):
-        with store.view(cid) as mv2:
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.view(cid) as mv2:
+        raise RuntimeError("boom")
     with pytest.raises(ValueError):
         len(mv2)
 
@@ -161,9 +159,8 @@ def test_bad_keys(store, bad, exc) -> None:
         store.put(bad, b"data")
     with pytest.raises(exc):
         store.has_many([MISSING, bad])
-    with pytest.raises(exc):
-        with store.view(bad):
-            pass  # pragma: no cover
+    with pytest.raises(exc), store.view(bad):
+        pass  # pragma: no cover
 
 
 def test_bad_data(store) -> None:

@@ -88,10 +88,10 @@ RECORDED: dict[tuple[str, ...], str] = {
     ('helia', 'v0-raw', '46m'): 'QmQ36Bhy6GYWSNDEov6VgRa5HAgYy1JAsikS14vhimvFmX',
     ('helia', 'v1-pb-leaves', '0'): 'bafybeif7ztnhq65lumvvtr4ekcwd2ifwgm3awq4zfr3srh462rwyinlb4y',
     ('helia', 'v1-pb-leaves', '1'): 'bafybeigtb65jp6g5sm77bvag3zrt7t2rqwol627wdpttayiv6sutlkigpe',
-    ('helia', 'v1-pb-leaves', '256k-1'): 'bafybeibon464edf3fh3rzfmtg5hlf4ljrqmgsdpn6ycirauoridazv4zk4',  # noqa: E501
-    ('helia', 'v1-pb-leaves', '256k'): 'bafybeidi7lhta5pxyjrpf5i5m6qxw3kb5msizraqjwe6ulsapzkdfefw4y',  # noqa: E501
-    ('helia', 'v1-pb-leaves', '256k+1'): 'bafybeiaywuexsvxyqqujcdmh5pmzoqncs4dx7wlx27nen2asva4b66tcjy',  # noqa: E501
-    ('helia', 'v1-pb-leaves', '1m+7'): 'bafybeibtmkqfmr3g6ehl7omrknnpdzdwt6fdf3w7mfsrbptvx3hobacqxu',  # noqa: E501
+    ('helia', 'v1-pb-leaves', '256k-1'): 'bafybeibon464edf3fh3rzfmtg5hlf4ljrqmgsdpn6ycirauoridazv4zk4',
+    ('helia', 'v1-pb-leaves', '256k'): 'bafybeidi7lhta5pxyjrpf5i5m6qxw3kb5msizraqjwe6ulsapzkdfefw4y',
+    ('helia', 'v1-pb-leaves', '256k+1'): 'bafybeiaywuexsvxyqqujcdmh5pmzoqncs4dx7wlx27nen2asva4b66tcjy',
+    ('helia', 'v1-pb-leaves', '1m+7'): 'bafybeibtmkqfmr3g6ehl7omrknnpdzdwt6fdf3w7mfsrbptvx3hobacqxu',
     ('helia-small', 'v1-1k'): 'bafybeifc7uxzr5q2rvqlbudnybykoynno2jaii3uhofyxysrgz7sw5sjhu',
     ('helia-small', 'v0-1k'): 'Qma9QHV54SS4yeB6or9WdAvahy3xwdQsakhbf31xtxGJvs',
     ('helia-small', 'v1-1k-11'): 'bafybeidgr2xrprrckzxipk6qojdsw7cd7sgxhccwx4vr62k5e5zucibeiy',
@@ -167,11 +167,13 @@ HELIA_SETTINGS: dict[str, dict[str, Any]] = {
     # ipfs add (Kubo's defaults), through Helia's importer: a three-way check with Kubo
     "v0": KUBO_DEFAULTS,
     # ipfs add --cid-version=1 (raw leaves implied)
-    "v1-256k": dict(cid_version=1, raw_leaves=True, chunk_size=262144, max_children=174),
+    "v1-256k": {"cid_version": 1, "raw_leaves": True, "chunk_size": 262144, "max_children": 174},
     # ipfs add --raw-leaves (CIDv0 root, raw leaves)
-    "v0-raw": dict(cid_version=0, raw_leaves=True, chunk_size=262144, max_children=174),
+    "v0-raw": {"cid_version": 0, "raw_leaves": True, "chunk_size": 262144, "max_children": 174},
     # CIDv1 with dag-pb leaves
-    "v1-pb-leaves": dict(cid_version=1, raw_leaves=False, chunk_size=262144, max_children=174),
+    "v1-pb-leaves": {
+        "cid_version": 1, "raw_leaves": False, "chunk_size": 262144, "max_children": 174
+    },
 }
 
 HELIA_CASES = [
@@ -196,9 +198,12 @@ def test_helia(helia, files, setting: str, name: str) -> None:
 
 
 def _small(cid_version: int, raw_leaves: bool, max_children: int) -> dict[str, Any]:
-    return dict(
-        cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=1024, max_children=max_children
-    )
+    return {
+        "cid_version": cid_version,
+        "raw_leaves": raw_leaves,
+        "chunk_size": 1024,
+        "max_children": max_children,
+    }
 
 
 SMALL_CASES = {

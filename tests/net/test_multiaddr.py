@@ -20,8 +20,10 @@ PID = "12D3KooWGDMwwqrpcYKpKCgxuKT2NfqPqa94QnknTyFFXx6i6DiB"
         ("/ip4/1.2.3.4/udp/1/quic-v1", "040102030491020001cd03"),
         (
             f"/ip4/127.0.0.1/tcp/4001/p2p/{PID}",
-            "047f000001060fa1a503260024080112205f0a3b0d2ce987909743b3c152d0808273c034bd2d63fc4d3"
-            "4a4b201d27c5a3c",
+            (
+                "047f000001060fa1a503260024080112205f0a3b0d2ce987909743b3c152d0808273c0"
+                "34bd2d63fc4d34a4b201d27c5a3c"
+            ),
         ),
     ],
 )

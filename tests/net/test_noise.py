@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from noise.connection import Keypair, NoiseConnection
 
+from fastswap._proto import noise_pb2
 from fastswap.errors import HandshakeError, NoiseError, NonceExhaustedError, PeerIdMismatchError
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.net.noise import SIGNATURE_PREFIX, NoiseHandshake
-from fastswap._proto import noise_pb2
 from tests.conftest import import_twin, twin_params
 
 

@@ -21,8 +21,7 @@ from fastswap.errors import (
     MessageTooLargeError,
     TruncatedMessageError,
 )
-from fastswap.message import Message, frame_length_prefix
-from fastswap.message import FrameDecoder
+from fastswap.message import FrameDecoder, Message, frame_length_prefix
 from fastswap.net.bitswap import BitswapNetwork
 from fastswap.net.host import Host
 from fastswap.node import Node

@@ -57,8 +57,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 # The Kubo config keys that keep the node on this machine (see shared INTEROP notes):
 # a TCP listener on 127.0.0.1 only, no bootstrap peers, no mDNS, no NAT port mapping, no relay,
@@ -175,7 +176,7 @@ class Kubo:
 
     def peer_id(self) -> str:
         pid = self._string(self.lib.GetNodeID(self.repo)) or ""
-        return pid[3:] if pid.startswith("ID:") else pid
+        return pid.removeprefix("ID:")
 
     def multiaddrs(self) -> list[str]:
         raw = self._string(self.lib.GetNodeMultiAddrs(self.repo))
@@ -417,7 +418,7 @@ def main() -> None:
             if handler is None:
                 raise ValueError(f"unknown op {cmd.get('op')!r}")
             send({"id": cmd.get("id"), "ok": True, **handler(cmd)})
-        except Exception as exc:  # every failure becomes an answer, never a dead driver
+        except Exception as exc:  # noqa: BLE001 - every failure is an answer, not a dead driver
             send({"id": cmd.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
     def stop() -> None:

@@ -21,23 +21,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Self
 
 __all__ = [
-    "PeerError",
-    "PeerInstallError",
-    "PeerStartError",
-    "PeerExitedError",
-    "PeerTimeoutError",
     "PeerCommandError",
+    "PeerError",
+    "PeerExitedError",
+    "PeerInstallError",
     "PeerProcess",
+    "PeerStartError",
+    "PeerTimeoutError",
 ]
 
 
@@ -139,7 +141,7 @@ class PeerProcess:
         self.start_seconds = time.monotonic() - t0
         return self
 
-    def __enter__(self) -> PeerProcess:
+    def __enter__(self) -> Self:
         if self._proc is None:
             self.start()
         return self
@@ -254,7 +256,7 @@ class PeerProcess:
         fut = asyncio.wrap_future(self.submit(op, **args))
         try:
             return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PeerTimeoutError(
                 f"{self.name}: {op} got no answer within {timeout:.0f} s" + self.stderr_excerpt()
             ) from None
@@ -329,17 +331,15 @@ class PeerProcess:
     def _read_stderr(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stderr is not None
-        log = open(self._log_path, "ab") if self._log_path is not None else None
-        try:
-            for raw in iter(proc.stderr.readline, b""):
-                if log is not None:
-                    log.write(raw)
-                self._stderr_tail.append(raw.decode(errors="replace").rstrip()[:2000])
-        except (OSError, ValueError):
-            pass
-        finally:
-            if log is not None:
-                log.close()
+        log_path = self._log_path
+        with open(log_path, "ab") if log_path is not None else contextlib.nullcontext() as log:
+            try:
+                for raw in iter(proc.stderr.readline, b""):
+                    if log is not None:
+                        log.write(raw)
+                    self._stderr_tail.append(raw.decode(errors="replace").rstrip()[:2000])
+            except (OSError, ValueError):
+                pass
 
     def _fail_pending(self, err: PeerError) -> None:
         with self._lock:

@@ -11,7 +11,8 @@ the interop suite is only meaningful if the real peers actually ran.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from .helia import HeliaPeer
 from .kubo import KuboPeer
 
 
-def _start(cls: type[KuboPeer] | type[HeliaPeer], workdir: Any, **kwargs: Any) -> Any:
+def _start(cls: type[KuboPeer | HeliaPeer], workdir: Any, **kwargs: Any) -> Any:
     peer = None
     try:
         peer = cls(workdir, **kwargs)

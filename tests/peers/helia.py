@@ -22,8 +22,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ._process import PeerInstallError, PeerProcess
 
@@ -139,6 +140,7 @@ def ensure_installed() -> bool:
                 capture_output=True,
                 timeout=_NPM_CI_TIMEOUT,
                 start_new_session=True,
+                check=False,  # the exit code is turned into PeerInstallError below
             )
         except subprocess.TimeoutExpired as exc:
             out = _excerpt((exc.stderr or b"").decode(errors="replace"))
