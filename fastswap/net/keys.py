@@ -32,12 +32,12 @@ from ..cid import CIDError, decode_cid, decode_varint, encode_varint
 from ..errors import InvalidKeyError, InvalidPeerIdError
 
 __all__ = [
-    "KeyType",
-    "PublicKey",
-    "Ed25519KeyPair",
-    "PeerId",
-    "load_or_create_identity",
     "IDENTITY_FILE",
+    "Ed25519KeyPair",
+    "KeyType",
+    "PeerId",
+    "PublicKey",
+    "load_or_create_identity",
 ]
 
 #: Serialized public keys up to this length are inlined in the peer id (identity multihash).
@@ -73,7 +73,7 @@ def _pb() -> Any:
 class PublicKey:
     """A remote or local libp2p public key: its type and the spec's ``Data`` bytes."""
 
-    __slots__ = ("key_type", "data", "_key")
+    __slots__ = ("_key", "data", "key_type")
 
     def __init__(self, key_type: KeyType | int, data: bytes) -> None:
         try:
@@ -178,7 +178,7 @@ class PublicKey:
 class Ed25519KeyPair:
     """Our own identity: an Ed25519 key pair that signs (Noise payloads, records)."""
 
-    __slots__ = ("_private", "public_key", "_peer_id")
+    __slots__ = ("_peer_id", "_private", "public_key")
 
     def __init__(self, private: ed25519.Ed25519PrivateKey) -> None:
         self._private = private
@@ -255,10 +255,13 @@ def _b58() -> Any:
 class PeerId:
     """A peer id: the multihash bytes, compared and hashed by value."""
 
-    __slots__ = ("multihash",)
+    __slots__ = ("_hash", "multihash")
 
     def __init__(self, multihash: bytes) -> None:
         self.multihash = multihash
+        # peer ids key every per-peer table of the engines and the host (tens of thousands of
+        # lookups per 256 MiB fetched): hash once
+        self._hash = hash(multihash)
 
     @classmethod
     def from_public_key(cls, key: PublicKey) -> PeerId:
@@ -306,7 +309,7 @@ class PeerId:
         if text[0] in "1Q":
             try:
                 raw = _b58().decode(text)
-            except Exception as exc:  # the bases package raises several kinds
+            except Exception as exc:  # noqa: BLE001 - the bases package raises several kinds
                 raise InvalidPeerIdError(f"peer id {text!r} is not valid base58btc: {exc}") from None
             return cls.from_bytes(raw)
         from multiformats import CID
@@ -314,7 +317,7 @@ class PeerId:
         try:
             raw_cid = bytes(CID.decode(text))
             version, codec, mh_code, digest = decode_cid(raw_cid)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - multiformats raises several kinds
             raise InvalidPeerIdError(
                 f"{text!r} is neither a base58btc peer id nor a libp2p-key CID ({exc})"
             ) from None
@@ -359,10 +362,10 @@ class PeerId:
         return f"PeerId({self.to_base58()})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PeerId) and other.multihash == self.multihash
+        return self is other or (isinstance(other, PeerId) and other.multihash == self.multihash)
 
     def __hash__(self) -> int:
-        return hash(self.multihash)
+        return self._hash
 
     def __bytes__(self) -> bytes:
         return self.multihash
