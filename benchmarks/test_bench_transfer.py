@@ -13,14 +13,14 @@ In the same group, on the same kind of file (256 MiB random, 256 KiB chunks), th
 connects and Downloads it; timed: connect + Download, which also writes the file out, as Kubo's
 API has no fetch-only call; the sha256 check runs after the clock) and Helia -> Helia (one Helia
 adds with 256 KiB chunks and otherwise @helia/unixfs defaults, a fresh Helia per round dials and
-``cat``s it; timed: dial + cat, whose bytes Helia hashes as they stream). 3 rounds each;
+``cat``s it; timed: dial + cat, whose bytes Helia hashes as they stream). 5 rounds each;
 ``benchmarks/conftest.py`` prints fastswap's median against theirs as ratios (issue 4: at least
 5x Kubo, 4x Helia). The fastswap leecher answers before it deletes its repo, so no side's timed
 round includes cleanup.
 
 Group ``transfer-swarm``: one fastswap seeder, 4 fastswap leecher processes fetching the file at
 once (fresh repos each round); extra_info ``aggregate MB/s`` = 4 x file size / the round's wall
-time (median over 3 rounds).
+time (median over 5 rounds).
 
 Measure with: python -m pytest benchmarks/test_bench_transfer.py --benchmark-enable
 --benchmark-only
@@ -44,7 +44,9 @@ PEER = Path(__file__).with_name("_transfer_peer.py")
 ROOT = Path(__file__).resolve().parent.parent
 MEASURED = 256 * 1024 * 1024
 SMOKE = 16 * 1024 * 1024
-PEER_ROUNDS = 3
+#: Rounds of each real peer's transfer and of the swarm (issue 4 asks for medians of at least 3;
+#: 5 keeps one slow round on a shared machine from moving the median).
+PEER_ROUNDS = 5
 SWARM_LEECHERS = 4
 
 pytestmark = pytest.mark.timeout(900)
