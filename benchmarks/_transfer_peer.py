@@ -11,9 +11,10 @@ stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> r
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
 engine's stats, "ledgers": {peer id: ledger}}``.
 
-``leech``: for each line ``ADDR ROOT [sha256]`` on stdin, fetch the DAG into a fresh repo with
-a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}`` (plus the
-file's ``"sha256"`` read back from the store, if asked) (seconds: connect
+``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
+repo with a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}``
+(plus the file's ``"sha256"`` read back from the store, if asked; with ``ready``, a second line
+``{"ready": true}`` once the repo is deleted) (seconds: connect
 + fetch, everything committed to LMDB; maxrss/vmhwm: this process's peak resident set so far).
 
 ``abuse MODE ADDR [ARG]``: a hostile peer on a bare libp2p Host with hand-built Bitswap
@@ -201,6 +202,10 @@ async def leech() -> None:
                               "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
+        if "ready" in flags:
+            # the repo is gone: a caller that times rounds waits for this line untimed, so the
+            # cleanup counts in no round (Kubo's and Helia's teardown happen in setup too)
+            print(json.dumps({"ready": True}), flush=True)
 
 
 async def abuse(mode: str, addr: str, arg: str) -> None:

@@ -89,12 +89,18 @@ def test_bench_transfer_fastswap_to_fastswap(benchmark) -> None:
         info = _line(seeder)
         assert leecher.stdin is not None
 
+        def setup() -> tuple[tuple, dict]:
+            # untimed: the previous round's repo deletion (as Kubo's and Helia's teardown)
+            if results:
+                assert _line(leecher) == {"ready": True}
+            return (), {}
+
         def fetch() -> None:
-            leecher.stdin.write(f"{info['addr']} {info['root']}\n".encode())
+            leecher.stdin.write(f"{info['addr']} {info['root']} ready\n".encode())
             leecher.stdin.flush()
             results.append(_line(leecher))
 
-        benchmark.pedantic(fetch, rounds=5, warmup_rounds=1)
+        benchmark.pedantic(fetch, setup=setup, rounds=5, warmup_rounds=1)
     finally:
         _stop(leecher)
         _stop(seeder)
@@ -238,16 +244,23 @@ def test_bench_transfer_swarm_1_seeder_4_leechers(benchmark) -> None:
     try:
         info = _line(seeder)
 
+        def setup() -> tuple[tuple, dict]:
+            # untimed: the previous round's repo deletions
+            if results:
+                for p in leechers:
+                    assert _line(p) == {"ready": True}
+            return (), {}
+
         def fetch_all() -> None:
             t0 = time.perf_counter()
             for p in leechers:
                 assert p.stdin is not None
-                p.stdin.write(f"{info['addr']} {info['root']}\n".encode())
+                p.stdin.write(f"{info['addr']} {info['root']} ready\n".encode())
                 p.stdin.flush()
             results.extend(_line(p) for p in leechers)
             walls.append(time.perf_counter() - t0)
 
-        benchmark.pedantic(fetch_all, rounds=PEER_ROUNDS)
+        benchmark.pedantic(fetch_all, setup=setup, rounds=PEER_ROUNDS)
     finally:
         for p in leechers:
             _stop(p)
