@@ -92,6 +92,7 @@ def _reset_peak_rss() -> None:
 
 
 async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
+    from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
     from fastswap.node import Node
@@ -108,18 +109,8 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
             else:
                 path = os.path.join(work, "data.bin")
 
-                def write_random() -> str:
-                    h = hashlib.sha256()
-                    with open(path, "wb") as fh:
-                        left = size
-                        while left:
-                            chunk = os.urandom(min(left, 1 << 24))
-                            h.update(chunk)
-                            fh.write(chunk)
-                            left -= len(chunk)
-                    return h.hexdigest()
-
-                digest = write_random()  # before serving: blocking the loop here is harmless
+                # before serving: blocking the loop here is harmless
+                digest = write_random_file(path, size)
                 root = await node.add_file(path, **opts)
                 os.unlink(path)
             if small:

@@ -20,55 +20,19 @@ python -m pytest benchmarks/test_bench_swarm_abuse.py --benchmark-enable --bench
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-PEER = Path(__file__).with_name("_transfer_peer.py")
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._peerproc import PeerProc as _Proc
+
 MEASURED = 64 * 1024 * 1024
 SMOKE = 16 * 1024 * 1024
 WANTLIST_ENTRIES = 100_000
 ROUNDS = 3
 
 pytestmark = pytest.mark.timeout(900)
-
-
-class _Proc:
-    def __init__(self, *args: str) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.p = subprocess.Popen([sys.executable, str(PEER), *args], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, env=env, start_new_session=True)
-
-    def line(self) -> dict[str, Any]:
-        assert self.p.stdout is not None
-        raw = self.p.stdout.readline().decode()
-        if not raw:
-            raise RuntimeError(f"a benchmark peer {self.p.args[2:3]} exited early (see stderr)")
-        return json.loads(raw)
-
-    def ask(self, text: str) -> dict[str, Any]:
-        assert self.p.stdin is not None
-        self.p.stdin.write(text.encode() + b"\n")
-        self.p.stdin.flush()
-        return self.line()
-
-    def close(self) -> None:
-        try:
-            if self.p.stdin:
-                self.p.stdin.close()
-            self.p.wait(15)
-        except (subprocess.TimeoutExpired, OSError):
-            os.killpg(self.p.pid, 9)
-            self.p.wait(10)
 
 
 def _wait_received(seeder: _Proc, peer: str, messages: int, timeout: float = 30.0) -> None:

@@ -28,20 +28,15 @@ Measure with: python -m pytest benchmarks/test_bench_transfer.py --benchmark-ena
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-PEER = Path(__file__).with_name("_transfer_peer.py")
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._peerproc import PeerProc, file_sha256, write_random_file
+
 MEASURED = 256 * 1024 * 1024
 SMOKE = 16 * 1024 * 1024
 #: Rounds of each real peer's transfer and of the swarm (issue 4 asks for medians of at least 3;
@@ -52,58 +47,28 @@ SWARM_LEECHERS = 4
 pytestmark = pytest.mark.timeout(900)
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen(
-        [sys.executable, str(PEER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        env=env, start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.stdin:
-        proc.stdin.close()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait(10)
-
-
-def _line(proc: subprocess.Popen) -> dict[str, Any]:
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if not line:
-        raise RuntimeError("a benchmark peer exited early (see its stderr above)")
-    return json.loads(line)
-
-
 @pytest.mark.benchmark(group="transfer")
 def test_bench_transfer_fastswap_to_fastswap(benchmark) -> None:
     size = SMOKE if benchmark.disabled else MEASURED
-    seeder = _spawn("seed", str(size))
-    leecher = _spawn("leech")
+    seeder = PeerProc("seed", str(size))
+    leecher = PeerProc("leech")
     results: list[dict[str, Any]] = []
     try:
-        info = _line(seeder)
-        assert leecher.stdin is not None
+        info = seeder.line()
 
         def setup() -> tuple[tuple, dict]:
             # untimed: the previous round's repo deletion (as Kubo's and Helia's teardown)
             if results:
-                assert _line(leecher) == {"ready": True}
+                assert leecher.line() == {"ready": True}
             return (), {}
 
         def fetch() -> None:
-            leecher.stdin.write(f"{info['addr']} {info['root']} ready\n".encode())
-            leecher.stdin.flush()
-            results.append(_line(leecher))
+            results.append(leecher.ask(f"{info['addr']} {info['root']} ready"))
 
         benchmark.pedantic(fetch, setup=setup, rounds=5, warmup_rounds=1)
     finally:
-        _stop(leecher)
-        _stop(seeder)
+        leecher.close(30)
+        seeder.close(30)
     # every round fetched the whole file (block bytes: the data plus the small inner nodes)
     assert results and all(size <= r["bytes"] < size * 1.01 for r in results)
     if len(results) > 1:
@@ -116,27 +81,6 @@ def test_bench_transfer_fastswap_to_fastswap(benchmark) -> None:
     print(f"\nfastswap -> fastswap {size >> 20} MiB: median {secs:.3f} s, "
           f"{size / secs / 1e6:.1f} MB/s, leecher peak RSS "
           f"{max(r['maxrss_kib'] for r in results) / 1024:.1f} MiB over {len(results)} fetches")
-
-
-def _random_file(path: Path, size: int) -> str:
-    """Write *size* random bytes to *path*; return their sha256."""
-    h = hashlib.sha256()
-    with open(path, "wb") as fh:
-        left = size
-        while left:
-            chunk = os.urandom(min(left, 1 << 24))
-            h.update(chunk)
-            fh.write(chunk)
-            left -= len(chunk)
-    return h.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _report(benchmark: Any, name: str, size: int, secs: list[float]) -> None:
@@ -153,7 +97,7 @@ def test_bench_transfer_kubo_to_kubo(benchmark, tmp_path: Path) -> None:
 
     size = SMOKE if benchmark.disabled else MEASURED
     src = tmp_path / "data.bin"
-    digest = _random_file(src, size)
+    digest = write_random_file(src, size)
     seeder = start_kubo(tmp_path / "seeder")
     leechers: list[Any] = []
     secs: list[float] = []
@@ -166,7 +110,7 @@ def test_bench_transfer_kubo_to_kubo(benchmark, tmp_path: Path) -> None:
         def check_download() -> None:
             # outside the timed region: hashing the file is not part of Kubo's transfer
             if dest.exists():
-                assert _file_sha256(dest) == digest
+                assert file_sha256(dest) == digest
                 dest.unlink()
 
         def setup() -> tuple[tuple, dict]:
@@ -203,7 +147,7 @@ def test_bench_transfer_helia_to_helia(benchmark, tmp_path: Path) -> None:
 
     size = SMOKE if benchmark.disabled else MEASURED
     src = tmp_path / "data.bin"
-    digest = _random_file(src, size)
+    digest = write_random_file(src, size)
     seeder = start_helia(tmp_path / "seeder")
     leechers: list[Any] = []
     secs: list[float] = []
@@ -237,34 +181,32 @@ def test_bench_transfer_helia_to_helia(benchmark, tmp_path: Path) -> None:
 @pytest.mark.benchmark(group="transfer-swarm")
 def test_bench_transfer_swarm_1_seeder_4_leechers(benchmark) -> None:
     size = SMOKE if benchmark.disabled else MEASURED
-    seeder = _spawn("seed", str(size))
-    leechers = [_spawn("leech") for _ in range(SWARM_LEECHERS)]
+    seeder = PeerProc("seed", str(size))
+    leechers = [PeerProc("leech") for _ in range(SWARM_LEECHERS)]
     walls: list[float] = []
     results: list[dict[str, Any]] = []
     try:
-        info = _line(seeder)
+        info = seeder.line()
 
         def setup() -> tuple[tuple, dict]:
             # untimed: the previous round's repo deletions
             if results:
                 for p in leechers:
-                    assert _line(p) == {"ready": True}
+                    assert p.line() == {"ready": True}
             return (), {}
 
         def fetch_all() -> None:
             t0 = time.perf_counter()
             for p in leechers:
-                assert p.stdin is not None
-                p.stdin.write(f"{info['addr']} {info['root']} ready\n".encode())
-                p.stdin.flush()
-            results.extend(_line(p) for p in leechers)
+                p.send(f"{info['addr']} {info['root']} ready")
+            results.extend(p.line() for p in leechers)
             walls.append(time.perf_counter() - t0)
 
         benchmark.pedantic(fetch_all, setup=setup, rounds=PEER_ROUNDS)
     finally:
         for p in leechers:
-            _stop(p)
-        _stop(seeder)
+            p.close(30)
+        seeder.close(30)
     assert results and all(size <= r["bytes"] < size * 1.01 for r in results)
     med = statistics.median(walls)
     agg = SWARM_LEECHERS * size / med / 1e6

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 import pytest
+import uvloop
 
 from fastswap import _compat
 
@@ -36,3 +38,18 @@ def import_twin(name: str):
     if name.endswith("_c"):
         assert _compat.is_compiled(mod), f"{name} loaded from {mod.__file__}, not compiled"
     return mod
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """``run(coro, timeout=...)`` runs *coro* to completion on a fresh event loop: stock asyncio
+    and uvloop, each test once per loop. The default timeout is the test module's
+    ``RUN_TIMEOUT`` (60 s unless it sets one)."""
+    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+    default = getattr(request.module, "RUN_TIMEOUT", 60.0)
+
+    def runner(coro, timeout: float = default):
+        with asyncio.Runner(loop_factory=factory) as r:
+            return r.run(asyncio.wait_for(coro, timeout))
+
+    return runner

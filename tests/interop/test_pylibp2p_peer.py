@@ -11,7 +11,6 @@ import hashlib
 import random
 
 import pytest
-import uvloop
 
 from fastswap.net.host import Host
 from fastswap.net.keys import Ed25519KeyPair
@@ -116,15 +115,8 @@ def test_pylibp2p_command_errors_are_answers(pylibp2p) -> None:
 # ---- fastswap's host against py-libp2p -----------------------------------------------------
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request):
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def runner(coro):
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(asyncio.wait_for(coro, 180))
-
-    return runner
+#: run()'s default timeout in this module (tests/conftest.py)
+RUN_TIMEOUT = 180
 
 
 async def _echo_handler(stream) -> None:

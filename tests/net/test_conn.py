@@ -6,7 +6,6 @@ import asyncio
 import os
 
 import pytest
-import uvloop
 
 from fastswap.errors import HandshakeError, NegotiationError, NetError, PeerIdMismatchError
 from fastswap.net.conn import secure_inbound, secure_outbound
@@ -15,15 +14,8 @@ from fastswap.net.keys import Ed25519KeyPair
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request):
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def runner(coro):
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(asyncio.wait_for(coro, 30))
-
-    return runner
+#: run()'s default timeout in this module (tests/conftest.py)
+RUN_TIMEOUT = 30
 
 
 async def _serve(handler):

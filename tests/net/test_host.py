@@ -11,7 +11,6 @@ import socket
 import threading
 
 import pytest
-import uvloop
 
 from fastswap.cid import encode_varint
 from fastswap.errors import (
@@ -37,16 +36,6 @@ YAMUX = "/yamux/1.0.0"
 MPLEX = "/mplex/6.7.0"
 ECHO = "/test/echo/1.0.0"
 
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request):
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def runner(coro, timeout: float = 60.0):
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(asyncio.wait_for(coro, timeout))
-
-    return runner
 
 
 async def echo_handler(stream) -> None:

@@ -22,21 +22,15 @@ the abuser causes is measured, not asserted: ``benchmarks/test_bench_swarm_abuse
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks._peerproc import PeerProc as _Proc
 from fastswap import _defaults
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER = ROOT / "benchmarks" / "_transfer_peer.py"
 FILE_SIZE = 128 * 1024 * 1024
 WANTLIST_ENTRIES = 100_000
 #: the most the seeder's peak resident set may grow while being abused (and serving a normal
@@ -45,40 +39,6 @@ WANTLIST_ENTRIES = 100_000
 RSS_BOUND_KIB = 40 * 1024
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-class _Proc:
-    """A peer process speaking JSON lines on stdout; killed (process group) on close."""
-
-    def __init__(self, *args: str) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.p = subprocess.Popen(
-            [sys.executable, str(PEER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, start_new_session=True,
-        )
-
-    def line(self) -> dict[str, Any]:
-        assert self.p.stdout is not None
-        raw = self.p.stdout.readline().decode()
-        if not raw:
-            raise RuntimeError(f"peer {self.p.args[2:]} exited early (its stderr is above)")
-        return json.loads(raw)
-
-    def ask(self, text: str) -> dict[str, Any]:
-        assert self.p.stdin is not None
-        self.p.stdin.write(text.encode() + b"\n")
-        self.p.stdin.flush()
-        return self.line()
-
-    def close(self) -> None:
-        try:
-            if self.p.stdin:
-                self.p.stdin.close()
-            self.p.wait(15)
-        except (subprocess.TimeoutExpired, OSError):
-            os.killpg(self.p.pid, 9)
-            self.p.wait(10)
 
 
 @pytest.fixture(scope="module")

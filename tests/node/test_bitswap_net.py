@@ -8,7 +8,6 @@ import asyncio
 from typing import Self
 
 import pytest
-import uvloop
 
 from fastswap.errors import NetError, StreamClosedError
 from fastswap.message import WANT_HAVE, Entry, Message, wire_block
@@ -26,16 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 
 LISTEN = "/ip4/127.0.0.1/tcp/0"
 
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request):
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def runner(coro, timeout: float = 60.0):
-        with asyncio.Runner(loop_factory=factory) as r:
-            return r.run(asyncio.wait_for(coro, timeout))
-
-    return runner
 
 
 class Pair:

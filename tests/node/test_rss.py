@@ -12,17 +12,12 @@ whole file's LMDB pages, which would count as resident: it is a check, not part 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER = ROOT / "benchmarks" / "_transfer_peer.py"
+from benchmarks._peerproc import PeerProc
+
 SMALL = 64 * 1024 * 1024
 LARGE = 1024 * 1024 * 1024
 ALLOWED_GROWTH_KIB = 64 * 1024
@@ -30,54 +25,27 @@ ALLOWED_GROWTH_KIB = 64 * 1024
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, str(PEER), *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env, start_new_session=True)
-
-
-def _line(p: subprocess.Popen) -> dict[str, Any]:
-    assert p.stdout is not None
-    raw = p.stdout.readline().decode()
-    if not raw:
-        raise RuntimeError(f"peer {p.args[2:]} exited early (its stderr is above)")
-    return json.loads(raw)
-
-
-def _stop(p: subprocess.Popen) -> None:
-    try:
-        if p.stdin:
-            p.stdin.close()
-        p.wait(20)
-    except (subprocess.TimeoutExpired, OSError):
-        os.killpg(p.pid, 9)
-        p.wait(10)
-
-
 def _fetch(info: dict[str, Any]) -> dict[str, Any]:
-    leecher = _spawn("leech")
+    leecher = PeerProc("leech")
     try:
-        assert leecher.stdin is not None
-        leecher.stdin.write(f"{info['addr']} {info['root']} sha256\n".encode())
-        leecher.stdin.flush()
-        got = _line(leecher)
+        got = leecher.ask(f"{info['addr']} {info['root']} sha256")
     finally:
-        _stop(leecher)
+        leecher.close(20)
     assert got["sha256"] == info["sha256"]
     assert info["size"] <= got["bytes"] < info["size"] * 1.01
     return got
 
 
 def test_leecher_peak_rss_does_not_grow_with_file_size() -> None:
-    seeders = [_spawn("seed", str(SMALL), "--pattern"), _spawn("seed", str(LARGE), "--pattern")]
+    seeders = [PeerProc("seed", str(SMALL), "--pattern"),
+               PeerProc("seed", str(LARGE), "--pattern")]
     try:
-        small_info, large_info = (_line(s) for s in seeders)
+        small_info, large_info = (s.line() for s in seeders)
         small = _fetch(small_info)
         large = _fetch(large_info)
     finally:
         for s in seeders:
-            _stop(s)
+            s.close(20)
     # the peak when the fetch is done, before the test's sha256 read-back maps the whole file
     small_hwm = small["fetch_status"]["vmhwm_kib"]
     large_hwm = large["fetch_status"]["vmhwm_kib"]
