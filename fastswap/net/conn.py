@@ -42,32 +42,31 @@ async def _read_some(reader: asyncio.StreamReader, what: str) -> bytes:
     return data
 
 
+async def _negotiate(
+    side: MultistreamDialer | MultistreamListener,
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+) -> tuple[str, bytes]:
+    writer.write(side.initiate())
+    while not side.done:
+        out = side.receive_data(await _read_some(reader, "protocol negotiation"))
+        if out:
+            writer.write(out)
+    assert side.selected is not None
+    return side.selected, side.unused
+
+
 async def negotiate_outbound(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocols: Sequence[str]
 ) -> tuple[str, bytes]:
     """Propose *protocols* (multistream-select dialer); return (selected, bytes read past it)."""
-    dialer = MultistreamDialer(protocols)
-    writer.write(dialer.initiate())
-    while not dialer.done:
-        out = dialer.receive_data(await _read_some(reader, "protocol negotiation"))
-        if out:
-            writer.write(out)
-    assert dialer.selected is not None
-    return dialer.selected, dialer.unused
+    return await _negotiate(MultistreamDialer(protocols), reader, writer)
 
 
 async def negotiate_inbound(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, supported: Collection[str]
 ) -> tuple[str, bytes]:
     """Answer proposals (multistream-select listener); return (selected, bytes read past it)."""
-    listener = MultistreamListener(supported)
-    writer.write(listener.initiate())
-    while not listener.done:
-        out = listener.receive_data(await _read_some(reader, "protocol negotiation"))
-        if out:
-            writer.write(out)
-    assert listener.selected is not None
-    return listener.selected, listener.unused
+    return await _negotiate(MultistreamListener(supported), reader, writer)
 
 
 class SecureConnection:
