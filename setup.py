@@ -1,4 +1,4 @@
-"""Build script: protobuf modules from proto/, and the compiled twins.
+"""Build script: protobuf modules from proto/fastswap/, and the compiled twins.
 
 Two kinds of compiled module are built (see DESIGN.md, "Compiled hot paths"):
 
@@ -32,28 +32,41 @@ def _env_flag(name: str) -> bool:
 
 
 def generate_protos() -> None:
-    """proto/*.proto -> fastswap/_proto/*_pb2.py (regenerated when the .proto is newer)."""
+    """proto/fastswap/*.proto -> fastswap/_proto/*_pb2.py (regenerated when the .proto is newer).
+
+    Each file is compiled with ``-Iproto``, so it registers in protobuf's process-wide descriptor
+    pool as ``fastswap/<name>.proto``: another library's ``noise.proto`` or ``identify.proto``
+    (py-libp2p has both) cannot clash with ours. protoc writes the module under
+    ``<out>/fastswap/``; it is moved into ``fastswap/_proto/``. No .proto imports another, so the
+    modules need no import rewriting.
+    """
     from grpc_tools import protoc  # build requirement (pyproject.toml)
 
     out = PKG / "_proto"
     out.mkdir(exist_ok=True)
     include = Path(protoc.__file__).parent / "_proto"
-    for proto in sorted((ROOT / "proto").glob("*.proto")):
-        target = out / (proto.stem + "_pb2.py")
-        if target.exists() and target.stat().st_mtime >= proto.stat().st_mtime:
+    scratch = ROOT / "build" / "proto"
+    for proto in sorted((ROOT / "proto" / "fastswap").glob("*.proto")):
+        targets = [out / (proto.stem + suffix) for suffix in ("_pb2.py", "_pb2.pyi")]
+        if all(t.exists() and t.stat().st_mtime >= proto.stat().st_mtime for t in targets):
             continue
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
         rc = protoc.main(
             [
                 "grpc_tools.protoc",
                 f"-I{ROOT / 'proto'}",
                 f"-I{include}",
-                f"--python_out={out}",
-                f"--pyi_out={out}",
+                f"--python_out={scratch}",
+                f"--pyi_out={scratch}",
                 str(proto),
             ]
         )
         if rc != 0:
             sys.exit(f"protoc failed on {proto.relative_to(ROOT)}")
+        for target in targets:
+            shutil.move(str(scratch / "fastswap" / target.name), str(target))
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _module_name(path: Path) -> str:

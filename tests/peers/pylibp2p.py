@@ -2,9 +2,10 @@
 tests and peer benchmarks.
 
 Why a virtualenv of its own: libp2p 0.8.1 requires ``protobuf<7,>=4.25`` (resolving to 6.33.6)
-and ``trio>=0.26``, while fastswap's generated protobuf modules (grpcio-tools 1.85.1 gencode)
-refuse to load on a protobuf runtime older than 7.35.1. The two cannot share one environment,
-so ``pip install -e '.[test]'`` does not install libp2p; instead ``ensure_installed()`` makes
+and ``trio>=0.26``, while the test suite's environment runs the newest protobuf (7.x). fastswap
+itself runs on both (its gencode is protobuf 6.31.1's), but the suite's environment must not be
+pinned back to libp2p's range, so ``pip install -e '.[test]'`` does not install libp2p; instead
+``ensure_installed()`` makes
 ``tests/peers/.cache/pylibp2p-venv`` (gitignored) and installs the pinned
 ``pylibp2p-requirements.txt`` into it, with the test suite's own interpreter. The driver
 (``pylibp2p_driver.py``) runs on that venv's Python as a child process, so py-libp2p's
