@@ -6,10 +6,9 @@ The small public face; everything else lives in subpackages (``fastswap.message`
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import _compat
 from . import errors as _errors
+from ._version import __version__
 from .block import Block
 from .blockstore import open_blockstore
 from .errors import *  # the named errors are public

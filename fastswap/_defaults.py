@@ -15,9 +15,6 @@ MAX_BLOCK_SIZE = 2 * 1024 * 1024
 #: Longest CID accepted. 168 bytes as in boxo's server (MaxCidSize): enough for a 128-byte digest
 #: with its prefix, small enough that wantlist floods cannot smuggle large keys.
 MAX_CID_SIZE = 168
-#: Entries in one message's wantlist: bounded by MAX_MESSAGE_SIZE anyway (each entry costs at
-#: least ~38 bytes); the per-peer wantlist cap lives with the server.
-MAX_VARINT_BYTES = 10
 
 # -- blocks and DAGs ---------------------------------------------------------------------------
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from . import varint
 from ._defaults import MAX_CID_SIZE
-from .errors import BadBlockError, CIDError, UnsupportedHashError
+from .errors import BadBlockError, CIDError, UnsupportedHashError, VarintError
 
 __all__ = [
     "BLAKE2B_256",
@@ -31,9 +32,7 @@ __all__ = [
     "compute_cid",
     "decode_cid",
     "decode_prefix",
-    "decode_varint",
     "encode_cid",
-    "encode_varint",
     "hash_digest",
     "is_valid_cid",
     "parse",
@@ -59,43 +58,11 @@ CIDV0_PREFIX = b"\x00\x70\x12\x20"
 _FULL_DIGEST = {SHA2_256: 32, SHA2_512: 64, BLAKE2B_256: 32}
 
 
-def encode_varint(n: int) -> bytes:
-    """Unsigned LEB128 (multiformats unsigned-varint)."""
-    if n < 0:
-        raise ValueError("varint must be non-negative")
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def decode_varint(buf: bytes | memoryview, pos: int = 0) -> tuple[int, int]:
-    """Decode an unsigned varint at *pos*; return (value, position after it).
-
-    Raises CIDError if it is truncated, longer than 9 bytes (63 bits, the multiformats limit) or
-    not minimally encoded.
-    """
-    value = 0
-    shift = 0
-    end = len(buf)
-    start = pos
-    while True:
-        if pos >= end:
-            raise CIDError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            if b == 0 and pos - start > 1:
-                raise CIDError("varint is not minimally encoded")
-            return value, pos
-        shift += 7
-        if shift >= 63:
-            raise CIDError("varint longer than 9 bytes")
+def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
+    try:
+        return varint.decode(buf, pos)
+    except VarintError as exc:
+        raise CIDError(str(exc)) from None
 
 
 def decode_cid(cid: bytes | memoryview) -> tuple[int, int, int, bytes]:
@@ -111,12 +78,12 @@ def decode_cid(cid: bytes | memoryview) -> tuple[int, int, int, bytes]:
         return 0, DAG_PB, SHA2_256, cid[2:]
     if n < 2:
         raise CIDError("CID too short")
-    version, pos = decode_varint(cid, 0)
+    version, pos = _varint(cid, 0)
     if version != 1:
         raise CIDError(f"unsupported CID version {version}" if version else "malformed CIDv0")
-    codec, pos = decode_varint(cid, pos)
-    mh_code, pos = decode_varint(cid, pos)
-    length, pos = decode_varint(cid, pos)
+    codec, pos = _varint(cid, pos)
+    mh_code, pos = _varint(cid, pos)
+    length, pos = _varint(cid, pos)
     if pos + length != n:
         raise CIDError(
             f"CID digest length {length} does not match the {n - pos} bytes that follow"
@@ -134,9 +101,9 @@ def encode_cid(version: int, codec: int, mh_code: int, digest: bytes) -> bytes:
         raise CIDError(f"unsupported CID version {version}")
     out = (
         b"\x01"
-        + encode_varint(codec)
-        + encode_varint(mh_code)
-        + encode_varint(len(digest))
+        + varint.encode(codec)
+        + varint.encode(mh_code)
+        + varint.encode(len(digest))
         + bytes(digest)
     )
     if len(out) > MAX_CID_SIZE:
@@ -158,10 +125,10 @@ def cid_prefix(cid: bytes | memoryview) -> bytes:
     if version == 0:
         return CIDV0_PREFIX
     return (
-        encode_varint(version)
-        + encode_varint(codec)
-        + encode_varint(mh_code)
-        + encode_varint(len(digest))
+        varint.encode(version)
+        + varint.encode(codec)
+        + varint.encode(mh_code)
+        + varint.encode(len(digest))
     )
 
 
@@ -172,11 +139,11 @@ def decode_prefix(prefix: bytes | memoryview) -> tuple[int, int, int, int]:
     the block is, we never guess).
     """
     try:
-        version, pos = decode_varint(prefix, 0)
-        codec, pos = decode_varint(prefix, pos)
-        mh_code, pos = decode_varint(prefix, pos)
-        length, pos = decode_varint(prefix, pos)
-    except CIDError as exc:
+        version, pos = varint.decode(prefix, 0)
+        codec, pos = varint.decode(prefix, pos)
+        mh_code, pos = varint.decode(prefix, pos)
+        length, pos = varint.decode(prefix, pos)
+    except VarintError as exc:
         raise CIDError(f"malformed block prefix: {exc}") from None
     if pos != len(prefix):
         raise CIDError("block prefix has trailing bytes")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import __version__
+from ._version import __version__
 from .errors import FastswapError
 
 __all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]

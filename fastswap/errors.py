@@ -40,7 +40,9 @@ __all__ = [
     "StreamClosedError",
     "StreamResetError",
     "TruncatedMessageError",
+    "TruncatedVarintError",
     "UnsupportedHashError",
+    "VarintError",
     "WantlistError",
     "YamuxError",
 ]
@@ -59,6 +61,14 @@ class ExtensionMissingWarning(RuntimeWarning):
 
 
 # -- CIDs and blocks -------------------------------------------------------------------------
+
+
+class VarintError(FastswapError, ValueError):
+    """Bytes that are not a valid unsigned varint (too long, not minimal)."""
+
+
+class TruncatedVarintError(VarintError):
+    """The input ended inside a varint: a stream parser should wait for more bytes."""
 
 
 class CIDError(FastswapError, ValueError):

@@ -19,19 +19,18 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, Union
 
+from .. import varint
 from .._defaults import MAX_BLOCK_SIZE, MAX_CAR_HEADER_SIZE, MAX_CID_SIZE
 from ..cid import (
     DAG_PB,
     IDENTITY,
     RAW,
     decode_cid,
-    decode_varint,
-    encode_varint,
     parse,
     to_str,
     verify_block,
 )
-from ..errors import CarError, CIDError, DagError
+from ..errors import CarError, CIDError, DagError, VarintError
 from .unixfs import iter_links
 
 __all__ = [
@@ -49,7 +48,7 @@ MAX_SECTION_SIZE = MAX_CID_SIZE + MAX_BLOCK_SIZE
 _IMPORT_BATCH_BYTES = 16 * 1024 * 1024
 
 
-_uvarint = encode_varint  # one varint writer for the package (fastswap.cid)
+_uvarint = varint.encode
 
 
 # -- the header: minimal dag-cbor --------------------------------------------------------------
@@ -222,13 +221,13 @@ def _split_cid(section: bytes) -> int:
         return 34  # CIDv0: a bare sha2-256 multihash
     pos = 0
     try:
-        version, pos = decode_varint(section, pos)
+        version, pos = varint.decode(section, pos)
         if version != 1:
             raise CarError(f"CAR section has a CID of unsupported version {version}")
-        _codec, pos = decode_varint(section, pos)
-        _mh, pos = decode_varint(section, pos)
-        length, pos = decode_varint(section, pos)
-    except CIDError as exc:
+        _codec, pos = varint.decode(section, pos)
+        _mh, pos = varint.decode(section, pos)
+        length, pos = varint.decode(section, pos)
+    except VarintError as exc:
         raise CarError(f"CAR section starts with a malformed CID: {exc}") from None
     if pos + length > len(section):
         raise CarError("CAR section is shorter than its CID")

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .. import varint
 from .._proto import dag_pb_pb2, unixfs_pb2
-from ..cid import CIDError, decode_cid, encode_varint
+from ..cid import CIDError, decode_cid
 from ..errors import DagError
 
 __all__ = [
@@ -111,7 +112,7 @@ def _varint(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int
             raise DagError(f"varint longer than 10 bytes in {what}")
 
 
-_put_varint = encode_varint  # one varint writer for the package (fastswap.cid)
+_put_varint = varint.encode
 
 
 def _len_delimited(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int, int]:

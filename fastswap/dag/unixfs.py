@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Union
 
+from .. import varint
 from .._defaults import (
     DAG_IMPORT_BATCH_BYTES,
     DEFAULT_CHUNK_SIZE,
@@ -54,7 +55,6 @@ from ..cid import (
     RAW,
     SHA2_256,
     decode_cid,
-    encode_varint,
     hash_digest,
     parse,
     to_str,
@@ -108,7 +108,7 @@ _sha256 = hashlib.sha256
 _EMPTY_PB_LEAF = b"\x0a\x04\x08\x02\x18\x00"  # PBNode{Data: Data{Type: File, filesize: 0}}
 
 
-_uvarint = encode_varint  # one varint writer for the package (fastswap.cid)
+_uvarint = varint.encode
 
 
 # -- chunking ----------------------------------------------------------------------------------

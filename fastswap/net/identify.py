@@ -22,9 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError
 
-from .. import __version__, _defaults
-from ..cid import CIDError, decode_varint, encode_varint
-from ..errors import IdentifyError, InvalidKeyError, NetError
+from .. import _defaults, varint
+from .._version import __version__
+from ..errors import (
+    IdentifyError,
+    InvalidKeyError,
+    NetError,
+    TruncatedVarintError,
+    VarintError,
+)
 from .keys import PeerId, PublicKey
 from .multiaddr import Multiaddr
 
@@ -187,11 +193,16 @@ async def _read_messages(stream: Stream) -> bytes:
         # parse what we have
         while buf:
             try:
-                length, pos = decode_varint(buf, 0)
-            except CIDError:
-                if len(buf) < 10 and not eof:
+                length, pos = varint.decode(buf, 0)
+            except TruncatedVarintError:
+                if not eof:
                     break  # the varint is not complete yet
-                raise IdentifyError(f"{stream.remote_peer} sent a bad identify length prefix")
+                raise IdentifyError(f"{stream.remote_peer} ended its identify answer inside a "
+                                    "length prefix") from None
+            except VarintError:
+                raise IdentifyError(
+                    f"{stream.remote_peer} sent a bad identify length prefix"
+                ) from None
             if length > limit:
                 raise IdentifyError(
                     f"{stream.remote_peer} sent an identify message of {length} bytes (limit "
@@ -220,7 +231,7 @@ async def _read_messages(stream: Stream) -> bytes:
 async def handle_identify(host: Host, stream: Stream) -> None:
     """``/ipfs/id/1.0.0`` responder: write our message, close."""
     msg = build_identify(host, stream.connection)
-    stream.write(encode_varint(len(msg)) + msg)
+    stream.write(varint.encode(len(msg)) + msg)
     stream.close()
     await stream.drain()
 
@@ -259,6 +270,6 @@ async def push_identify(host: Host, conn: Connection) -> None:
     """Tell the peer of *conn* our current protocols and addresses."""
     stream = await host.new_stream_on(conn, [PUSH_PROTOCOL_ID])
     msg = build_identify(host, conn, push=True)
-    stream.write(encode_varint(len(msg)) + msg)
+    stream.write(varint.encode(len(msg)) + msg)
     stream.close()
     await stream.drain()

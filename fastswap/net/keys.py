@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from google.protobuf.message import DecodeError
 
-from ..cid import CIDError, decode_cid, decode_varint, encode_varint
-from ..errors import InvalidKeyError, InvalidPeerIdError
+from .. import varint
+from ..cid import decode_cid
+from ..errors import InvalidKeyError, InvalidPeerIdError, VarintError
 
 __all__ = [
     "IDENTITY_FILE",
@@ -267,7 +268,7 @@ class PeerId:
     def from_public_key(cls, key: PublicKey) -> PeerId:
         enc = key.to_protobuf()
         if len(enc) <= MAX_INLINE_KEY_LENGTH:
-            return cls(bytes((_MH_IDENTITY,)) + encode_varint(len(enc)) + enc)
+            return cls(bytes((_MH_IDENTITY,)) + varint.encode(len(enc)) + enc)
         return cls(bytes((_MH_SHA2_256, 32)) + hashlib.sha256(enc).digest())
 
     @classmethod
@@ -275,9 +276,9 @@ class PeerId:
         """Validate multihash bytes (identity or sha2-256) as a peer id."""
         raw = bytes(raw)
         try:
-            code, pos = decode_varint(raw, 0)
-            length, pos = decode_varint(raw, pos)
-        except CIDError as exc:
+            code, pos = varint.decode(raw, 0)
+            length, pos = varint.decode(raw, pos)
+        except VarintError as exc:
             raise InvalidPeerIdError(f"peer id is not a multihash: {exc}") from None
         if pos + length != len(raw):
             raise InvalidPeerIdError(
@@ -325,7 +326,7 @@ class PeerId:
             raise InvalidPeerIdError(
                 f"{text!r} is a CID with codec 0x{codec:x}, not a libp2p-key (0x72) peer id"
             )
-        return cls.from_bytes(encode_varint(mh_code) + encode_varint(len(digest)) + digest)
+        return cls.from_bytes(varint.encode(mh_code) + varint.encode(len(digest)) + digest)
 
     @classmethod
     def parse(cls, value: PeerId | str | bytes) -> PeerId:
@@ -342,14 +343,14 @@ class PeerId:
         """CIDv1 ``libp2p-key`` in base32 (``bafz...``), the spec's recommended text form."""
         from bases import base32
 
-        cid = b"\x01" + encode_varint(LIBP2P_KEY_CODEC) + self.multihash
+        cid = b"\x01" + varint.encode(LIBP2P_KEY_CODEC) + self.multihash
         return "b" + base32.encode(cid).lower().rstrip("=")
 
     def extract_public_key(self) -> PublicKey | None:
         """The public key inlined in an identity peer id, or None for a hashed one."""
         if self.multihash[0] != _MH_IDENTITY:
             return None
-        _, pos = decode_varint(self.multihash, 1)
+        _, pos = varint.decode(self.multihash, 1)
         return PublicKey.from_protobuf(self.multihash[pos:])
 
     def matches_key(self, key: PublicKey) -> bool:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..cid import CIDError, decode_varint, encode_varint
-from ..errors import InvalidPeerIdError, MultiaddrError
+from .. import varint
+from ..errors import InvalidPeerIdError, MultiaddrError, VarintError
 from .keys import PeerId
 
 __all__ = ["TCP_HOST_PROTOCOLS", "Multiaddr", "parse_multiaddr"]
@@ -99,7 +99,7 @@ def _value_to_bytes(name: str, value: Value) -> bytes:
     else:
         assert isinstance(value, str)
         raw = value.encode()
-    return encode_varint(len(raw)) + raw
+    return varint.encode(len(raw)) + raw
 
 
 def _value_to_text(name: str, value: Value) -> str:
@@ -165,7 +165,7 @@ class Multiaddr:
         pos = 0
         try:
             while pos < len(raw):
-                code, pos = decode_varint(raw, pos)
+                code, pos = varint.decode(raw, pos)
                 if code not in _BY_CODE:
                     raise MultiaddrError(f"unsupported multiaddr protocol code {code} (0x{code:x})")
                 name, size = _BY_CODE[code]
@@ -175,7 +175,7 @@ class Multiaddr:
                 if size > 0:
                     n = size // 8
                 else:
-                    n, pos = decode_varint(raw, pos)
+                    n, pos = varint.decode(raw, pos)
                 if pos + n > len(raw):
                     raise MultiaddrError(f"binary multiaddr truncated in /{name}")
                 chunk = raw[pos : pos + n]
@@ -197,7 +197,7 @@ class Multiaddr:
                     if not value or "/" in value:
                         raise MultiaddrError(f"bad /{name} value {value!r}")
                 parts.append((name, value))
-        except (CIDError, InvalidPeerIdError) as exc:
+        except (VarintError, InvalidPeerIdError) as exc:
             raise MultiaddrError(f"malformed binary multiaddr: {exc}") from None
         return cls(tuple(parts))
 
@@ -214,7 +214,7 @@ class Multiaddr:
     def __bytes__(self) -> bytes:
         out = bytearray()
         for name, value in self.parts:
-            out += encode_varint(_PROTOCOLS[name][0])
+            out += varint.encode(_PROTOCOLS[name][0])
             if value is not None:
                 out += _value_to_bytes(name, value)
         return bytes(out)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 
-from ..cid import CIDError, decode_varint, encode_varint
-from ..errors import NegotiationError
+from .. import varint
+from ..errors import NegotiationError, TruncatedVarintError, VarintError
 
 __all__ = [
     "PROTOCOL_ID",
@@ -50,7 +50,7 @@ def encode_message(text: str, *, limit: int = MAX_MESSAGE_LENGTH) -> bytes:
         raise NegotiationError(
             f"protocol id {text[:60]!r}... is {len(raw)} bytes; multistream-select allows {limit}"
         )
-    return encode_varint(len(raw)) + raw
+    return varint.encode(len(raw)) + raw
 
 
 def encode_ls_response(protocols: Iterable[str]) -> bytes:
@@ -59,7 +59,7 @@ def encode_ls_response(protocols: Iterable[str]) -> bytes:
     body = b"".join(encode_message(p) for p in protocols) + b"\n"
     if len(body) > MAX_LS_RESPONSE:
         raise NegotiationError(f"ls answer of {len(body)} bytes is over {MAX_LS_RESPONSE}")
-    return encode_varint(len(body)) + body
+    return varint.encode(len(body)) + body
 
 
 def _check_protocol(proto: str) -> str:
@@ -88,10 +88,12 @@ class _MessageReader:
         if not buf:
             return None
         try:
-            length, pos = decode_varint(buf, 0)
-        except CIDError as exc:
-            if "truncated" in str(exc) and len(buf) < 4:
+            length, pos = varint.decode(buf, 0)
+        except TruncatedVarintError as exc:
+            if len(buf) < 4:  # a longer prefix would announce more than any limit allows
                 return None
+            raise NegotiationError(f"peer sent a malformed multistream length: {exc}") from None
+        except VarintError as exc:
             raise NegotiationError(f"peer sent a malformed multistream length: {exc}") from None
         if length > limit:
             raise NegotiationError(

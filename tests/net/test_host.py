@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from fastswap.cid import encode_varint
 from fastswap.errors import (
     DialError,
     DialTimeoutError,
@@ -28,6 +27,7 @@ from fastswap.net.host import Host
 from fastswap.net.identify import AGENT_VERSION, PROTOCOL_VERSION
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.net.multiaddr import Multiaddr
+from fastswap.varint import encode as encode_varint
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from fastswap._proto import identify_pb2
-from fastswap.cid import encode_varint
 from fastswap.errors import IdentifyError
 from fastswap.net.host import Host
 from fastswap.net.identify import (
@@ -18,6 +17,7 @@ from fastswap.net.identify import (
 )
 from fastswap.net.keys import Ed25519KeyPair, PeerId, PublicKey
 from fastswap.net.multiaddr import Multiaddr
+from fastswap.varint import encode as encode_varint
 
 
 def _msg(key: Ed25519KeyPair, **fields) -> bytes:
