@@ -7,30 +7,31 @@ Interaction Pattern": a node both serves and fetches) over the libp2p host.
   ephemeral) with :class:`~fastswap.net.bitswap.BitswapNetwork` on it;
 * the blockstore (LMDB in ``<repo>/blocks``, or the ``store`` given, or memory) and an
   :class:`~fastswap.blockstore.AsyncBlockstore` for writes and zero-copy reads off the loop;
-* a :class:`~fastswap.server.engine.ServerEngine` and a
-  :class:`~fastswap.client.engine.ClientEngine`, both sans-IO: this module feeds them events
-  (connections, messages, time) and carries out their actions.
+* a :class:`~fastswap.core.DriverCore` owning a :class:`~fastswap.server.engine.ServerEngine`
+  and a :class:`~fastswap.client.engine.ClientEngine`: everything that is not I/O (which engine
+  sees what, response packing, the order of work) lives there, shared with the virtual network
+  and the trio driver; this module only moves bytes and keeps time.
 
 Event flow:
 
 * connection ready -> open our Bitswap stream (its protocol is the peer's version) ->
-  ``peer_connected`` on both engines; the last connection gone -> ``peer_disconnected``;
-* message -> ``server.receive_message`` (the wantlist part) and ``client.receive_message``
-  (blocks, already verified by the engine; presences). A message with much block data is
-  first named -- hashed, which is the verification -- in a verifier thread
-  (``client.engine.name_blocks``; hashlib releases the GIL) while the loop goes on reading and
-  decrypting, and the engine gets those names; messages are still handled in arrival order.
-  Received blocks are committed to the store, then handed to waiters and announced with
-  ``server.blocks_added`` (peers that want them get them). The stream reader waits when too
-  many messages wait for the verifier or too many bytes for the store;
-* one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) flushes
-  ``client.outgoing``, runs ``client.actions`` (FindProviders -> routing, dial, ``add_peers``),
-  fires due timers (``client.tick``, re-armed with ``call_at(client.next_deadline())``) and starts
-  a writer for each peer in ``server.peers_with_work()``;
+  ``core.peer_connected``; the last connection gone -> ``core.peer_disconnected``;
+* message -> ``core.message_received``. A message with much block data is first named --
+  hashed, which is the verification -- in a verifier thread (``client.engine.name_blocks``;
+  hashlib releases the GIL) while the loop goes on reading and decrypting, and the core gets
+  those names; messages are still handled in arrival order. The core's ``StoreBlocks`` is
+  carried out at once: the blocks are committed to the store, then handed to waiters and
+  announced with ``core.blocks_stored`` (peers that want them get them). The stream reader
+  waits when too many messages wait for the verifier or too many bytes for the store;
+* one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) fires a
+  due tick and carries out ``core.poll``'s actions (``fastswap.events``): wantlist messages
+  to send, FindProviders (routing, dial, ``add_peers``), peers to serve (a writer each), the
+  next deadline (``call_at``);
 * a per-peer writer sends the client's messages first (wantlists are small and unblock data),
   then the server's responses: block data are read zero-copy from the store in a reader thread
-  and encoded straight into one frame (their only copy), while the previous frame is being
-  written, so the pipe never drains between responses; ``response_sent`` once written.
+  and packed (``core.pack_response``) and encoded straight into one frame (their only copy),
+  while the previous frame is being written, so the pipe never drains between responses;
+  ``response_sent`` once written (or given up on).
 """
 
 from __future__ import annotations
@@ -48,30 +49,19 @@ from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore
 from .cid import DAG_PB, RAW, compute_cid, decode_cid, parse, to_str
 from .client.routing import StaticRouting
-from .errors import (
-    BadBlockError,
-    CIDError,
-    FastswapError,
-    FetchTimeoutError,
-    NetError,
-    NodeError,
+from .core import DriverCore, pack_response
+from .errors import BadBlockError, FetchTimeoutError, NetError, NodeError
+from .events import (
+    Deadline,
+    FindProviders,
+    PeerMisbehaved,
+    SendMessage,
+    ServePeer,
+    StoreBlocks,
 )
-from .message import (
-    DONT_HAVE,
-    HAVE,
-    BlockPresence,
-    Message,
-    encode_message_parts,
-    frame_length_prefix,
-    wire_block,
-)
-from .net.bitswap import (
-    BITSWAP_1_2_0,
-    BITSWAP_PROTOCOLS,
-    BitswapNetwork,
-    is_legacy,
-    supports_presences,
-)
+from .message import Message, encode_message_parts, frame_length_prefix
+from .message.versions import BITSWAP_1_2_0, BITSWAP_PROTOCOLS, version_of
+from .net.bitswap import BitswapNetwork
 from .net.host import Host
 from .net.keys import Ed25519KeyPair, PeerId, load_or_create_identity
 from .net.multiaddr import Multiaddr, parse_multiaddr
@@ -80,7 +70,8 @@ __all__ = ["Node", "Session"]
 
 log = logging.getLogger("fastswap.node")
 
-_INT32_MAX = 0x7FFFFFFF
+#: PeerMisbehaved.kind -> the counter it adds to
+_MISBEHAVIOUR_COUNTERS = {"bad_block": "bad_blocks", "bad_message": "bad_messages"}
 
 
 class _PeerOut:
@@ -158,19 +149,21 @@ class Node:
             from .client.engine import ClientConfig, ClientEngine
             from .server.engine import ServerEngine
 
-            self.server: Any = ServerEngine(store, config=server_config)
+            server: Any = ServerEngine(store, config=server_config)
             if client_config is None:
                 # each node orders its waiting wants from its own seed (ClientEngine, "Order
                 # within a session"): leechers of one seeder then hold different blocks and
                 # can trade them, as the virtual network's swarm scenarios measure
                 client_config = ClientConfig(order_seed=int.from_bytes(os.urandom(8), "big"))
-            self.client: Any = ClientEngine(config=client_config)
+            client: Any = ClientEngine(config=client_config)
             # our client engine takes block names hashed off the loop (name_blocks)
             self._offload_verify = True
         else:
             # (server_factory(store), client_factory()): other engines with the same contract
-            self.server = engines[0](store)
-            self.client = engines[1]()
+            server = engines[0](store)
+            client = engines[1]()
+        #: the sans-IO driver core that owns both engines; this class only does the I/O
+        self.core = DriverCore(server, client)
         self.astore = AsyncBlockstore(store)
         self._static = StaticRouting()
         self.routing = routing if routing is not None else self._static
@@ -178,7 +171,6 @@ class Node:
         for ma in self._initial_peers:
             self._static.add(ma)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._peers: dict[PeerId, str] = {}  # Bitswap-active peers -> version
         self._opening: dict[PeerId, asyncio.Task[None]] = {}
         self._out: dict[PeerId, _PeerOut] = {}
         self._waiters: dict[bytes, list[Any]] = {}
@@ -212,15 +204,26 @@ class Node:
         return self.host.addrs
 
     @property
+    def server(self) -> Any:
+        """The server engine (``fastswap.server.ServerEngine`` unless ``engines`` said else)."""
+        return self.core.server
+
+    @property
+    def client(self) -> Any:
+        """The client engine (``fastswap.client.ClientEngine`` unless ``engines`` said else)."""
+        return self.core.client
+
+    @property
     def peers(self) -> list[PeerId]:
         """Peers we speak Bitswap with."""
-        return list(self._peers)
+        return list(self.core.peers)
 
     def version(self, peer: PeerId) -> str | None:
-        return self._peers.get(peer)
+        v = self.core.version(peer)
+        return None if v is None else v.protocol_id
 
     def __repr__(self) -> str:
-        return f"<Node {self.peer_id} {len(self._peers)} peers>"
+        return f"<Node {self.peer_id} {len(self.core.peers)} peers>"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -326,17 +329,17 @@ class Node:
 
     def _on_connected(self, conn: Any) -> None:
         peer = conn.remote_peer
-        if peer not in self._peers and peer not in self._opening:
+        if not self.core.is_connected(peer) and peer not in self._opening:
             self._opening[peer] = asyncio.ensure_future(self._open_peer(peer))
 
     async def _ensure_peer(self, peer: PeerId) -> None:
-        if peer in self._peers:
+        if self.core.is_connected(peer):
             return
         task = self._opening.get(peer)
         if task is None:
             task = self._opening[peer] = asyncio.ensure_future(self._open_peer(peer))
         await asyncio.shield(task)
-        if peer not in self._peers:
+        if not self.core.is_connected(peer):
             raise NetError(f"{peer} does not speak Bitswap ({', '.join(self.net.protocols)})")
 
     async def _open_peer(self, peer: PeerId) -> None:
@@ -351,13 +354,10 @@ class Node:
             self._activate(peer, version)
 
     def _activate(self, peer: PeerId, version: str) -> None:
-        if peer in self._peers or self._stopped:
+        if self._stopped:
             return
-        self._peers[peer] = version
-        now = self._now()
-        self.server.peer_connected(peer, version=version)
-        self.client.peer_connected(peer, now, version=version)
-        self._schedule()
+        if self.core.peer_connected(peer, version, self._now()):
+            self._schedule()
 
     def _on_disconnected(self, conn: Any) -> None:
         peer = conn.remote_peer
@@ -370,9 +370,7 @@ class Node:
         po = self._out.pop(peer, None)
         if po is not None and po.task is not None:
             po.task.cancel()
-        if self._peers.pop(peer, None) is not None:
-            self.server.peer_disconnected(peer)
-            self.client.peer_disconnected(peer, self._now())
+        if self.core.peer_disconnected(peer, self._now()):
             self._schedule()
 
     # -- receiving -------------------------------------------------------------------------
@@ -463,44 +461,27 @@ class Node:
 
     def _handle_message(self, peer: PeerId, msg: Message, protocol: str,
                         names: list[Any] | None) -> Any:
+        """Hand a (verified) message to the core and carry out what it asks at once, so the
+        blocks it brought count against the store backpressure before the next is read.
+        Returns an awaitable while too many received bytes wait for the store."""
         if self._stopped:
             return None
-        if peer not in self._peers:
+        if not self.core.is_connected(peer):
             if self.host.connection(peer) is None:
                 return None  # read after the peer's last connection closed: it is gone
             # the peer wrote before our stream to it was open: its stream tells its version
             self._activate(peer, protocol)
-        now = self._now()
-        try:
-            if msg.entries or msg.full:
-                self.server.receive_message(peer, msg, now)
-            if names is None:
-                events = self.client.receive_message(peer, msg, now)
-            else:
-                events = self.client.receive_message(peer, msg, now, names=names)
-        except FastswapError as exc:
-            # the engines refuse what they cannot accept; the peer's other messages still count
-            self._counters["bad_messages"] += 1
-            log.warning("ignoring a Bitswap message from %s: %s", peer, exc)
-            self._schedule()
-            return None
-        received: list[tuple[bytes, Any]] = []
-        for ev in events:
-            kind = type(ev).__name__
-            if kind == "BlockReceived":
-                if not ev.duplicate:
-                    received.append((ev.cid, ev.data))
-            elif kind == "BadBlock":
-                self._counters["bad_blocks"] += 1
-                log.warning("bad block from %s: %s", ev.peer, ev.reason)
-        self._schedule()
-        if received:
-            return self._store_received(received)
+        self.core.message_received(peer, msg, self._now(), names=names)
+        self._pass()
+        if self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES:
+            assert self._store_room is not None
+            self._store_room.clear()
+            return self._store_room.wait()
         return None
 
-    def _store_received(self, blocks: list[tuple[bytes, Any]]) -> Any:
+    def _store_received(self, blocks: list[tuple[bytes, Any]]) -> None:
         """Commit verified blocks (in the store's writer thread), then deliver and announce
-        them. Returns an awaitable while too many bytes wait for the store."""
+        them."""
         nbytes = sum(len(d) for _, d in blocks)
         self._unstored += nbytes
         fut = asyncio.ensure_future(self.astore.put_many(blocks))
@@ -525,15 +506,10 @@ class Node:
             for cid, data in blocks:
                 self._deliver(cid, data, None)
             if not self._stopped:
-                self.server.blocks_added([c for c, _ in blocks])
+                self.core.blocks_stored([c for c, _ in blocks])
                 self._schedule()
 
         fut.add_done_callback(done)
-        if self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES:
-            assert self._store_room is not None
-            self._store_room.clear()
-            return self._store_room.wait()
-        return None
 
     def _deliver(self, cid: bytes, data: Any, exc: BaseException | None) -> None:
         waiters = self._waiters.pop(cid, None)
@@ -564,42 +540,41 @@ class Node:
         self._schedule()
 
     def _pass(self) -> None:
+        """Carry out everything the core asks now (``fastswap.events``: dispatch on type)."""
         self._pass_scheduled = False
         if self._stopped:
             return
+        core = self.core
         try:
             now = self._now()
-            deadline = self.client.next_deadline()
+            deadline = core.next_deadline()
             if deadline is not None and deadline <= now:
-                self.client.tick(now)
-            for action in self.client.actions(now):
-                self._on_action(action)
-            for peer, msg in self.client.outgoing(now):
-                self._queue(peer).msgs.append(msg)
-                self._kick(peer)
-            for peer in self.server.peers_with_work():
-                if peer in self._peers:
-                    self._kick(peer)
-            deadline = self.client.next_deadline()
+                core.tick(now)
+            for action in core.poll(now):
+                match action:
+                    case SendMessage(peer, msg):
+                        self._queue(peer).msgs.append(msg)
+                        self._kick(peer)
+                    case ServePeer(peer):
+                        self._kick(peer)
+                    case StoreBlocks(_, blocks):
+                        self._store_received(blocks)
+                    case FindProviders(cid, session):
+                        if session not in self._finding:
+                            self._finding.add(session)
+                            self._spawn(self._find_providers(session, cid))
+                    case PeerMisbehaved(peer, kind, detail):
+                        self._counters[_MISBEHAVIOUR_COUNTERS.get(kind, "bad_messages")] += 1
+                        log.warning("%s from %s: %s", kind.replace("_", " "), peer, detail)
+                    case Deadline(when):
+                        if when != self._timer_at:
+                            if self._timer is not None:
+                                self._timer.cancel()
+                            assert self._loop is not None
+                            self._timer_at = when
+                            self._timer = self._loop.call_at(when, self._on_timer)
         except Exception:
             log.exception("engine pass failed")
-            return
-        if deadline is not None and deadline != self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            assert self._loop is not None
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _on_action(self, action: Any) -> None:
-        if type(action).__name__ == "FindProviders":
-            session = getattr(action, "session", 0)
-            if session in self._finding:
-                return
-            self._finding.add(session)
-            self._spawn(self._find_providers(session, action.cid))
-        else:
-            log.debug("ignoring engine action %r", action)
 
     async def _find_providers(self, session: int, cid: bytes) -> None:
         try:
@@ -607,7 +582,7 @@ class Node:
             peers: list[PeerId] = []
             for p in found:
                 if isinstance(p, PeerId):
-                    if p in self._peers:
+                    if self.core.is_connected(p):
                         peers.append(p)
                     continue
                 try:
@@ -615,7 +590,7 @@ class Node:
                 except NetError as exc:
                     log.info("provider %s unreachable: %s", p, exc)
             if peers and not self._stopped:
-                self.client.add_peers(session, peers, self._now())
+                self.core.add_peers(session, peers, self._now())
                 self._schedule()
         finally:
             self._finding.discard(session)
@@ -633,66 +608,55 @@ class Node:
 
     async def _writer(self, peer: PeerId, po: _PeerOut) -> None:
         """Send the client's messages, then the server's responses, until neither has more."""
-        server = self.server
+        core = self.core
         prepared: tuple[Any, asyncio.Future[bytes]] | None = None
         try:
             while True:
                 while po.msgs:
                     await self.net.send(peer, po.msgs.popleft())
                 if prepared is None:
-                    resp = server.next_response(peer) if peer in self._peers else None
+                    resp = core.next_response(peer)
                     if resp is None:
                         break
                     prepared = (resp, asyncio.ensure_future(self._build_frame(peer, resp)))
                 resp, building = prepared
                 prepared = None
+                sent = False
                 try:
                     frame = await building
                     # build the next response while this one is written
-                    nxt = server.next_response(peer)
+                    nxt = core.next_response(peer)
                     if nxt is not None:
                         prepared = (nxt, asyncio.ensure_future(self._build_frame(peer, nxt)))
                     if frame:
                         await self.net.send_frame(peer, frame)
                         self._counters["responses_sent"] += 1
+                    sent = True
                 finally:
-                    server.response_sent(peer, resp)  # a stale response is ignored by it
+                    # a response of a peer that disconnected meanwhile is ignored by the engine
+                    core.response_sent(peer, resp, self._now(), sent=sent)
         except NetError as exc:
             log.info("sending to %s failed: %s", peer, exc)
         finally:
             if prepared is not None:
                 prepared[1].cancel()
-                server.response_sent(peer, prepared[0])
+                core.response_sent(peer, prepared[0], self._now(), sent=False)
             po.task = None
-            if po.msgs and peer in self._peers and not self._stopped:
+            if po.msgs and core.is_connected(peer) and not self._stopped:
                 self._kick(peer)
 
     async def _build_frame(self, peer: PeerId, resp: Any) -> bytes:
-        """One framed message for a server response (b"" if there is nothing to say)."""
-        version = self._peers.get(peer, BITSWAP_1_2_0)
-        legacy = is_legacy(version)
-        presences: list[Any] = []
-        pending = 0
-        if supports_presences(version):
-            presences = [BlockPresence(c, HAVE) for c in resp.haves]
-            presences += [BlockPresence(c, DONT_HAVE) for c in resp.dont_haves]
-            pending = min(max(int(resp.pending_bytes), 0), _INT32_MAX)
+        """One framed message for a server response (b"" if there is nothing to say). The
+        block data are read zero-copy in a store reader thread and encoded there into one
+        frame, their only copy."""
+        version = self.core.version(peer) or version_of(BITSWAP_1_2_0)
         cids = list(resp.blocks)
 
         def build(views: list[Any]) -> bytes:
-            blocks = []
-            for c, v in zip(cids, views):
-                if v is None:
-                    continue  # deleted since the engine looked
-                try:
-                    blocks.append(wire_block(c, v, legacy=legacy))
-                except CIDError:
-                    continue  # a CIDv1 block cannot travel over 1.0.0
-            if not blocks and not presences:
+            msg = pack_response(version, resp, views)
+            if msg is None:
                 return b""
-            parts = encode_message_parts(
-                Message(blocks=blocks, presences=presences, pending_bytes=pending)
-            )
+            parts = encode_message_parts(msg)
             n = sum(len(p) for p in parts)
             # the join is the data's only copy; the views die when this returns
             return b"".join([frame_length_prefix(n), *parts])
@@ -757,7 +721,7 @@ class Node:
                 items.append((compute_cid(b, version=version, codec=codec), b))
         await self.astore.put_many(items)
         cids = [c for c, _ in items]
-        self.server.blocks_added(cids)
+        self.core.blocks_stored(cids)
         for c, d in items:
             self._deliver(c, d, None)
         self._schedule()
@@ -809,7 +773,7 @@ class Node:
 
         cids = await asyncio.to_thread(walk)
         if cids:
-            self.server.blocks_added(cids)
+            self.core.blocks_stored(cids)
             self._schedule()
 
     # -- stats -----------------------------------------------------------------------------
@@ -819,7 +783,7 @@ class Node:
         return {
             "peer_id": str(self.peer_id),
             "addrs": [str(a) for a in self.addrs],
-            "peers": {str(p): v for p, v in self._peers.items()},
+            "peers": {str(p): v for p, v in self.core.peers.items()},
             "blocks": len(self.store),
             "waiting_for": len(self._waiters),
             "messages_received": self.net.messages_received,
@@ -837,7 +801,7 @@ class Session:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.id = node.client.new_session(node._now())
+        self.id = node.core.new_session(node._now())
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -850,18 +814,18 @@ class Session:
         if not self._closed:
             self._closed = True
             if not self.node._stopped:
-                self.node.client.close_session(self.id, self.node._now())
+                self.node.core.close_session(self.id, self.node._now())
                 self.node._schedule()
 
     def _want(self, cids: list[bytes]) -> None:
         if self._closed:
             raise NodeError("the session is closed; open a new one with node.session()")
-        self.node.client.want(self.id, cids, self.node._now())
+        self.node.core.want(self.id, cids, self.node._now())
         self.node._schedule()
 
     def _cancel(self, cids: list[bytes]) -> None:
         if cids and not self._closed and not self.node._stopped:
-            self.node.client.cancel(self.id, cids, self.node._now())
+            self.node.core.cancel(self.id, cids, self.node._now())
             self.node._schedule()
 
     async def get_block(self, cid: bytes | str, *, timeout: float | None = None) -> Block:

@@ -5,30 +5,12 @@ go-bitswap PR #186 "Bitswap Protocol Extensions". :mod:`.wantlist` holds the wan
 per-peer sent-want tracking (compiled twin); :mod:`.engine` the :class:`ClientEngine` state
 machine whose policy (discovery, live-want queues, the queue-limit control law, duplicates) is
 written down in its docstring; :mod:`.routing` the content-routing protocol the driver serves
-``FindProviders`` actions with.
+``FindProviders`` actions with. Its events and actions live in :mod:`fastswap.events`.
 """
 
 from __future__ import annotations
 
-from .engine import (
-    BadBlock,
-    BlockReceived,
-    ClientConfig,
-    ClientEngine,
-    DontHave,
-    FindProviders,
-    Have,
-)
+from .engine import ClientConfig, ClientEngine
 from .routing import ContentRouting, StaticRouting
 
-__all__ = [
-    "BadBlock",
-    "BlockReceived",
-    "ClientConfig",
-    "ClientEngine",
-    "ContentRouting",
-    "DontHave",
-    "FindProviders",
-    "Have",
-    "StaticRouting",
-]
+__all__ = ["ClientConfig", "ClientEngine", "ContentRouting", "StaticRouting"]

@@ -164,83 +164,23 @@ from __future__ import annotations
 import heapq
 import random
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any
 
 from .. import _defaults as D
 from ..errors import CIDError, SessionError, WantlistError
+from ..events import BadBlock, BlockReceived, DontHave, Event, FindProviders, Have, Peer
 from ..message import DONT_HAVE, HAVE, Message, block_cid
 from ..message import Entry as WireEntry
+from ..message.versions import BITSWAP_1_2_0, version_of
 from .wantlist import WANT_BLOCK, WANT_HAVE, PeerWants
 
-__all__ = [
-    "Action",
-    "BadBlock",
-    "BlockReceived",
-    "ClientConfig",
-    "ClientEngine",
-    "DontHave",
-    "Event",
-    "FindProviders",
-    "Have",
-    "name_blocks",
-]
+__all__ = ["ClientConfig", "ClientEngine", "name_blocks"]
 
-Peer = Hashable
 
-BITSWAP_120 = "/ipfs/bitswap/1.2.0"
-_LEGACY_VERSIONS = frozenset({"/ipfs/bitswap/1.0.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap"})
 _MAX_PRIORITY = 2**31 - 1
-
-
-# -- events and actions ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BlockReceived:
-    """A verified block for a CID we wanted (``duplicate``: we already had it recently)."""
-
-    cid: bytes
-    data: Any
-    peer: Peer
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BadBlock:
-    """A block that could not be verified; dropped and counted against ``peer``."""
-
-    peer: Peer
-    cid: bytes | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Have:
-    peer: Peer
-    cid: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DontHave:
-    peer: Peer
-    cid: bytes
-
-
-Event = BlockReceived | BadBlock | Have | DontHave
-
-
-@dataclass(frozen=True, slots=True)
-class FindProviders:
-    """Ask content routing who has ``cid``; answer with ``add_peers(session, peers, now)``."""
-
-    cid: bytes
-    session: int = 0
-
-
-Action = FindProviders
 
 
 @dataclass
@@ -309,13 +249,13 @@ class _Peer:
         "key",
         "last_decrease",
         "last_recv",
-        "legacy",
         "limit",
         "live",
         "min_rtt",
         "msg_bytes",
         "needs_full",
         "pending_bytes",
+        "presences",
         "prev_recv",
         "rate",
         "srtt",
@@ -330,7 +270,7 @@ class _Peer:
         self.key = key
         self.avg_block = float(block_size)  # mean size of its blocks: estimates requested bytes
         self.version = version
-        self.legacy = version in _LEGACY_VERSIONS
+        self.presences = version_of(version).presences
         self.connected = True
         self.needs_full = True
         self.wants = PeerWants()
@@ -450,7 +390,7 @@ class ClientEngine:
         self._cid_sessions: dict[bytes, dict[int, None]] = {}  # wanted cid -> sessions
         self._recent: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
         self._dirty: dict[Peer, None] = {}  # peers whose PeerWants changed
-        self._actions: list[Action] = []
+        self._actions: list[FindProviders] = []
         self._timeouts: list[tuple[float, int, int, bytes, Peer, float]] = []  # heap
         self._searches: list[tuple[float, int, int, bytes]] = []  # heap
         self._seq = 0
@@ -462,7 +402,7 @@ class ClientEngine:
 
     # -- peers -------------------------------------------------------------------------------
 
-    def peer_connected(self, peer: Peer, now: float, *, version: str = BITSWAP_120) -> None:
+    def peer_connected(self, peer: Peer, now: float, *, version: str = BITSWAP_1_2_0) -> None:
         """*peer* connected (or reconnected) speaking *version*: it gets a full wantlist."""
         p = self._peers.get(peer)
         if p is None:
@@ -471,7 +411,7 @@ class ClientEngine:
             self._peers[peer] = p
         else:
             p.version = version
-            p.legacy = version in _LEGACY_VERSIONS
+            p.presences = version_of(version).presences
             p.connected = True
             p.needs_full = True
         self._dirty[peer] = None
@@ -481,7 +421,7 @@ class ClientEngine:
                 continue
             searching = not self._has_connected_peer(s, exclude=p)
             for w in s.wants.values():
-                if (searching or w.exhausted_at is not None) and not p.legacy:
+                if (searching or w.exhausted_at is not None) and p.presences:
                     self._ask(p, s, w, WANT_HAVE, now)
                     w.exhausted_at = None
         self._route_all(now)
@@ -554,7 +494,7 @@ class ClientEngine:
         if s.id != 0 and not self._has_connected_peer(s):
             # discovery: want-have (+sendDontHave, see the module docstring) to connected peers
             for p in self._peers.values():
-                if p.connected and not p.legacy:
+                if p.connected and p.presences:
                     for w in new:
                         self._ask(p, s, w, WANT_HAVE, now)
         self._route(s, now)
@@ -628,7 +568,7 @@ class ClientEngine:
             # a message from a peer not connected (a driver race: it arrived after
             # peer_disconnected): its blocks are still verified and delivered, but we send
             # nothing to it until peer_connected
-            p = _Peer(peer, BITSWAP_120, self.config.initial_queue_limit,
+            p = _Peer(peer, BITSWAP_1_2_0, self.config.initial_queue_limit,
                       self.config.default_block_size)
             p.connected = False
             self._peers[peer] = p
@@ -860,7 +800,7 @@ class ClientEngine:
             self._route(s, now)
             self._check_all_exhausted(s, now)
 
-    def actions(self, now: float) -> list[Action]:
+    def actions(self, now: float) -> list[FindProviders]:
         """Pending actions (FindProviders), oldest first; each is returned once."""
         a = self._actions
         self._actions = []
@@ -932,7 +872,7 @@ class ClientEngine:
             if p is not None and p.connected:
                 c.append(p)
         for p in self._peers.values():
-            if p.connected and p.legacy and p.key not in s.peers:
+            if p.connected and not p.presences and p.key not in s.peers:
                 c.append(p)
         return c
 
@@ -1073,7 +1013,7 @@ class ClientEngine:
         cancel at the holder, a want-block at q) only if q said HAVE for it, and only when the
         holder would take at least a block's time longer, so the cancel reaches the holder well
         before it gets to the want: no duplicate."""
-        if q.legacy or not q.rate or q.min_rtt is None:
+        if not q.presences or not q.rate or q.min_rtt is None:
             return
         caps = self._caps()
         budget = caps.get(q.key, q.limit) - len(q.live)
@@ -1126,7 +1066,7 @@ class ClientEngine:
         """*q* has free slots and no waiting want of a session it serves: at the end of a
         fetch, ask it as well for want-blocks stuck at slower peers (see the module docstring,
         "End-game")."""
-        if q.legacy or q.srtt is None:
+        if not q.presences or q.srtt is None:
             return  # no HAVE from it, or no idea yet how fast it answers
         budget = q.limit - len(q.live)
         limit = 2 * q.limit
@@ -1161,7 +1101,7 @@ class ClientEngine:
                     budget -= 1
 
     def _piggyback(self, p: _Peer, s: _Session, now: float) -> None:
-        if p.legacy or s.id == 0:
+        if not p.presences or s.id == 0:
             return
         budget = self.config.piggyback_max
         scanned = 0
@@ -1177,7 +1117,7 @@ class ClientEngine:
 
     def _ask(self, p: _Peer, s: _Session, w: _Want, want_type: int, now: float) -> None:
         if want_type == WANT_HAVE:
-            if p.legacy:
+            if not p.presences:
                 return  # 1.0/1.1 peers do not know want-have
             if w.cid not in p.asks and len(p.asks) >= self.config.max_peer_wants - p.limit:
                 # servers cap the wantlist they keep per peer (boxo: 1024 entries) and drop
@@ -1201,7 +1141,7 @@ class ClientEngine:
             if w.cid not in p.live:
                 p.live[w.cid] = now
                 p.unreported += 1
-        p.wants.add(w.cid, w.priority, want_type, not p.legacy)
+        p.wants.add(w.cid, w.priority, want_type, p.presences)
         if p.connected:
             self._dirty[p.key] = None
 
@@ -1236,7 +1176,7 @@ class ClientEngine:
                         return
             p.live.pop(cid, None)
             p.wants.remove(cid)
-            p.wants.add(cid, priority, WANT_HAVE, not p.legacy)
+            p.wants.add(cid, priority, WANT_HAVE, p.presences)
         if p.connected:
             self._dirty[p.key] = None
 
@@ -1284,7 +1224,7 @@ class ClientEngine:
         self._actions.append(FindProviders(w.cid, s.id))
         if s.id != 0:  # tell connected peers not asked yet (want-have, as in discovery)
             for p in self._peers.values():
-                if p.connected and not p.legacy and p.key not in w.asked:
+                if p.connected and p.presences and p.key not in w.asked:
                     self._ask(p, s, w, WANT_HAVE, now)
         self._seq += 1
         heapq.heappush(self._searches, (now + self.config.search_interval, self._seq, s.id, w.cid))

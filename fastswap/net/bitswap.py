@@ -43,6 +43,13 @@ from ..message import (
     encode_message_parts,
     frame_length_prefix,
 )
+from ..message.versions import (
+    BITSWAP_1_0_0,
+    BITSWAP_1_1_0,
+    BITSWAP_1_2_0,
+    BITSWAP_BARE,
+    BITSWAP_PROTOCOLS,
+)
 from .host import Host, Stream
 from .keys import PeerId
 
@@ -53,30 +60,9 @@ __all__ = [
     "BITSWAP_BARE",
     "BITSWAP_PROTOCOLS",
     "BitswapNetwork",
-    "is_legacy",
-    "supports_presences",
 ]
 
 log = logging.getLogger("fastswap.bitswap")
-
-BITSWAP_1_2_0 = "/ipfs/bitswap/1.2.0"
-BITSWAP_1_1_0 = "/ipfs/bitswap/1.1.0"
-BITSWAP_1_0_0 = "/ipfs/bitswap/1.0.0"
-#: the pre-versioning id; speaks 1.0.0's message format
-BITSWAP_BARE = "/ipfs/bitswap"
-#: in order of preference
-BITSWAP_PROTOCOLS: tuple[str, ...] = (BITSWAP_1_2_0, BITSWAP_1_1_0, BITSWAP_1_0_0, BITSWAP_BARE)
-
-
-def is_legacy(version: str) -> bool:
-    """True for 1.0.0 and the bare id: blocks go in field 2 (CIDv0 only), no payload prefix."""
-    return version in (BITSWAP_1_0_0, BITSWAP_BARE)
-
-
-def supports_presences(version: str) -> bool:
-    """Only 1.2.0 knows want-have, sendDontHave, HAVE/DONT_HAVE and pendingBytes."""
-    return version == BITSWAP_1_2_0
-
 
 #: ``on_message(peer, msg, protocol)``; may return an awaitable, which the reader awaits before
 #: it reads more from that stream (backpressure from the consumer to the peer).
@@ -172,10 +158,6 @@ class BitswapNetwork:
     def bad_frames(self, peer: PeerId) -> int:
         """Streams of *peer* reset for an oversized or malformed frame."""
         return self._bad.get(peer, 0)
-
-    def has_stream(self, peer: PeerId) -> bool:
-        out = self._out.get(peer)
-        return out is not None and out.stream is not None and not out.stream.is_reset
 
     # -- receiving -------------------------------------------------------------------------
 

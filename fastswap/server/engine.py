@@ -87,6 +87,7 @@ from .. import _defaults as D
 from ..cid import decode_cid
 from ..errors import CIDError, ServerError, UnknownPeerError
 from ..message.model import WANT_BLOCK, WANT_HAVE, Message
+from ..message.versions import BITSWAP_1_2_0, version_of
 from .taskqueue import BLOCK, DONT_HAVE, HAVE, REFUSED, TaskQueue
 
 __all__ = ["TARGET", "Response", "ServerConfig", "ServerEngine"]
@@ -96,8 +97,6 @@ TARGET = D.SERVER_TARGET_MESSAGE_BYTES
 
 # Bytes reserved for a message's non-block fields (pendingBytes, field tags) under the hard cap.
 _MESSAGE_SLACK = 64
-_LEGACY_VERSIONS = frozenset(("/ipfs/bitswap", "/ipfs/bitswap/1.0.0", "/ipfs/bitswap/1.1.0"))
-_V100 = frozenset(("/ipfs/bitswap", "/ipfs/bitswap/1.0.0"))
 _MIN_PRIORITY = -(2**31)
 _MAX_PRIORITY = 2**31 - 1
 
@@ -185,13 +184,12 @@ _COUNTERS = ("blocks_sent", "bytes_sent", "haves_sent", "dont_haves_sent", "bloc
 class _Ledger:
     """One connected peer: its wantlist, version and counters."""
 
-    __slots__ = ("counters", "first_exchange", "gen", "heap", "last_exchange", "legacy", "seq",
-                 "v100", "version", "wants")
+    __slots__ = ("counters", "first_exchange", "gen", "heap", "last_exchange", "seq", "version",
+                 "version_info", "wants")
 
     def __init__(self, version: str, gen: int) -> None:
         self.version = version
-        self.legacy = version in _LEGACY_VERSIONS
-        self.v100 = version in _V100
+        self.version_info = version_of(version)
         self.gen = gen
         # cid -> [priority, want_type, send_dont_have, seq]
         self.wants: dict[bytes, list] = {}
@@ -229,13 +227,12 @@ class ServerEngine:
 
     # -- peers ---------------------------------------------------------------------------------
 
-    def peer_connected(self, peer: Any, *, version: str = "/ipfs/bitswap/1.2.0") -> None:
+    def peer_connected(self, peer: Any, *, version: str = BITSWAP_1_2_0) -> None:
         """*peer* connected speaking *version*; a reconnect keeps its wantlist, updates version."""
         led = self._ledgers.get(peer)
         if led is not None:
             led.version = version
-            led.legacy = version in _LEGACY_VERSIONS
-            led.v100 = version in _V100
+            led.version_info = version_of(version)
             return
         self._gen += 1
         led = _Ledger(version, self._gen)
@@ -304,8 +301,9 @@ class ServerEngine:
                     touched.pop(cid, None)
                 continue
             c["wants_received"] += 1
-            if led.legacy:
-                if led.v100 and not (len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
+            if not led.version_info.presences:
+                if not led.version_info.prefixed_blocks and not (
+                        len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
                     st["unservable_wants"] += 1
                     continue
                 want_type = WANT_BLOCK

@@ -2,17 +2,15 @@
 
 Many :class:`~fastswap.server.engine.ServerEngine` + :class:`~fastswap.client.engine.ClientEngine`
 pairs run in one process over simulated links (latency, bandwidth, serialization) on a virtual
-clock: :class:`VirtualNetwork` (``network.py``) over :class:`VirtualClock` (``clock.py``).
+clock: :class:`VirtualNetwork` (``network.py``) over :class:`VirtualClock` (``clock.py``), each node
+driven through the same :class:`~fastswap.core.DriverCore` as ``fastswap.Node``. Protocol ids
+come from :mod:`fastswap.message.versions`.
 """
 
 from __future__ import annotations
 
 from .clock import Timer, VirtualClock
 from .network import (
-    BITSWAP_100,
-    BITSWAP_110,
-    BITSWAP_120,
-    BITSWAP_BARE,
     Fetch,
     Link,
     NodeMetrics,
@@ -24,10 +22,6 @@ from .network import (
 )
 
 __all__ = [
-    "BITSWAP_100",
-    "BITSWAP_110",
-    "BITSWAP_120",
-    "BITSWAP_BARE",
     "Fetch",
     "Link",
     "NodeMetrics",

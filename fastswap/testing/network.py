@@ -60,27 +60,28 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
+from .._defaults import MAX_BLOCK_SIZE
 from ..blockstore.memory import MemoryBlockstore
-from ..cid import compute_cid, to_str
+from ..cid import compute_cid
+from ..client.engine import name_blocks
+from ..core import DriverCore, pack_response
 from ..errors import SimulationError
-from ..message import (
-    DONT_HAVE,
-    HAVE,
-    WANT_HAVE,
-    BlockPresence,
-    Message,
-    decode_message,
-    encode_message,
-    frame_length_prefix,
-    wire_block,
+from ..events import (
+    BadBlock,
+    Deadline,
+    DontHave,
+    FindProviders,
+    Have,
+    PeerMisbehaved,
+    SendMessage,
+    ServePeer,
+    StoreBlocks,
 )
+from ..message import WANT_HAVE, Message, decode_message, encode_message, frame_length_prefix
+from ..message.versions import BITSWAP_1_2_0, BITSWAP_PROTOCOLS, VERSIONS
 from .clock import Timer, VirtualClock
 
 __all__ = [
-    "BITSWAP_100",
-    "BITSWAP_110",
-    "BITSWAP_120",
-    "BITSWAP_BARE",
     "Fetch",
     "Link",
     "NodeMetrics",
@@ -91,14 +92,6 @@ __all__ = [
     "random_blocks",
 ]
 
-BITSWAP_120 = "/ipfs/bitswap/1.2.0"
-BITSWAP_110 = "/ipfs/bitswap/1.1.0"
-BITSWAP_100 = "/ipfs/bitswap/1.0.0"
-BITSWAP_BARE = "/ipfs/bitswap"
-# oldest first: a connection speaks the older of its two ends' newest protocol (multistream-select
-# settles on the first protocol both sides know, and every node also knows the older ones)
-_VERSIONS = (BITSWAP_BARE, BITSWAP_100, BITSWAP_110, BITSWAP_120)
-_LEGACY = (BITSWAP_BARE, BITSWAP_100)  # blocks in field 2 (CIDv0 only), no presences
 
 
 class PeerKey(int):
@@ -314,8 +307,8 @@ class VirtualNode:
         self.link = link
         self.version = version
         self.store = store
-        self.server = server
-        self.client = client
+        #: the driver core shared with fastswap.Node: the network only simulates the I/O
+        self.core = DriverCore(server, client)
         self.up = True
         self.metrics = NodeMetrics()
         self.fetches: list[Fetch] = []
@@ -329,6 +322,14 @@ class VirtualNode:
         # full list), and for each cid how many peers hold such a want-block from this node
         self._outstanding: dict[Hashable, set[bytes]] = {}
         self._assigned: dict[bytes, set[Hashable]] = {}
+
+    @property
+    def server(self) -> Any:
+        return self.core.server
+
+    @property
+    def client(self) -> Any:
+        return self.core.client
 
     def __repr__(self) -> str:
         return (
@@ -438,7 +439,7 @@ class VirtualNetwork:
         blocks: Iterable[Any] = (),
         link: Link | None = None,
         *,
-        version: str = BITSWAP_120,
+        version: str = BITSWAP_1_2_0,
         uplink: float | None = None,
         server: Any = None,
         client: Any = None,
@@ -453,8 +454,10 @@ class VirtualNetwork:
             )
         if name in self.nodes:
             raise SimulationError(f"a node named {name!r} exists already; names must be unique")
-        if version not in _VERSIONS:
-            raise SimulationError(f"unknown Bitswap protocol {version!r}; use one of {_VERSIONS}")
+        if version not in VERSIONS:
+            raise SimulationError(
+                f"unknown Bitswap protocol {version!r}; use one of {list(BITSWAP_PROTOCOLS)}"
+            )
         store = MemoryBlockstore()
         for item in blocks:
             if isinstance(item, (bytes, bytearray, memoryview)):
@@ -582,14 +585,15 @@ class VirtualNetwork:
         if not (a.up and b.up) or (a.name, b.name) in self._pipes:
             return
         link = link or Link.between(a.link, b.link)
-        version = min(a.version, b.version, key=_VERSIONS.index)
+        # a connection speaks the older of its two ends' newest protocol (multistream-select
+        # settles on the first protocol both sides know, and every node knows the older ones)
+        version = min(a.version, b.version, key=lambda v: VERSIONS[v].rank)
         self._pipes[(a.name, b.name)] = _Pipe(a, b, link, version)
         self._pipes[(b.name, a.name)] = _Pipe(b, a, link, version)
         now = self.clock.now
         for x, y in ((a, b), (b, a)):
             x.peers[y.name] = version
-            x.server.peer_connected(y.key, version=version)
-            x.client.peer_connected(y.key, now, version=version)
+            x.core.peer_connected(y.key, version, now)
         self._touch(a.name, b.name)
         self._touch(b.name, a.name)
         self._pump(a)
@@ -610,8 +614,7 @@ class VirtualNetwork:
         self._touch(b.name, a.name)
         for x, y in ((a, b), (b, a)):
             if x.up:
-                x.server.peer_disconnected(y.key)
-                x.client.peer_disconnected(y.key, now)
+                x.core.peer_disconnected(y.key, now)
         self._pump(a)
         self._pump(b)
 
@@ -654,8 +657,8 @@ class VirtualNetwork:
             return
         if not node.up:
             return
-        f.session = node.client.new_session(now)
-        node.client.want(f.session, f.cids, now)
+        f.session = node.core.new_session(now)
+        node.core.want(f.session, f.cids, now)
         self._pump(node)
 
     def _add_want(self, node: VirtualNode, cid: bytes) -> None:
@@ -737,39 +740,49 @@ class VirtualNetwork:
                 if not f.remaining:
                     f.finished = now
                     if f.session is not None and node.up:
-                        node.client.close_session(f.session, now)
+                        node.core.close_session(f.session, now)
 
     # -- the driver loop ------------------------------------------------------------------------
 
     def _pump(self, node: VirtualNode) -> None:
-        """What a Node does after any event: flush the client, answer its actions, serve peers,
-        re-arm the timer."""
+        """What a Node does after any event: carry out the core's actions (store what arrived,
+        send wantlists, ask routing, serve peers, re-arm the timer)."""
         if not node.up:
             return
         now = self.clock.now
-        for peer, msg in node.client.outgoing(now):
-            self._transmit(node, self._peer_name(node, peer), msg, None)
-        for action in node.client.actions(now):
-            self._action(node, action)
-        self._serve(node)
-        self._arm_timer(node)
+        for action in node.core.poll(now):
+            match action:
+                case StoreBlocks(_, blocks):
+                    self._store_blocks(node, blocks)
+                case SendMessage(peer, msg):
+                    self._transmit(node, self._peer_name(node, peer), msg, None)
+                case FindProviders(cid, session):
+                    node.metrics.provider_queries += 1
+                    self.clock.call_later(
+                        self.routing_delay, self._answer_providers, node, bytes(cid), session)
+                case ServePeer(peer):
+                    self._serve(node, peer)
+                case PeerMisbehaved():
+                    pass  # counted from the client's events (_handle_events)
+                case Deadline(when):
+                    self._arm_timer(node, when)
 
-    def _serve(self, node: VirtualNode) -> None:
+    def _serve(self, node: VirtualNode, peer: Any) -> None:
+        """Hand responses for *peer* to its pipe while the pipe's backlog allows."""
         now = self.clock.now
-        server = node.server
-        for peer in server.peers_with_work():
-            name = self._peer_name(node, peer)
-            pipe = self._pipes.get((node.name, name))
-            if pipe is None:
-                continue  # the server still has work for a peer that left; nothing to write to
-            while pipe.backlog(now) <= self.send_buffer:
-                if self.response_bytes is None:
-                    resp = server.next_response(peer)
-                else:
-                    resp = server.next_response(peer, max_bytes=self.response_bytes)
-                if resp is None:
-                    break
-                self._transmit(node, name, self._response_message(node, pipe, resp), resp)
+        name = self._peer_name(node, peer)
+        pipe = self._pipes.get((node.name, name))
+        if pipe is None:
+            return  # the server still has work for a peer that left; nothing to write to
+        while pipe.backlog(now) <= self.send_buffer:
+            resp = node.core.next_response(peer, self.response_bytes)
+            if resp is None:
+                break
+            msg = self._response_message(node, pipe, resp)
+            if msg is None:
+                node.core.response_sent(peer, resp, now, sent=False)  # nothing left to send
+                continue
+            self._transmit(node, name, msg, resp)
 
     def _peer_name(self, node: VirtualNode, peer: Any) -> Hashable:
         """The node an engine of *node* means by *peer* (a PeerKey it was given)."""
@@ -780,22 +793,14 @@ class VirtualNetwork:
             " it; engines must use the peer keys from peer_connected/receive_message"
         )
 
-    def _response_message(self, node: VirtualNode, pipe: _Pipe, resp: Any) -> Message:
-        legacy = pipe.version in _LEGACY
-        blocks = []
-        pm = node.metrics.peer(pipe.dst.name)
-        for cid, data in zip(resp.blocks, node.store.get_many(resp.blocks)):
-            if data is None:
-                continue  # deleted since it was queued
-            blocks.append(wire_block(cid, data, legacy=legacy))
-            pm.blocks_sent += 1
-            pm.bytes_sent += len(data)
-        if pipe.version != BITSWAP_120:
-            # want-have, presences and pending_bytes are 1.2.0 only
-            return Message(blocks=blocks)
-        presences = [BlockPresence(c, HAVE) for c in resp.haves]
-        presences += [BlockPresence(c, DONT_HAVE) for c in resp.dont_haves]
-        return Message(blocks=blocks, presences=presences, pending_bytes=resp.pending_bytes)
+    def _response_message(self, node: VirtualNode, pipe: _Pipe, resp: Any) -> Message | None:
+        msg = pack_response(VERSIONS[pipe.version], resp, node.store.get_many(resp.blocks))
+        if msg is not None:
+            pm = node.metrics.peer(pipe.dst.name)
+            for _, data in msg.blocks:
+                pm.blocks_sent += 1
+                pm.bytes_sent += len(data)
+        return msg
 
     def _transmit(self, src: VirtualNode, peer: Hashable, msg: Message, resp: Any) -> None:
         pipe = self._pipes.get((src.name, peer))
@@ -870,7 +875,7 @@ class VirtualNetwork:
             return
         src = pipe.src
         if resp is not None:
-            src.server.response_sent(pipe.dst.key, resp, now=self.clock.now)
+            src.core.response_sent(pipe.dst.key, resp, self.clock.now)
         self._pump(src)
         if src.uplink is not None and src._uplink_busy_until <= self.clock.now:
             # nothing more queued on its uplink: it is free again for whoever it could serve
@@ -890,77 +895,67 @@ class VirtualNetwork:
         msg = decode_message(data)
         dst.metrics.messages_received += 1
         dst.metrics.wire_bytes_received += size
-        if msg.entries or msg.full:
-            dst.server.receive_message(src.key, msg, now)
         dst.metrics.peer(src.name).max_pending_bytes = max(
             dst.metrics.peer(src.name).max_pending_bytes, msg.pending_bytes
         )
-        if msg.blocks or msg.presences or msg.pending_bytes:
-            events = dst.client.receive_message(src.key, msg, now)
-            self._handle_events(dst, src.name, events)
+        # name (hash: verify) the blocks once, as Node's verifier does, for the metrics and
+        # the client engine both
+        names = name_blocks(msg.blocks, MAX_BLOCK_SIZE) if msg.blocks else None
+        events = dst.core.message_received(src.key, msg, now, names=names)
+        self._observe_received(dst, src.name, msg, names, events)
         self._pump(dst)
 
-    def _handle_events(self, node: VirtualNode, sender: Hashable, events: Iterable[Any]) -> None:
+    def _observe_received(self, node: VirtualNode, sender: Hashable, msg: Message,
+                          names: list[Any] | None, events: Iterable[Any]) -> None:
+        """Metrics of a received message, as seen on the wire: every verifiable block (wanted,
+        duplicate or unwanted), and the presences and bad blocks the client reported."""
         m = node.metrics
-        stored: list[bytes] = []
+        pm = m.peer(sender)
+        for (_, data), cid in zip(msg.blocks, names or ()):
+            if type(cid) is not bytes:
+                continue  # not verifiable: the client reports it as BadBlock
+            n = len(data)
+            m.blocks_received += 1
+            m.bytes_received += n
+            pm.blocks += 1
+            pm.bytes += n
+            out = node._outstanding.get(sender)
+            if out is not None and cid in out:
+                out.discard(cid)
+                self._unassign(node, cid, sender)
+            if node.store.has(cid):
+                m.duplicates += 1
+                m.duplicate_bytes += n
+                pm.duplicates += 1
+                pm.duplicate_bytes += n
+            elif cid not in node.wanted:
+                # nobody here asked for it (a forged block names itself by its own hash, so
+                # it lands here too): a Node would not keep it
+                m.unwanted_blocks += 1
         for ev in events:
-            kind = type(ev).__name__
-            peer = self._peer_name(node, ev.peer)
-            if kind == "BlockReceived":
-                cid = bytes(ev.cid)
-                pm = m.peer(peer)
-                n = len(ev.data)
-                m.blocks_received += 1
-                m.bytes_received += n
-                pm.blocks += 1
-                pm.bytes += n
-                out = node._outstanding.get(peer)
-                if out is not None and cid in out:
-                    out.discard(cid)
-                    self._unassign(node, cid, peer)
-                if node.store.has(cid):
-                    m.duplicates += 1
-                    m.duplicate_bytes += n
-                    pm.duplicates += 1
-                    pm.duplicate_bytes += n
-                elif cid not in node.wanted:
-                    # nobody here asked for it (a forged block names itself by its own hash, so
-                    # it lands here too): a Node would not keep it
-                    m.unwanted_blocks += 1
-                else:
-                    node.store.put(cid, ev.data)
-                    stored.append(cid)
-            elif kind == "Have":
-                m.peer(peer).haves += 1
-            elif kind == "DontHave":
-                m.peer(peer).dont_haves += 1
+            if isinstance(ev, Have):
+                pm.haves += 1
+            elif isinstance(ev, DontHave):
+                pm.dont_haves += 1
                 # a want-block answered "not here" is no longer anyone's work
                 cid = bytes(ev.cid)
-                out = node._outstanding.get(peer)
+                out = node._outstanding.get(sender)
                 if out is not None and cid in out:
                     out.discard(cid)
-                    self._unassign(node, cid, peer)
-            elif kind == "BadBlock":
+                    self._unassign(node, cid, sender)
+            elif isinstance(ev, BadBlock):
                 m.bad_blocks += 1
-        if stored:
-            node.server.blocks_added(stored)
-            self._stored(node, stored)
 
-    def _action(self, node: VirtualNode, action: Any) -> None:
-        kind = type(action).__name__
-        if kind != "FindProviders":
-            raise SimulationError(
-                f"the virtual network cannot carry out client action {action!r}; teach"
-                " VirtualNetwork._action about it"
-            )
-        node.metrics.provider_queries += 1
-        self.clock.call_later(
-            self.routing_delay,
-            self._answer_providers,
-            node,
-            bytes(action.cid),
-            getattr(action, "session", None),
-        )
+    def _store_blocks(self, node: VirtualNode, blocks: list[tuple[bytes, Any]]) -> None:
+        """The core's StoreBlocks: keep the wanted blocks not held yet, then announce them."""
+        stored: list[bytes] = []
+        for cid, data in blocks:
+            if cid in node.wanted and not node.store.has(cid):
+                node.store.put(cid, data)
+                stored.append(cid)
+        if stored:
+            node.core.blocks_stored(stored)
+            self._stored(node, stored)
 
     def _answer_providers(self, node: VirtualNode, cid: bytes, session: int | None) -> None:
         if not node.up:
@@ -983,13 +978,10 @@ class VirtualNetwork:
                     if f.session is not None and not f.done and cid in f.remaining
                 ]
             for s in sessions:
-                node.client.add_peers(s, [self.nodes[p].key for p in found], now)
+                node.core.add_peers(s, [self.nodes[p].key for p in found], now)
         self._pump(node)
 
-    def _arm_timer(self, node: VirtualNode) -> None:
-        deadline = node.client.next_deadline()
-        if deadline is None:
-            return
+    def _arm_timer(self, node: VirtualNode, deadline: float) -> None:
         now = self.clock.now
         when = max(float(deadline), now)
         if when <= node._last_tick:
@@ -1007,7 +999,7 @@ class VirtualNetwork:
             return
         now = self.clock.now
         node._last_tick = now
-        node.client.tick(now)
+        node.core.tick(now)
         self._pump(node)
 
     # -- idle accounting ------------------------------------------------------------------------
@@ -1045,6 +1037,3 @@ class VirtualNetwork:
     def _settle(self) -> None:
         for leecher, peer in list(self._pair_state):
             self._touch(leecher, peer)
-
-    def describe(self, cid: bytes) -> str:
-        return f"{to_str(cid)} held by {self.providers(cid)}"

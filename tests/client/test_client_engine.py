@@ -11,17 +11,10 @@ import hashlib
 import pytest
 
 from fastswap.cid import DAG_PB, compute_cid
-from fastswap.client.engine import (
-    BadBlock,
-    BlockReceived,
-    ClientConfig,
-    ClientEngine,
-    DontHave,
-    FindProviders,
-    Have,
-)
+from fastswap.client.engine import ClientConfig, ClientEngine
 from fastswap.client.routing import ContentRouting, StaticRouting
 from fastswap.errors import SessionError, WantlistError
+from fastswap.events import BadBlock, BlockReceived, DontHave, FindProviders, Have
 from fastswap.message import (
     DONT_HAVE,
     HAVE,

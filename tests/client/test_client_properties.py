@@ -12,7 +12,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastswap.client.engine import ClientConfig, ClientEngine, FindProviders
+from fastswap.client.engine import ClientConfig, ClientEngine
+from fastswap.events import FindProviders
 from fastswap.message import (
     DONT_HAVE,
     HAVE,

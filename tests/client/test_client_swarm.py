@@ -11,7 +11,8 @@ for blocks after they said DONT_HAVE.
 
 from __future__ import annotations
 
-from fastswap.client.engine import ClientConfig, ClientEngine, FindProviders
+from fastswap.client.engine import ClientConfig, ClientEngine
+from fastswap.events import FindProviders
 from fastswap.message import DONT_HAVE, HAVE, WANT_BLOCK, BlockPresence, Message, wire_block
 from tests.client.test_client_engine import make_blocks
 

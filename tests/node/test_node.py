@@ -19,17 +19,16 @@ from fastswap.message import Message
 from fastswap.net.bitswap import BITSWAP_1_0_0, BITSWAP_1_1_0, BITSWAP_1_2_0, BitswapNetwork
 from fastswap.net.host import Host
 from fastswap.node import Node
-
-from ._stub_engines import STUB_ENGINES
+from tests.standin_engines import STANDIN_ENGINES
 
 pytestmark = pytest.mark.timeout(120)
 
 LISTEN = ["/ip4/127.0.0.1/tcp/0"]
 
 
-@pytest.fixture(params=["real", "stub"])
+@pytest.fixture(params=["real", "standin"])
 def engines(request):
-    return STUB_ENGINES if request.param == "stub" else None
+    return STANDIN_ENGINES if request.param == "standin" else None
 
 
 def blobs(n: int, size: int, seed: bytes = b"") -> list[bytes]:

@@ -14,13 +14,14 @@ import pytest
 
 from fastswap import _defaults
 from fastswap.cid import cid_prefix, compute_cid
-from fastswap.client.engine import BadBlock, BlockReceived, ClientEngine, name_blocks
+from fastswap.client.engine import ClientEngine, name_blocks
 from fastswap.errors import (
     FetchTimeoutError,
     MalformedMessageError,
     MessageTooLargeError,
     TruncatedMessageError,
 )
+from fastswap.events import BadBlock, BlockReceived
 from fastswap.message import FrameDecoder, Message, frame_length_prefix
 from fastswap.net.bitswap import BitswapNetwork
 from fastswap.net.host import Host

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fastswap.testing import Link, VirtualNetwork, random_blocks
-
-from .standins import StandInClient, StandInServer
+from tests.standin_engines import StandInClient, StandInServer
 
 BW = 1e6
 LAT = 0.01

@@ -12,9 +12,9 @@ import pytest
 from fastswap.cid import compute_cid
 from fastswap.errors import SimulationError
 from fastswap.message import Entry, Message, encode_message, frame_length_prefix, wire_block
-from fastswap.testing import BITSWAP_100, BITSWAP_120, Link, VirtualNetwork, random_blocks
-
-from .standins import StandInClient, StandInServer
+from fastswap.message.versions import BITSWAP_1_0_0, BITSWAP_1_2_0
+from fastswap.testing import Link, VirtualNetwork, random_blocks
+from tests.standin_engines import StandInClient, StandInServer
 
 
 def wire_size(msg: Message) -> int:
@@ -197,18 +197,19 @@ def test_legacy_peer_gets_field2_blocks_and_no_presences() -> None:
     data = b"a CIDv0 block for a 1.0.0 peer"
     v0 = b"\x12\x20" + hashlib.sha256(data).digest()
     net = make_net(client_kw={"want_have": True})
-    a = net.add_node("A", blocks=[(v0, data)], version=BITSWAP_100)
-    b = net.add_node("B", version=BITSWAP_120)
+    a = net.add_node("A", blocks=[(v0, data)], version=BITSWAP_1_0_0)
+    b = net.add_node("B", version=BITSWAP_1_2_0)
     net.connect("A", "B")
-    assert a.server.versions[b.key] == BITSWAP_100 and b.client.versions[a.key] == BITSWAP_100
+    assert a.server.versions[b.key] == BITSWAP_1_0_0 and b.client.versions[a.key] == BITSWAP_1_0_0
     net.fetch("B", [v0])
     net.run_until(lambda: False, 1.0)
-    # the stand-in server answered want-have with HAVE, but 1.0.0 cannot carry it
-    assert a.server.sent and a.server.sent[0].haves == [v0]
-    assert all(not m.presences for _, m in b.client.messages)
+    # the stand-in server answered want-have with HAVE, but 1.0.0 cannot carry it: the core
+    # packs no message for it, and the response is handed back unsent
+    assert not a.server.sent and a.server.given_up and a.server.given_up[0].haves == [v0]
+    assert not b.client.messages
     # fetch with want-block instead: the block travels in field 2 (prefix None)
     net2 = make_net()
-    net2.add_node("A", blocks=[(v0, data)], version=BITSWAP_100)
+    net2.add_node("A", blocks=[(v0, data)], version=BITSWAP_1_0_0)
     b2 = net2.add_node("B")
     net2.connect("A", "B")
     f = net2.fetch("B", [v0])
@@ -298,7 +299,7 @@ def test_scheduled_connect_and_disconnect() -> None:
     assert net.connected("A", "B")
     net.run_until(lambda: False, 3.0)
     assert not net.connected("A", "B")
-    assert a.server.log[0] == ("connected", b.key, BITSWAP_120)
+    assert a.server.log[0] == ("connected", b.key, BITSWAP_1_2_0)
     assert a.server.log[-1] == ("disconnected", b.key)
 
 

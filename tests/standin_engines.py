@@ -1,7 +1,10 @@
-"""Tiny stand-in engines with the ServerEngine/ClientEngine call shapes (issue 4's contract), so
-the virtual network's own behaviour (timing, loss, routing, accounting) is tested apart from the
-real engines' policies. They are deliberately naive: the client sends want-block for everything
-to every connected peer, so duplicates are easy to provoke and count."""
+"""Tiny stand-in engines that keep the engines' contracts (``fastswap.events``:
+ServerEngineContract, ClientEngineContract) and emit the real event types, so every driver's own
+behaviour -- the virtual network's timing, loss, routing and accounting, ``fastswap.Node``'s
+glue -- is tested apart from the real engines' policies, through the same driver core.
+Deliberately naive: the client sends want-block for everything to every connected peer (so
+duplicates are easy to provoke and count), the server sends one block per response. They log
+what they were told, for tests to assert on."""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastswap.cid import verify_block
-from fastswap.errors import BadBlockError
-from fastswap.message import WANT_BLOCK, WANT_HAVE, Entry, Message
+from fastswap.errors import CIDError
+from fastswap.events import BadBlock, BlockReceived, DontHave, FindProviders, Have
+from fastswap.message import WANT_BLOCK, WANT_HAVE, Entry, Message, block_cid
 
 
 @dataclass
@@ -35,6 +38,7 @@ class StandInServer:
         self.versions: dict[Hashable, str] = {}
         self.log: list[tuple] = []
         self.sent: list[Response] = []
+        self.given_up: list[Response] = []  # response_sent(..., sent=False)
         self.in_flight = 0
 
     def peer_connected(self, peer: Hashable, *, version: str = "/ipfs/bitswap/1.2.0") -> None:
@@ -97,43 +101,13 @@ class StandInServer:
         return r
 
     def response_sent(
-        self, peer: Hashable, response: Response, *, now: float | None = None
+        self, peer: Hashable, response: Response, *, now: float | None = None, sent: bool = True
     ) -> None:
         self.in_flight -= 1
-        self.sent.append(response)
+        (self.sent if sent else self.given_up).append(response)
 
-
-@dataclass
-class BlockReceived:
-    cid: bytes
-    data: Any
-    peer: Hashable
-    duplicate: bool
-
-
-@dataclass
-class BadBlock:
-    peer: Hashable
-    cid: bytes | None
-    reason: str
-
-
-@dataclass
-class Have:
-    peer: Hashable
-    cid: bytes
-
-
-@dataclass
-class DontHave:
-    peer: Hashable
-    cid: bytes
-
-
-@dataclass
-class FindProviders:
-    cid: bytes
-    session: int
+    def stats(self) -> dict:
+        return {"responses": len(self.sent)}
 
 
 class StandInClient:
@@ -184,19 +158,21 @@ class StandInClient:
         for p in peers:
             self.peers.setdefault(p, set())
 
-    def receive_message(self, peer, msg, now) -> list:
+    def receive_message(self, peer, msg, now, **kw: Any) -> list:
+        # kw: names= (blocks hashed by the driver); a stand-in hashes them itself
         self.messages.append((peer, msg))
         events: list = []
         for prefix, data in msg.blocks:
-            from fastswap.message import block_cid
-
-            cid = block_cid(prefix, data)
             try:
-                verify_block(cid, data)
-            except BadBlockError as exc:
-                events.append(BadBlock(peer, cid, str(exc)))
+                cid = block_cid(prefix, data)
+            except CIDError as exc:
+                events.append(BadBlock(peer, None, str(exc)))
                 continue
+            # (named by hashing its data: forged data names another, unwanted, block)
             dup = cid in self.got
+            if not dup and cid not in self.wants:
+                continue  # unwanted: dropped without an event (the contract's BlockReceived
+                # is a block some session wanted, or a duplicate of one)
             self.got.add(cid)
             self.wants.pop(cid, None)
             for p, asked in self.peers.items():
@@ -250,3 +226,7 @@ class StandInClient:
 
     def stats(self) -> dict:
         return {}
+
+
+#: ``fastswap.Node(engines=STANDIN_ENGINES)``: (server_factory(store), client_factory())
+STANDIN_ENGINES = (StandInServer, StandInClient)
