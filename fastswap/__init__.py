@@ -18,10 +18,14 @@ def __getattr__(name: str) -> object:
     # HAS_EXTENSIONS is computed on first use: it selects every twin (fastswap._compat.TWINS).
     if name == "HAS_EXTENSIONS":
         return _compat.load_all()
-    if name in ("Node", "Session"):  # lazily: importing fastswap stays cheap
-        from . import node
+    if name == "Node":  # lazily: importing fastswap stays cheap
+        from .node import Node
 
-        return getattr(node, name)
+        return Node
+    if name == "Session":
+        from .session import Session
+
+        return Session
     raise AttributeError(f"module 'fastswap' has no attribute {name!r}")
 
 

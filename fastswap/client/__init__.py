@@ -4,7 +4,8 @@ Spec: ipfs/specs bitswap-protocol (client side: wantlists, cancels, block presen
 go-bitswap PR #186 "Bitswap Protocol Extensions". :mod:`.wantlist` holds the wantlist and the
 per-peer sent-want tracking (compiled twin); :mod:`.engine` the :class:`ClientEngine` state
 machine whose policy (discovery, live-want queues, the queue-limit control law, duplicates) is
-written down in its docstring; :mod:`.routing` the content-routing protocol the driver serves
+written down in its docstring, over its records in :mod:`._state` and its tunables in
+:mod:`.config`; :mod:`.naming` names (verifies) received blocks, off the loop if the driver likes; :mod:`.routing` the content-routing protocol the driver serves
 ``FindProviders`` actions with. Its events and actions live in :mod:`fastswap.events`.
 """
 

@@ -165,218 +165,22 @@ import heapq
 import random
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any
 
-from .. import _defaults as D
-from ..errors import CIDError, SessionError, WantlistError
+from ..errors import CIDError, SessionError
 from ..events import BadBlock, BlockReceived, DontHave, Event, FindProviders, Have, Peer
-from ..message import DONT_HAVE, HAVE, Message, block_cid
+from ..message import DONT_HAVE, HAVE, Message
 from ..message import Entry as WireEntry
 from ..message.versions import BITSWAP_1_2_0, version_of
-from .wantlist import WANT_BLOCK, WANT_HAVE, PeerWants
+from ._state import _check_cid, _entry_size, _Peer, _Session, _Want
+from .config import ClientConfig
+from .naming import name_block, name_blocks
+from .wantlist import WANT_BLOCK, WANT_HAVE
 
 __all__ = ["ClientConfig", "ClientEngine", "name_blocks"]
 
-
 _MAX_PRIORITY = 2**31 - 1
-
-
-@dataclass
-class ClientConfig:
-    """Tunables of :class:`ClientEngine` (defaults in :mod:`fastswap._defaults`)."""
-
-    initial_queue_limit: int = D.CLIENT_INITIAL_QUEUE_LIMIT
-    min_queue_limit: int = D.CLIENT_MIN_QUEUE_LIMIT
-    max_queue_limit: int = D.CLIENT_MAX_QUEUE_LIMIT
-    low_water_bytes: int = D.CLIENT_LOW_WATER_BYTES
-    high_water_bytes: int = D.CLIENT_HIGH_WATER_BYTES
-    decrease_factor: float = 0.5
-    want_timeout: float = D.CLIENT_WANT_TIMEOUT_SECONDS
-    search_interval: float = D.CLIENT_SEARCH_INTERVAL_SECONDS
-    piggyback_max: int = D.CLIENT_PIGGYBACK_MAX
-    max_fanout: int = D.CLIENT_MAX_FANOUT
-    dup_high: float = 0.10
-    dup_low: float = 0.02
-    recent_blocks: int = D.CLIENT_RECENT_BLOCKS
-    default_block_size: int = D.DEFAULT_CHUNK_SIZE
-    max_message_size: int = D.MAX_MESSAGE_SIZE
-    max_block_size: int = D.MAX_BLOCK_SIZE
-    max_peer_wants: int = D.CLIENT_MAX_PEER_WANTS
-    #: None: a session's waiting wants are routed in priority order. An int seeds the choice
-    #: of a random first want among the ``order_window`` most urgent waiting ones (see the
-    #: module docstring, "Order within a session"); give every node of a swarm its own seed.
-    order_seed: int | None = None
-    order_window: int = 32
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_queue_limit <= self.initial_queue_limit <= self.max_queue_limit:
-            raise ValueError(
-                "ClientConfig needs 1 <= min_queue_limit <= initial_queue_limit <= max_queue_limit"
-            )
-        if not 0 < self.decrease_factor < 1:
-            raise ValueError("ClientConfig.decrease_factor must be between 0 and 1 (exclusive)")
-        if self.low_water_bytes >= self.high_water_bytes:
-            raise ValueError("ClientConfig.low_water_bytes must be below high_water_bytes")
-        if self.max_fanout < 1 or self.piggyback_max < 0 or self.recent_blocks < 0:
-            raise ValueError("ClientConfig: max_fanout >= 1, piggyback_max >= 0, recent_blocks >= 0")
-        if self.want_timeout <= 0 or self.search_interval <= 0:
-            raise ValueError("ClientConfig: want_timeout and search_interval must be positive")
-        if self.max_peer_wants <= self.max_queue_limit:
-            raise ValueError("ClientConfig.max_peer_wants must exceed max_queue_limit")
-        if self.order_window < 1:
-            raise ValueError("ClientConfig.order_window must be at least 1")
-        if self.max_message_size < 1024:
-            raise ValueError("ClientConfig.max_message_size must be at least 1 KiB")
-
-
-# -- internal state ----------------------------------------------------------------------------
-
-
-class _Peer:
-    __slots__ = (
-        "asks",
-        "avg_block",
-        "bad_blocks",
-        "batch",
-        "blocks",
-        "bytes",
-        "connected",
-        "dont_haves",
-        "duplicates",
-        "haves",
-        "key",
-        "last_decrease",
-        "last_recv",
-        "limit",
-        "live",
-        "min_rtt",
-        "msg_bytes",
-        "needs_full",
-        "pending_bytes",
-        "presences",
-        "prev_recv",
-        "rate",
-        "srtt",
-        "timeouts",
-        "unreported",
-        "unwanted",
-        "version",
-        "wants",
-    )
-
-    def __init__(self, key: Peer, version: str, limit: int, block_size: int) -> None:
-        self.key = key
-        self.avg_block = float(block_size)  # mean size of its blocks: estimates requested bytes
-        self.version = version
-        self.presences = version_of(version).presences
-        self.connected = True
-        self.needs_full = True
-        self.wants = PeerWants()
-        # cid -> {session id: WANT_BLOCK | WANT_HAVE}: who asked this peer for what
-        self.asks: dict[bytes, dict[int, int]] = {}
-        # cid -> time of the want-block (at least one session asked want-block): the queue
-        self.live: dict[bytes, float] = {}
-        self.limit = limit
-        self.pending_bytes = 0
-        # want-blocks sent since its last message, less those answered since: requests its
-        # pendingBytes cannot include yet
-        self.unreported = 0
-        self.last_recv = float("-inf")
-        self.last_decrease = float("-inf")
-        self.srtt: float | None = None
-        # smoothed bytes/s it delivers while busy (None until measured): bounds its queue by time
-        self.rate: float | None = None
-        self.min_rtt: float | None = None  # shortest request-to-block time seen
-        self.msg_bytes = 0  # wanted block bytes of its last response
-        self.prev_recv = float("-inf")  # its last block before the message being handled
-        self.batch = [0, float("inf")]  # that message's wanted bytes, earliest request
-        self.haves = self.dont_haves = self.blocks = self.bytes = 0
-        self.duplicates = self.unwanted = self.bad_blocks = self.timeouts = 0
-
-    def ratio(self) -> float:
-        return (self.haves + 1) / (self.haves + self.dont_haves + 2)
-
-
-class _Want:
-    __slots__ = ("asked", "block_peers", "cid", "dont", "exhausted_at", "have", "open", "priority")
-
-    def __init__(self, cid: bytes, priority: int) -> None:
-        self.cid = cid
-        self.priority = priority
-        self.block_peers: dict[Peer, float] = {}  # peer -> when the want-block was sent
-        self.asked: set[Peer] = set()  # every peer asked (want-have or want-block)
-        self.have: set[Peer] = set()
-        self.dont: set[Peer] = set()  # said DONT_HAVE, or timed out
-        self.exhausted_at: float | None = None
-        self.open = False  # after a re-search: every connected peer is a candidate
-
-
-class _Session:
-    __slots__ = (
-        "avg_block", "blocks", "dup_ewma", "duplicates", "fanout", "id", "needy", "opened",
-        "peers", "timeouts", "wants",
-    )
-
-    def __init__(self, sid: int, block_size: int) -> None:
-        self.id = sid
-        self.wants: dict[bytes, _Want] = {}
-        self.needy: dict[bytes, None] = {}  # wants with fewer than `fanout` block peers (ordered)
-        self.opened: dict[bytes, None] = {}  # wants re-searched: any connected peer may serve
-        self.peers: dict[Peer, None] = {}  # ordered set
-        self.blocks = 0
-        self.duplicates = 0
-        self.timeouts = 0
-        self.fanout = 1
-        self.dup_ewma = 0.0
-        self.avg_block = float(block_size)
-
-
-def _check_cid(cid: object) -> bytes:
-    if type(cid) is not bytes:
-        raise WantlistError(
-            f"a CID must be bytes (binary CID), not {type(cid).__name__}; "
-            "convert text CIDs with fastswap.cid.parse()"
-        )
-    if not 0 < len(cid) <= D.MAX_CID_SIZE:
-        raise WantlistError(f"a CID must be 1..{D.MAX_CID_SIZE} bytes long, got {len(cid)}")
-    return cid
-
-
-def _entry_size(cid: bytes) -> int:
-    # Upper bound of one encoded wantlist entry: field tag + length (3) around cid (1+2+len),
-    # priority (1+10: a negative int32 takes 10 varint bytes), cancel, wantType, sendDontHave (2
-    # each) -> len + 23; one spare byte.
-    return len(cid) + 24
-
-
-def _name_block(prefix: Any, data: Any) -> bytes:
-    if prefix is not None and len(prefix) == 0:
-        # py-libp2p sends CIDv0 blocks as payloads with an empty prefix: read it as the
-        # 1.0.0 form (CIDv0, sha2-256). Not a guess that can deliver wrong data: the
-        # hash names the block, and only a wanted name is delivered.
-        prefix = None
-    return block_cid(prefix, data)
-
-
-def name_blocks(blocks: Sequence[tuple[Any, Any]], max_block_size: int | None = None,
-                ) -> list[bytes | CIDError | None]:
-    """The CID of each received ``(prefix, data)`` block, computed by hashing its data (the
-    verification), or the CIDError that refuses it; None for a block over *max_block_size*
-    (not hashed: the engine refuses it by size). Pure and thread-safe, so a driver can run it
-    in a worker thread (hashlib releases the GIL on large inputs) and pass the result to
-    :meth:`ClientEngine.receive_message` as ``names``."""
-    out: list[bytes | CIDError | None] = []
-    for prefix, data in blocks:
-        if max_block_size is not None and len(data) > max_block_size:
-            out.append(None)
-            continue
-        try:
-            out.append(_name_block(prefix, data))
-        except CIDError as e:  # includes UnsupportedHashError
-            out.append(e)
-    return out
 
 
 class ClientEngine:
@@ -585,10 +389,10 @@ class ClientEngine:
                                                    f"{self.config.max_block_size}-byte limit"))
                 continue
             try:
-                named = _name_block(prefix, data) if names is None else names[i]
+                named = name_block(prefix, data) if names is None else names[i]
                 if named is None:
                     # name_blocks skips oversized blocks; the check above caught those
-                    named = _name_block(prefix, data)
+                    named = name_block(prefix, data)
                 if isinstance(named, CIDError):
                     raise named
                 cid = named

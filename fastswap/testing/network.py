@@ -63,7 +63,7 @@ from typing import Any, Self
 from .._defaults import MAX_BLOCK_SIZE
 from ..blockstore.memory import MemoryBlockstore
 from ..cid import compute_cid
-from ..client.engine import name_blocks
+from ..client.naming import name_blocks
 from ..core import DriverCore, pack_response
 from ..errors import SimulationError
 from ..events import (

@@ -1,0 +1,184 @@
+"""Fetch sessions on a :class:`~fastswap.node.Node`: ipfs/specs bitswap-protocol, the client
+side ("Wantlist"), with the session semantics of boxo's ``client/internal/session``.
+
+A :class:`Session` groups wants that belong together (a DAG, a file): the client engine asks
+the peers that answered one of them first for the others. It turns the application's calls
+(``get_block``, ``get_blocks``, the DAG walk behind ``Node.fetch_dag``) into wants on the
+node's driver core and waits for the node to deliver the blocks (store first, then waiters),
+with a bounded window of outstanding wants so a slow consumer slows the fetch instead of
+filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, Self
+
+from . import _defaults
+from .block import Block
+from .cid import DAG_PB, decode_cid, parse, to_str
+from .errors import BadBlockError, FetchTimeoutError, NodeError
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Wants that belong together (a DAG, a file): peers that answered one are asked first
+    for the others. ``async with node.session() as s:``; closing cancels its open wants."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.id = node.core.new_session(node._now())
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if not self.node._stopped:
+                self.node.core.close_session(self.id, self.node._now())
+                self.node._schedule()
+
+    def _want(self, cids: list[bytes]) -> None:
+        if self._closed:
+            raise NodeError("the session is closed; open a new one with node.session()")
+        self.node.core.want(self.id, cids, self.node._now())
+        self.node._schedule()
+
+    def _cancel(self, cids: list[bytes]) -> None:
+        if cids and not self._closed and not self.node._stopped:
+            self.node.core.cancel(self.id, cids, self.node._now())
+            self.node._schedule()
+
+    async def get_block(self, cid: bytes | str, *, timeout: float | None = None) -> Block:
+        key = parse(cid)
+        try:
+            async with asyncio.timeout(timeout):
+                async for blk in self.get_blocks([key]):
+                    return blk
+        except TimeoutError:
+            raise FetchTimeoutError(
+                f"block {to_str(key)} did not arrive within {timeout} s; connect to a peer "
+                "that has it"
+            ) from None
+        raise NodeError(f"block {to_str(key)} was not delivered")  # pragma: no cover
+
+    async def get_blocks(
+        self, cids: Iterable[bytes | str], *, window: int = _defaults.NODE_GET_BLOCKS_WINDOW
+    ) -> AsyncIterator[Block]:
+        """Yield a :class:`Block` for each CID as it arrives (local blocks first). At most
+        *window* CIDs are wanted or waiting to be consumed at a time: a slow consumer slows the
+        fetch instead of filling memory."""
+        node = self.node
+        node._check_running()
+        todo = deque(dict.fromkeys(parse(c) for c in cids))  # unique, in order
+        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
+        wanted: set[bytes] = set()
+
+        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+            ready.put_nowait((cid or b"", data, exc))
+
+        try:
+            while todo or wanted:
+                room = window - len(wanted) - ready.qsize()
+                if todo and room > 0:
+                    batch = [todo.popleft() for _ in range(min(room, len(todo)))]
+                    local = self._want_missing(batch, waiter, wanted)
+                    if local:
+                        datas = await node.astore.get_many(local)
+                        for c, d in zip(local, datas):
+                            if d is None:  # deleted meanwhile: fetch it
+                                node._add_waiter(c, waiter)
+                                wanted.add(c)
+                                self._want([c])
+                            else:
+                                yield Block(c, d)
+                    continue
+                cid, data, exc = await ready.get()
+                if exc is not None:
+                    raise exc
+                if cid not in wanted:
+                    continue
+                wanted.discard(cid)
+                yield Block(cid, bytes(data))
+        finally:
+            for c in wanted:
+                node._remove_waiter(c, waiter)
+            self._cancel(list(wanted))
+
+    def _want_missing(self, batch: list[bytes], waiter: Any, wanted: set[bytes]) -> list[bytes]:
+        """Want the CIDs of *batch* the store lacks (each registered with *waiter* and added to
+        *wanted*); return the ones already stored."""
+        node = self.node
+        have = node.store.has_many(batch)
+        missing = [c for c, h in zip(batch, have) if not h]
+        for c in missing:
+            node._add_waiter(c, waiter)
+            wanted.add(c)
+        if missing:
+            self._want(missing)
+        return [c for c, h in zip(batch, have) if h]
+
+    async def _fetch_dag(self, root: bytes) -> int:
+        """Breadth-first: every link of every arrived block is wanted at once (up to
+        NODE_FETCH_DAG_WANTS outstanding), so peers always have the next layer queued."""
+        node = self.node
+        node._check_running()
+        pending: deque[bytes] = deque([root])
+        seen = {root}
+        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
+        wanted: set[bytes] = set()
+        count = 0
+        limit = _defaults.NODE_FETCH_DAG_WANTS
+
+        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+            ready.put_nowait((cid or b"", data, exc))
+
+        def expand(cid: bytes, data: Any) -> None:
+            from .dag import iter_links
+
+            if decode_cid(cid)[1] != DAG_PB:
+                return  # raw leaves have no links (other codecs: iter_links refuses)
+            for link in iter_links(cid, data):
+                if link not in seen:
+                    seen.add(link)
+                    pending.append(link)
+
+        try:
+            while pending or wanted:
+                if pending and len(wanted) < limit:
+                    batch = [pending.popleft() for _ in range(min(limit - len(wanted),
+                                                                  len(pending)))]
+                    local = self._want_missing(batch, waiter, wanted)
+                    inner = [c for c in local if decode_cid(c)[1] == DAG_PB]
+                    count += len(local)
+                    if inner:
+                        datas = await node.astore.get_many(inner)
+                        for c, d in zip(inner, datas):
+                            if d is None:
+                                raise BadBlockError(f"{to_str(c)} vanished from the store")
+                            expand(c, d)
+                    continue
+                cid, data, exc = await ready.get()
+                if exc is not None:
+                    raise exc
+                if cid not in wanted:
+                    continue
+                wanted.discard(cid)
+                count += 1
+                expand(cid, data)
+        finally:
+            for c in wanted:
+                node._remove_waiter(c, waiter)
+            self._cancel(list(wanted))
+        return count
