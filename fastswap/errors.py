@@ -10,6 +10,7 @@ __all__ = [
     "CIDError",
     "CIDTooLongError",
     "CarError",
+    "ConfigError",
     "DagError",
     "DialError",
     "DialTimeoutError",
@@ -36,6 +37,9 @@ __all__ = [
     "NonceExhaustedError",
     "PeerIdMismatchError",
     "PingError",
+    "RepoError",
+    "RepoLockedError",
+    "SessionError",
     "SimulationError",
     "StreamClosedError",
     "StreamResetError",
@@ -249,6 +253,25 @@ class ServerError(FastswapError, ValueError):
 
 class UnknownPeerError(ServerError, KeyError):
     """The server engine has no ledger for this peer (never connected, or forgotten)."""
+
+
+# -- configuration (fastswap/config.py) --------------------------------------------------------
+
+
+class ConfigError(FastswapError, ValueError):
+    """A configuration key or value that cannot be used: the message names the key and what is
+    accepted."""
+
+
+# -- repo (fastswap/repo.py, fastswap/blockstore/pins.py) ----------------------------------------
+
+
+class RepoError(FastswapError):
+    """The repo cannot be used as asked (locked, damaged pin set, bad layout)."""
+
+
+class RepoLockedError(RepoError):
+    """Another running node holds the repo; the message names its process."""
 
 
 # -- node (fastswap/node.py) -------------------------------------------------------------------
