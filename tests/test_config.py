@@ -68,11 +68,11 @@ def test_text_values_by_type() -> None:
     ("env", "message"),
     [
         ({"FASTSWAP_SERVER_MAX_INFLIGT_PER_PEER": "1"},
-         "unknown setting in the environment: FASTSWAP_SERVER_MAX_INFLIGT_PER_PEER "
-         "(did you mean FASTSWAP_SERVER_MAX_INFLIGHT_PER_PEER?)"),
+         ("unknown setting in the environment: FASTSWAP_SERVER_MAX_INFLIGT_PER_PEER "
+         "(did you mean FASTSWAP_SERVER_MAX_INFLIGHT_PER_PEER?)")),
         ({"FASTSWAP_SERVER_MAX_INFLIGHT_PER_PEER": "lots"},
-         "server.max_inflight_per_peer (environment FASTSWAP_SERVER_MAX_INFLIGHT_PER_PEER): "
-         "expected an integer, got 'lots'"),
+         ("server.max_inflight_per_peer (environment FASTSWAP_SERVER_MAX_INFLIGHT_PER_PEER): "
+         "expected an integer, got 'lots'")),
         ({"FASTSWAP_LOG_LEVEL": "loud"}, "expected one of debug, info, warning, error"),
         ({"FASTSWAP_CLIENT_MIN_QUEUE_LIMIT": "0"}, "client.min_queue_limit: ClientConfig needs"),
         ({"FASTSWAP_SERVER_MAX_MESSAGE_SIZE": "1000"}, "server.max_message_size: ServerConfig"),
@@ -92,8 +92,8 @@ def test_unrelated_environment_is_ignored() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[server]\nmax_inflight_per_pear = 1\n", "unknown key server.max_inflight_per_pear "
-         "(did you mean server.max_inflight_per_peer?)"),
+        ("[server]\nmax_inflight_per_pear = 1\n", ("unknown key server.max_inflight_per_pear "
+         "(did you mean server.max_inflight_per_peer?)")),
         ("[server]\nmax_inflight_per_peer = 1.5\n", "expected an integer, got 1.5"),
         ("[node]\nlisten = \"/ip4/1.2.3.4/tcp/1\"\n", "node.listen"),
         ("server = 3\n", "'server' must be a [section]"),
