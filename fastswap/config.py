@@ -163,12 +163,13 @@ def _extra_settings() -> list[Setting]:
                 "Block data sent per second to all peers together, in bytes (0: unlimited). "
                 "Wantlists and presences are never held back."),
         Setting("bandwidth", "total_burst", "int", 0,
-                "Bytes the total limit lets through at once after a quiet spell (0: one "
-                "second's worth)."),
+                "Bytes the total limit lets through at once after a quiet spell (0: a tenth "
+                "of a second's worth)."),
         Setting("bandwidth", "peer_rate", "int", 0,
                 "Block data sent per second to any one peer, in bytes (0: unlimited)."),
         Setting("bandwidth", "peer_burst", "int", 0,
-                "Bytes the per-peer limit lets through at once (0: one second's worth)."),
+                "Bytes the per-peer limit lets through at once (0: a tenth of a second's "
+                "worth)."),
         Setting("peers", "allow", "list", [],
                 "Peer ids allowed to connect (empty: everyone not denied)."),
         Setting("peers", "deny", "list", [],
