@@ -11,6 +11,7 @@ __all__ = [
     "CIDTooLongError",
     "CarError",
     "DagError",
+    "DelegatedRoutingError",
     "DialError",
     "DialTimeoutError",
     "ExtensionMissingError",
@@ -22,6 +23,8 @@ __all__ = [
     "IncompleteReadError",
     "InvalidKeyError",
     "InvalidPeerIdError",
+    "KadError",
+    "KadMessageError",
     "LimitExceededError",
     "MalformedMessageError",
     "MessageError",
@@ -36,6 +39,8 @@ __all__ = [
     "NonceExhaustedError",
     "PeerIdMismatchError",
     "PingError",
+    "ProviderStoreError",
+    "RoutingError",
     "SimulationError",
     "StreamClosedError",
     "StreamResetError",
@@ -254,3 +259,29 @@ class FetchTimeoutError(NodeError, TimeoutError):
 
 class SessionError(FastswapError, ValueError):
     """A client session id that was never opened or is already closed (see ClientEngine)."""
+
+
+# -- content routing (fastswap/routing) ----------------------------------------------------------
+
+
+class RoutingError(FastswapError):
+    """Content routing (DHT, delegated routing, providing) could not do what was asked."""
+
+
+class KadError(RoutingError, NetError):
+    """A Kademlia DHT RPC failed: the peer is unreachable, timed out or answered nonsense."""
+
+
+class KadMessageError(KadError, ValueError):
+    """A DHT message that cannot be accepted (too large, not protobuf, bad key or peer); the
+    stream carrying it is reset and its sender penalised."""
+
+
+class ProviderStoreError(RoutingError):
+    """The provider record store (LMDB under ``<repo>/providers``) cannot be opened or written;
+    check the repo directory's permissions and free space."""
+
+
+class DelegatedRoutingError(RoutingError):
+    """A delegated-routing HTTP endpoint answered with an error, or with a body that does not
+    follow the IPFS HTTP routing v1 spec; check the endpoint URL."""
