@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from ..errors import SimulationError
 from ..net.keys import Ed25519KeyPair, PeerId
 from ..net.multiaddr import Multiaddr
 from ..routing.kad.batch import assign, hash_keys, region_bits, split_regions
 from ..routing.kad.core import KadConfig, KadCore
-from ..routing.kad.dht import cid_key
+from ..routing.kad.dht import ProvideReport, cid_key
 from ..routing.kad.lookup import Lookup
 from ..routing.kad.messages import KadMessage, KadPeer, MessageType, decode, serialize
 from ..routing.kad.records import ProviderStore
 from .clock import VirtualClock
 
-__all__ = ["KadSwarm", "ProvideStats", "SimKadNode"]
+__all__ = ["KadSwarm", "SimKadNode"]
 
 
 class SimKadNode:
@@ -53,14 +52,6 @@ class SimKadNode:
 
     def __repr__(self) -> str:
         return f"<SimKadNode {self.index} {self.peer}>"
-
-
-@dataclass
-class ProvideStats:
-    keys: int = 0
-    lookups: int = 0
-    messages: int = 0
-    peers: set[PeerId] = field(default_factory=set)
 
 
 class _Walk:
@@ -209,11 +200,11 @@ class KadSwarm:
     def closest(self, node: SimKadNode, key: bytes) -> Lookup:
         return self.walk(node, node.core.lookup(key), MessageType.FIND_NODE)
 
-    def provide(self, node: SimKadNode, cids: Sequence[bytes]) -> ProvideStats:
+    def provide(self, node: SimKadNode, cids: Sequence[bytes]) -> ProvideReport:
         """Announce *cids* from *node*, batched by keyspace region (``kad.batch``)."""
         k = self.config.k
         keys = hash_keys(cid_key(c) for c in cids)
-        stats = ProvideStats(keys=len(keys))
+        stats = ProvideReport(keys=len(keys))
         if not keys:
             return stats
         first = self.closest(node, keys[0][1])

@@ -20,7 +20,6 @@ from fastswap.client.engine import (
     FindProviders,
     Have,
 )
-from fastswap.client.routing import ContentRouting, StaticRouting
 from fastswap.errors import SessionError, WantlistError
 from fastswap.message import (
     DONT_HAVE,
@@ -34,6 +33,7 @@ from fastswap.message import (
     wire_block,
 )
 from fastswap.message import Entry as WireEntry
+from fastswap.routing import ContentRouting, StaticRouting
 
 V10 = "/ipfs/bitswap/1.0.0"
 V11 = "/ipfs/bitswap/1.1.0"

@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from ... import _defaults
@@ -43,12 +44,13 @@ from ...message import FrameDecoder
 from ...net.host import Host, Stream
 from ...net.keys import PeerId
 from ...net.multiaddr import Multiaddr, parse_multiaddr
+from .batch import assign, hash_keys, region_bits, split_regions
 from .core import KadConfig, KadCore
 from .lookup import Lookup
 from .messages import KadMessage, KadPeer, MessageType, decode, encode, parse_addrs
 from .records import ProviderStore
 
-__all__ = ["PROTOCOL_KAD", "PROTOCOL_LAN_KAD", "KadDHT", "cid_key"]
+__all__ = ["PROTOCOL_KAD", "PROTOCOL_LAN_KAD", "KadDHT", "ProvideReport", "cid_key"]
 
 log = logging.getLogger("fastswap.routing.kad")
 
@@ -429,18 +431,74 @@ class KadDHT:
         me = KadPeer(self.host.peer_id, tuple(a.without_p2p() for a in self.host.addrs))
         return KadMessage(MessageType.ADD_PROVIDER, key, providers=[me])
 
-    async def provide(self, cid: bytes) -> int:
-        """Announce that we provide *cid* to the k closest peers of its key; how many took
-        it. For many CIDs use :class:`fastswap.routing.Provider` (batched)."""
-        key = cid_key(cid)
-        peers = await self.get_closest_peers(key)
-        msg = self.provider_record(key)
-        results = await asyncio.gather(*(self.send_batch(p, [msg]) for p in peers),
-                                       return_exceptions=True)
-        ok = sum(1 for r in results if not isinstance(r, BaseException))
-        if not ok and peers:
-            log.warning("no DHT peer took the provider record of %s", key.hex())
-        return ok
+    async def provide(self, cid: bytes) -> ProvideReport:
+        """Announce that we provide *cid* to the k closest peers of its key."""
+        return await self.provide_many([cid])
+
+    async def provide_many(self, cids: Iterable[bytes]) -> ProvideReport:
+        """Announce many CIDs with few lookups: one per keyspace region (:mod:`.batch`),
+        ``KAD_PROVIDE_LOOKUP_CONCURRENCY`` at once; each peer gets its keys' ADD_PROVIDERs on
+        one stream, ``KAD_PROVIDE_SEND_CONCURRENCY`` peers at once."""
+        t0 = time.monotonic()
+        keys = hash_keys(cid_key(c) for c in cids)
+        report = ProvideReport(keys=len(keys))
+        if not keys:
+            return report
+        k = self.config.k
+        first = await self.walk(self.core.lookup(keys[0][1]), MessageType.FIND_NODE)
+        report.lookups += 1
+        regions = split_regions(keys, region_bits(keys[0][0], first.closest(), k))
+        todo = iter(regions)
+        sends = asyncio.Semaphore(_defaults.KAD_PROVIDE_SEND_CONCURRENCY)
+
+        async def send(kp: KadPeer, peer_keys: list[bytes]) -> None:
+            async with sends:
+                try:
+                    for i in range(0, len(peer_keys), _PROVIDE_BATCH):
+                        batch = peer_keys[i : i + _PROVIDE_BATCH]
+                        await self.send_batch(kp, [self.provider_record(key) for key in batch])
+                        report.messages += len(batch)
+                    report.peers.add(kp.peer)
+                except KadError as exc:
+                    report.failed.add(kp.peer)
+                    self.core.rpc_failed(kp.peer)
+                    log.info("provider records to %s lost: %s", kp.peer, exc)
+
+        async def worker() -> None:
+            for region in todo:
+                if region[0] == keys[0]:
+                    lookup = first
+                else:
+                    lookup = await self.walk(self.core.lookup(region[0][1]),
+                                             MessageType.FIND_NODE)
+                    report.lookups += 1
+                answered = {kp.peer: kp for kp in lookup.answered()}
+                plan = assign(region, list(answered.values()), k)
+                await asyncio.gather(*(send(answered[p], ks) for p, ks in plan.items()))
+
+        workers = min(_defaults.KAD_PROVIDE_LOOKUP_CONCURRENCY, len(regions))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        report.seconds = time.monotonic() - t0
+        if report.keys and not report.peers:
+            log.warning("no DHT peer took our provider records for %d keys (table: %d peers)",
+                        report.keys, len(self.core.table))
+        return report
+
+
+@dataclass
+class ProvideReport:
+    """What one (batched) provide did."""
+
+    keys: int = 0
+    lookups: int = 0
+    messages: int = 0
+    seconds: float = 0.0
+    peers: set[PeerId] = field(default_factory=set)
+    failed: set[PeerId] = field(default_factory=set)
+
+
+#: ADD_PROVIDER messages written on one stream before it is closed and the next opened
+_PROVIDE_BATCH = 1024
 
 
 async def _read_one(stream: Stream) -> KadMessage:
