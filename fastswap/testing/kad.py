@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from ..errors import SimulationError
 from ..net.keys import Ed25519KeyPair, PeerId
 from ..net.multiaddr import Multiaddr
-from ..routing.kad.batch import assign, hash_keys, region_bits, split_regions
+from ..routing.kad.batch import assign, candidates, hash_keys, region_bits, split_regions
 from ..routing.kad.core import KadConfig, KadCore
 from ..routing.kad.dht import ProvideReport, cid_key
 from ..routing.kad.lookup import Lookup
@@ -216,7 +216,8 @@ class KadSwarm:
             else:
                 lookup = self.closest(node, region[0][1])
                 stats.lookups += 1
-            for peer, peer_keys in assign(region, lookup.answered(), k).items():
+            peers = candidates(lookup.answered(), node.core.closest(region[0][1]))
+            for peer, peer_keys in assign(region, peers, k).items():
                 stats.peers.add(peer)
                 for key in peer_keys:
                     self._send(node, peer, KadMessage(

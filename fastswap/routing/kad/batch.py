@@ -4,11 +4,15 @@ per key would cost a million-block repo a million lookups).
 
 Keys close in the keyspace share their closest peers. So keys are sorted by their point in the
 keyspace and one lookup serves a whole *region*: the keys sharing ``bits`` leading bits with its
-target, where ``bits`` is the common prefix length that the lookup's k-th closest peer still
-has with the target (about k peers live in such a region, whatever the network's size). Each key
-of the region goes to the k peers closest to it among every peer that answered that lookup: the
-walk converged on the region, so those are the region's peers and its neighbours'. (go-libp2p-
-kad-dht's newer "sweep" reprovider walks keyspace regions the same way.)
+target. The lookup's k-th closest peer sets the scale: the k closest peers of the target lie
+within that distance ``d`` of it, and a region a quarter as wide (``REGION_SHRINK_BITS`` more
+bits than ``d`` leaves) keeps every key of it near enough to the target that the key's own k
+closest peers are, nearly all, among the peers that answered the lookup (or in our own table
+near the region: :func:`candidates`). Each key of the region goes to the k peers closest to it
+among those. The regions number about ``4 N / k`` for a
+network of N peers, whatever the number of keys. (go-libp2p-kad-dht's newer "sweep" reprovider
+walks keyspace regions the same way.) ``tests/routing/test_kad_swarm.py`` measures how many of
+each key's true k closest peers get its record.
 
 Pure functions: the asyncio provider (``fastswap.routing.providing``) and the virtual network
 (``fastswap.testing.kad``) run the lookups and the sends themselves.
@@ -23,7 +27,7 @@ from ...net.keys import PeerId
 from .messages import KadPeer
 from .table import KEY_BITS, kad_key
 
-__all__ = ["HashedKey", "assign", "hash_keys", "region_bits", "split_regions"]
+__all__ = ["HashedKey", "assign", "candidates", "hash_keys", "region_bits", "split_regions"]
 
 #: (point in the keyspace, raw key)
 HashedKey = tuple[int, bytes]
@@ -34,13 +38,18 @@ def hash_keys(keys: Iterable[bytes]) -> list[HashedKey]:
     return sorted({(kad_key(k), k) for k in keys})
 
 
+#: A region is 2**REGION_SHRINK_BITS times narrower than the k-closest ball of its lookup.
+REGION_SHRINK_BITS = 2
+
+
 def region_bits(target: int, closest: list[KadPeer], k: int) -> int:
     """Leading bits a region served by one lookup shares: the common prefix length of the
-    target with its k-th closest peer (0, one region, when fewer than k peers answered)."""
+    target with its k-th closest peer, plus REGION_SHRINK_BITS (0, one region, when fewer than
+    k peers answered: the lookup then saw the whole network)."""
     if len(closest) < k:
         return 0
     farthest = max(kad_key(p.peer.multihash) ^ target for p in closest[:k])
-    return max(0, KEY_BITS - farthest.bit_length())
+    return min(KEY_BITS, max(0, KEY_BITS - farthest.bit_length() + REGION_SHRINK_BITS))
 
 
 def split_regions(keys: list[HashedKey], bits: int) -> list[list[HashedKey]]:
@@ -65,3 +74,11 @@ def assign(keys: list[HashedKey], candidates: list[KadPeer], k: int) -> dict[Pee
         for _, peer in heapq.nsmallest(k, points, key=lambda pp: pp[0] ^ point):
             out.setdefault(peer, []).append(key)
     return out
+
+
+def candidates(answered: list[KadPeer], table: list[KadPeer]) -> list[KadPeer]:
+    """The peers a region's keys may go to: those that answered its lookup, and our own table's
+    closest to the region (peers the walk did not need to ask)."""
+    out = {kp.peer: kp for kp in table}
+    out.update((kp.peer, kp) for kp in answered)
+    return list(out.values())

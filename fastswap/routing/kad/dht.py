@@ -44,7 +44,7 @@ from ...message import FrameDecoder
 from ...net.host import Host, Stream
 from ...net.keys import PeerId
 from ...net.multiaddr import Multiaddr, parse_multiaddr
-from .batch import assign, hash_keys, region_bits, split_regions
+from .batch import assign, candidates, hash_keys, region_bits, split_regions
 from .core import KadConfig, KadCore
 from .lookup import Lookup
 from .messages import KadMessage, KadPeer, MessageType, decode, encode, parse_addrs
@@ -472,9 +472,10 @@ class KadDHT:
                     lookup = await self.walk(self.core.lookup(region[0][1]),
                                              MessageType.FIND_NODE)
                     report.lookups += 1
-                answered = {kp.peer: kp for kp in lookup.answered()}
-                plan = assign(region, list(answered.values()), k)
-                await asyncio.gather(*(send(answered[p], ks) for p, ks in plan.items()))
+                peers = candidates(lookup.answered(), self.core.closest(region[0][1]))
+                by_id = {kp.peer: kp for kp in peers}
+                plan = assign(region, peers, k)
+                await asyncio.gather(*(send(by_id[p], ks) for p, ks in plan.items()))
 
         workers = min(_defaults.KAD_PROVIDE_LOOKUP_CONCURRENCY, len(regions))
         await asyncio.gather(*(worker() for _ in range(workers)))
