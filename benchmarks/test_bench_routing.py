@@ -32,8 +32,6 @@ from typing import Any
 import pytest
 
 from fastswap import Node
-from fastswap.cid import parse
-from fastswap.net.host import Host
 from fastswap.routing import KadDHT, Router
 
 ROUNDS = 5
@@ -42,21 +40,9 @@ SIZE = 200_000
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
 
 
-async def _wait_for_record(bootstrap: str, cid: bytes, seconds: float) -> None:
-    async with Host() as host:
-        dht = KadDHT(host, server=False, bootstrap=[bootstrap])
-        await dht.start()
-        try:
-            async with asyncio.timeout(seconds):
-                while not await dht.find_providers(cid):
-                    await asyncio.sleep(0.2)
-        finally:
-            await dht.stop()
-
-
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory):
-    from tests.peers.kubo import DHT_CONFIG, start_kubo
+    from tests.peers.kubo import DHT_CONFIG, start_kubo, wait_for_provider
 
     tmp = tmp_path_factory.mktemp("routing-bench")
     a = start_kubo(tmp / "a", config=DHT_CONFIG)
@@ -66,7 +52,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory):
         data = os.urandom(SIZE)
         (tmp / "data.bin").write_bytes(data)
         root = p.add(tmp / "data.bin")
-        asyncio.run(_wait_for_record(a.multiaddrs[0], parse(root), 20.0))
+        asyncio.run(wait_for_provider(a.multiaddrs[0], root))
         yield {"a": a, "root": root, "sha256": hashlib.sha256(data).hexdigest(), "tmp": tmp}
     finally:
         p.close()

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fastswap.cid import parse
-from fastswap.net.host import Host
-from fastswap.routing import KadDHT
 from tests.peers.fastswap_cli import Seeder, get
-from tests.peers.kubo import DHT_CONFIG
+from tests.peers.kubo import DHT_CONFIG, wait_for_provider
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -47,23 +44,6 @@ def test_kubo_finds_fastswap_seeder_through_the_dht(tmp_path: Path, kubo_factory
         assert seeder.stop(signal.SIGINT) == 0
 
 
-async def _wait_for_provider(bootstrap: str, cid: str, provider: str, seconds: float) -> None:
-    """Poll A (through a throwaway DHT client) until it holds *provider*'s record for *cid*:
-    Kubo announces a root about 0.5 s after adding it."""
-    async with Host() as host:
-        dht = KadDHT(host, server=False, bootstrap=[bootstrap])
-        await dht.start()
-        try:
-            async with asyncio.timeout(seconds):
-                while True:
-                    found = await dht.find_providers(parse(cid))
-                    if any(str(ma.peer_id) == provider for ma in found):
-                        return
-                    await asyncio.sleep(0.2)
-        finally:
-            await dht.stop()
-
-
 def test_fastswap_get_finds_kubo_provider_through_the_dht(tmp_path: Path, kubo_factory) -> None:
     a = kubo_factory(config=DHT_CONFIG)
     c = kubo_factory(config=DHT_CONFIG)
@@ -72,7 +52,7 @@ def test_fastswap_get_finds_kubo_provider_through_the_dht(tmp_path: Path, kubo_f
     src = tmp_path / "data.bin"
     src.write_bytes(data)
     cid = c.add(src)
-    asyncio.run(_wait_for_provider(a.multiaddrs[0], cid, c.peer_id, 20.0))
+    asyncio.run(wait_for_provider(a.multiaddrs[0], cid, c.peer_id))
     out = tmp_path / "out.bin"
     p = get(tmp_path / "get-repo", cid, None, out, "--bootstrap", a.multiaddrs[0], timeout=60)
     assert p.returncode == 0, p.stderr.decode()
