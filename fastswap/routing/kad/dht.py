@@ -18,9 +18,9 @@ iterative walk); this module does their I/O:
   requester's tokens (backpressure) and an idle stream is closed after ``KAD_STREAM_IDLE_SECONDS``.
 * Lookups run ``alpha`` RPCs at once, bounded as a whole by ``query_timeout`` (the lookup then
   returns what it has).
-* Maintenance: at start, the bootstrap peers are dialled and a lookup of our own id fills the
-  table; then every ``refresh_interval`` a lookup of our id and of a random id refreshes it,
-  and expired provider records are swept every ``gc_interval``.
+* Maintenance: at start, the bootstrap peers are dialled and (in server mode) a lookup of our
+  own id fills the table; then every ``refresh_interval`` a lookup of our id and of a random id
+  refreshes it, and expired provider records are swept every ``gc_interval``.
 
 ``now`` for the core is wall-clock time (records outlive the process), read through ``clock``.
 """
@@ -179,8 +179,11 @@ class KadDHT:
         return self._clock()
 
     async def bootstrap(self) -> int:
-        """Dial the bootstrap peers (each identified: DHT servers join the table), then look up
-        our own id. Returns the table's size."""
+        """Dial the bootstrap peers (each identified: DHT servers join the table); a server
+        then looks up its own id (the spec's bootstrap walk: it fills the table near us, which
+        is where peers looking for us come). A client skips that walk: its table only seeds its
+        own lookups, which walk from the bootstrap peers anyway, and a fetch that starts at once
+        should not wait for it. Returns the table's size."""
         async def dial(ma: Multiaddr) -> None:
             try:
                 conn = await self.host.dial(ma)
@@ -190,7 +193,7 @@ class KadDHT:
 
         if self.bootstrap_peers:
             await asyncio.gather(*(dial(ma) for ma in self.bootstrap_peers))
-        if len(self.core.table):
+        if self.server and len(self.core.table):
             await self.get_closest_peers(self.host.peer_id.multihash)
         return len(self.core.table)
 
