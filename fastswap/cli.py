@@ -520,6 +520,7 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
     repo = ctx.repo or default_repo_path()
 
     async def go() -> tuple[int, Any]:
+        from .errors import RoutingError
         from .net.multiaddr import parse_multiaddr
         from .routing import DelegatedRouting, Router, StaticRouting
 
@@ -529,6 +530,12 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
             dhts = await _start_dhts(args, node, repo)
             router.routers.extend(dhts)
             try:
+                if dhts and not any(len(d.table) for d in dhts) and not (
+                        args.peer or delegated):
+                    raise RoutingError(
+                        "no --bootstrap peer could be reached that serves the DHT "
+                        f"({', '.join(d.protocol for d in dhts)}); check the addresses, or "
+                        "pick the DHT they run with --dht")
                 for peer in args.peer:
                     await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
                 n = await node.fetch_dag(root, timeout=args.timeout)
