@@ -72,3 +72,11 @@ def test_floods_are_slowed_then_refused(core: KadCore) -> None:
     assert core.admit(flooder, 0.0) is None  # more than max_request_delay behind: refused
     assert core.counters["strikes"] == 1
     assert core.admit(flooder, 5.0) == 0.0  # tokens come back with time
+
+
+def test_hearsay_does_not_redirect_table_peers(core: KadCore) -> None:
+    a, b = peer_ids(2, seed=5)
+    core.add_peer(a, kad_peer(a, 4001).addrs)  # first-hand (identify)
+    core.learn([kad_peer(a, 6666), kad_peer(b, 7777)])  # named in someone's answer
+    assert core.addrs(a) == kad_peer(a, 4001).addrs
+    assert core.addrs(b) == kad_peer(b, 7777).addrs  # not in the table: remembered

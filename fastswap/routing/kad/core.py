@@ -97,11 +97,15 @@ class KadCore:
 
     # -- peers and addresses ---------------------------------------------------------------
 
-    def learn(self, peers: Iterable[KadPeer]) -> None:
-        """Remember addresses (lookup answers, identify); bounded, least recent dropped."""
+    def learn(self, peers: Iterable[KadPeer], *, firsthand: bool = False) -> None:
+        """Remember addresses; bounded, least recent dropped. Hearsay (peers named in answers)
+        does not replace the addresses of a table peer, which came first-hand (identify, or the
+        addresses we reached it at): a hostile answer cannot redirect our table."""
         book = self._addrs
         for p in peers:
             if not p.addrs or p.peer == self.self_id:
+                continue
+            if not firsthand and p.peer in self.table and book.get(p.peer):
                 continue
             book[p.peer] = p.addrs
             book.move_to_end(p.peer)
@@ -126,7 +130,7 @@ class KadCore:
         if self.is_banned(peer, now):
             return False
         if addrs:
-            self.learn([KadPeer(peer, tuple(a.without_p2p() for a in addrs))])
+            self.learn([KadPeer(peer, tuple(a.without_p2p() for a in addrs))], firsthand=True)
         return self.table.add(peer)
 
     def rpc_succeeded(self, peer: PeerId, addrs: Sequence[Multiaddr], now: float) -> None:

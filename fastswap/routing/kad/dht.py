@@ -204,9 +204,10 @@ class KadDHT:
         while True:
             now = time.monotonic()
             if now >= next_gc:
-                swept = await asyncio.to_thread(self.store.sweep, self._now())
-                if swept:
-                    log.debug("swept %d expired provider records", swept)
+                # on the loop (the store closes at stop: no thread may be inside it then), in
+                # bounded batches so requests are served in between
+                while self.store.sweep(self._now(), _SWEEP_BATCH) == _SWEEP_BATCH:
+                    await asyncio.sleep(0)
                 next_gc = now + cfg.gc_interval
             if now >= next_refresh:
                 await self.get_closest_peers(self.host.peer_id.multihash)
@@ -338,7 +339,9 @@ class KadDHT:
                         answer = core.handle(peer, decode(payload), self._now())
                         if answer is not None:
                             stream.write(encode(answer))
-                            await stream.drain()
+                            # a peer that does not read its answers holds one stream, not us
+                            async with asyncio.timeout(self.config.rpc_timeout):
+                                await stream.drain()
         except (KadMessageError, MessageError) as exc:
             core.strike(peer, self._now(), str(exc))
             stream.reset()
@@ -503,6 +506,8 @@ class ProvideReport:
 
 #: ADD_PROVIDER messages written on one stream before it is closed and the next opened
 _PROVIDE_BATCH = 1024
+#: Expired records deleted per write transaction by the periodic sweep
+_SWEEP_BATCH = 10_000
 
 
 async def _read_one(stream: Stream) -> KadMessage:
