@@ -239,6 +239,12 @@ KAD_MAX_REQUEST_DELAY_SECONDS = 2.0
 #: removed from the table, its streams reset, its records refused, for KAD_BAN_SECONDS.
 KAD_MAX_STRIKES = 8
 KAD_BAN_SECONDS = 600.0
+#: Inbound DHT streams open at once, per peer and in all: each may hold a partial message of up
+#: to KAD_MAX_MESSAGE_SIZE, so these bound the memory peers can make the DHT hold (go-libp2p's
+#: resource manager bounds streams per protocol and peer the same way). An honest peer uses one
+#: or two (one per RPC; the spec's stream reuse).
+KAD_MAX_INBOUND_STREAMS_PER_PEER = 16
+KAD_MAX_INBOUND_STREAMS = 256
 #: Seconds an inbound DHT stream may sit idle between requests (go: dhtStreamIdleTimeout 1 min).
 KAD_STREAM_IDLE_SECONDS = 60.0
 #: Lookups one batched provide runs at once, and peers it sends ADD_PROVIDER batches to at once.

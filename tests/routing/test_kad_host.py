@@ -9,8 +9,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from fastswap import Node
+from fastswap import Node, _defaults
 from fastswap.cid import compute_cid, encode_varint
+from fastswap.errors import StreamClosedError
 from fastswap.message import frame_length_prefix
 from fastswap.net.host import Host
 from fastswap.routing import PROTOCOL_LAN_KAD, KadConfig, KadDHT, Provider, Router
@@ -139,21 +140,30 @@ def test_hostile_peer_loses_streams_then_standing(run, tmp_path: Path) -> None:
     async def go() -> None:
         nodes, dhts = await _swarm(tmp_path, 1)
         target = dhts[0]
-        target.core.config = KadConfig(max_strikes=3, ban_seconds=60.0)
+        target.core.config = KadConfig(max_strikes=4, ban_seconds=60.0)
         async with Host() as evil:
             await evil.dial(nodes[0].addrs[0])
 
             async def send(raw: bytes) -> bytes:
-                s = await evil.new_stream(nodes[0].peer_id, [PROTOCOL_LAN_KAD])
-                s.write(raw)
                 out = b""
                 try:
+                    s = await evil.new_stream(nodes[0].peer_id, [PROTOCOL_LAN_KAD])
+                    s.write(raw)
                     while chunk := await s.read():
                         out += chunk
-                except Exception:  # noqa: BLE001 - a reset is what we expect
+                except StreamClosedError:  # a reset is what we expect
                     return b"<reset>"
                 return out
 
+            # streams held open past the per-peer bound: the extra one is reset, a strike
+            held = [await evil.new_stream(nodes[0].peer_id, [PROTOCOL_LAN_KAD])
+                    for _ in range(_defaults.KAD_MAX_INBOUND_STREAMS_PER_PEER)]
+            await asyncio.sleep(0.1)
+            assert await send(b"") == b"<reset>"
+            for h in held:
+                h.reset()
+            await asyncio.sleep(0.1)
+            assert not target._inbound
             # garbage: the stream is reset, a strike
             assert await send(frame_length_prefix(4) + b"\xff\xff\xff\xff") == b"<reset>"
             # a frame over the size limit: reset before it is buffered

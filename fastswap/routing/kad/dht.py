@@ -16,6 +16,7 @@ iterative walk); this module does their I/O:
   (the spec lets a stream carry many requests).
 * Inbound streams carry any number of requests, answered in order; each waits for its
   requester's tokens (backpressure) and an idle stream is closed after ``KAD_STREAM_IDLE_SECONDS``.
+  Open inbound streams are bounded per peer and in all (``KAD_MAX_INBOUND_STREAMS*``).
 * Lookups run ``alpha`` RPCs at once, bounded as a whole by ``query_timeout`` (the lookup then
   returns what it has).
 * Maintenance: at start, the bootstrap peers are dialled and (in server mode) a lookup of our
@@ -104,6 +105,7 @@ class KadDHT:
         self.store = ProviderStore(datastore, ttl=config.provider_ttl)
         self.core = KadCore(host.peer_id, self.store, config, server=server)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbound: dict[PeerId, int] = {}  # open inbound streams per peer
         self._unsubscribe: Callable[[], None] | None = None
         self._started = False
         self._stopped = False
@@ -316,8 +318,28 @@ class KadDHT:
             raise KadError(f"sending to {kp.peer} failed: {exc}") from exc
 
     async def _handle_stream(self, stream: Stream) -> None:
-        """Answer every request on a stream a peer opened, in order."""
+        """Answer every request on a stream a peer opened, in order (within the per-peer and
+        total bounds on open inbound streams)."""
         peer = stream.remote_peer
+        open_here = self._inbound.get(peer, 0)
+        if (open_here >= _defaults.KAD_MAX_INBOUND_STREAMS_PER_PEER
+                or sum(self._inbound.values()) >= _defaults.KAD_MAX_INBOUND_STREAMS
+                or self.core.is_banned(peer, self._now())):
+            if open_here >= _defaults.KAD_MAX_INBOUND_STREAMS_PER_PEER:
+                self.core.strike(peer, self._now(), "too many DHT streams open at once")
+            stream.reset()
+            return
+        self._inbound[peer] = open_here + 1
+        try:
+            await self._serve(stream, peer)
+        finally:
+            left = self._inbound[peer] - 1
+            if left:
+                self._inbound[peer] = left
+            else:
+                del self._inbound[peer]
+
+    async def _serve(self, stream: Stream, peer: PeerId) -> None:
         core = self.core
         decoder = FrameDecoder(max_message_size=_defaults.KAD_MAX_MESSAGE_SIZE)
         try:
