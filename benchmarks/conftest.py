@@ -16,6 +16,8 @@ from typing import Any
 BASELINES: dict[str, tuple[str, ...]] = {
     # issue 4: fastswap -> fastswap against Kubo -> Kubo and Helia -> Helia, same file
     "transfer": ("kubo_to_kubo", "helia_to_helia"),
+    # issue 12: time to first byte from a bootstrap peer only, against Kubo in one topology
+    "routing-ttfb": ("kubo_via_dht",),
 }
 DEFAULT_BASELINES: tuple[str, ...] = ("protobuf",)
 

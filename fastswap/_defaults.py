@@ -169,3 +169,93 @@ CLIENT_RECENT_BLOCKS = 4096
 #: 1024 wantlist entries per peer (MaxQueuedWantlistEntriesPerPeer) and drops the rest.
 CLIENT_MAX_PEER_WANTS = 1024
 
+
+# -- content routing (fastswap/routing; libp2p/specs kad-dht, go-libp2p-kad-dht 0.24 in Kubo 0.22)
+
+#: Replication parameter and bucket size (spec and go-libp2p-kad-dht: k = 20).
+KAD_K = 20
+#: Lookup concurrency: RPCs in flight per lookup (spec: alpha = 3; go-libp2p-kad-dht uses 10).
+#: 3 as the spec says: on a small network more concurrency only asks the same peers sooner.
+KAD_ALPHA = 3
+#: Seconds one DHT RPC may take, dial and stream negotiation included (go-libp2p-kad-dht bounds
+#: only the whole query; a per-RPC bound keeps one silent peer from holding a lookup slot).
+KAD_RPC_TIMEOUT_SECONDS = 10.0
+#: Seconds one lookup may take before it returns what it has (spec: QueryTimeout 10 s for the
+#: bootstrap walk; go-libp2p-kad-dht has none for FindProviders beyond the caller's context).
+KAD_QUERY_TIMEOUT_SECONDS = 30.0
+#: Candidates a lookup keeps (the closest ones): bounds what peers' answers can make it hold.
+KAD_LOOKUP_MAX_CANDIDATES = 8 * KAD_K
+#: How long a provider record is valid (go-libp2p-kad-dht amino.DefaultProvideValidity = 48 h;
+#: the spec's 24 h is older).
+KAD_PROVIDER_TTL_SECONDS = 48 * 3600.0
+#: How often a provider re-announces (amino.DefaultReprovideInterval = 22 h): well before the
+#: 48 h expiry, so one failed round does not make content vanish.
+KAD_REPROVIDE_INTERVAL_SECONDS = 22 * 3600.0
+#: Seconds between routing-table refreshes (a lookup of our own id and of a random key per
+#: empty-ish bucket depth; go-libp2p-kad-dht: 10 min, the spec's bootstrap period: 5 min).
+KAD_REFRESH_INTERVAL_SECONDS = 600.0
+#: Seconds between sweeps of expired provider records (spec: "e.g. every hour"; go: 1 h).
+KAD_PROVIDER_GC_INTERVAL_SECONDS = 3600.0
+#: Consecutive failed RPCs after which a peer leaves the routing table (go evicts on the first
+#: failed dial of a lookup; one more try forgives a transient timeout).
+KAD_MAX_RPC_FAILURES = 2
+#: Largest DHT message accepted (go-libp2p-kad-dht: 4 MiB). 1 MiB holds hundreds of provider
+#: records with many addresses each; a peer cannot make us buffer more per stream.
+KAD_MAX_MESSAGE_SIZE = 1024 * 1024
+#: Longest key accepted in a request (go handleGetProviders refuses keys over 80 bytes).
+KAD_MAX_KEY_SIZE = 80
+#: Peers read from one message's closerPeers (the rest are ignored: an honest peer sends k).
+KAD_MAX_CLOSER_PEERS = 2 * KAD_K
+#: Provider peers read from one message (and the most a GET_PROVIDERS answer carries).
+KAD_MAX_PROVIDER_PEERS = 64
+#: Multiaddrs kept per peer from a message (go peers list a dozen or so); longer ones dropped.
+KAD_MAX_ADDRS_PER_PEER = 16
+KAD_MAX_ADDR_SIZE = 256
+#: Provider records kept per key: the earliest-expiring one makes room for a newcomer.
+KAD_MAX_PROVIDERS_PER_KEY = 64
+#: Provider records kept for one provider peer: a peer that announces more is refused (and
+#: penalised); 200k lets a large seeder announce to a small network, not fill our disk alone.
+KAD_MAX_RECORDS_PER_PROVIDER = 200_000
+#: Provider records in the store: past it the earliest-expiring record is evicted. At roughly
+#: 200 bytes per record with its expiry index, 2M records stay near 400 MB of disk.
+KAD_MAX_RECORDS = 2_000_000
+#: The provider store's LMDB map (sparse): room for KAD_MAX_RECORDS with LMDB's page overhead.
+KAD_STORE_MAP_SIZE = 4 << 30
+#: Peers whose addresses the DHT remembers beyond its routing table (lookup candidates,
+#: providers), least recently used dropped first.
+KAD_MAX_ADDRESS_BOOK = 4096
+#: Requests a peer may make per second, and in a burst. ADD_PROVIDER floods from a big seeder
+#: are legitimate, so the rate is high; past it the stream is read more slowly (backpressure),
+#: and a peer that stays far past it is penalised.
+KAD_REQUESTS_PER_SECOND = 1000.0
+KAD_REQUEST_BURST = 5000
+#: Seconds of backlog (requests beyond the burst, at the sustained rate) before a peer's stream
+#: is reset and the peer given a strike instead of being slowed down.
+KAD_MAX_REQUEST_DELAY_SECONDS = 2.0
+#: Strikes (malformed messages, forged provider records, floods) after which a peer is banned:
+#: removed from the table, its streams reset, its records refused, for KAD_BAN_SECONDS.
+KAD_MAX_STRIKES = 8
+KAD_BAN_SECONDS = 600.0
+#: Inbound DHT streams open at once, per peer and in all: each may hold a partial message of up
+#: to KAD_MAX_MESSAGE_SIZE, so these bound the memory peers can make the DHT hold (go-libp2p's
+#: resource manager bounds streams per protocol and peer the same way). An honest peer uses one
+#: or two (one per RPC; the spec's stream reuse).
+KAD_MAX_INBOUND_STREAMS_PER_PEER = 16
+KAD_MAX_INBOUND_STREAMS = 256
+#: Seconds an inbound DHT stream may sit idle between requests (go: dhtStreamIdleTimeout 1 min).
+KAD_STREAM_IDLE_SECONDS = 60.0
+#: Lookups one batched provide runs at once, and peers it sends ADD_PROVIDER batches to at once.
+KAD_PROVIDE_LOOKUP_CONCURRENCY = 4
+KAD_PROVIDE_SEND_CONCURRENCY = 16
+
+#: Providers a composed router returns for one CID (and asks each source for): the client
+#: dials them in turn, so more only costs dials (boxo providerquerymanager: 10 per query).
+ROUTING_MAX_PROVIDERS = 20
+#: Multiaddrs passed on per provider: the driver dials them in order until one works.
+ROUTING_MAX_ADDRS_PER_PROVIDER = 3
+#: Seconds a composed router waits for all its sources (each returns what it found by then).
+ROUTING_TIMEOUT_SECONDS = 30.0
+#: Largest delegated-routing answer read (the spec's providers endpoint returns at most 100
+#: records in JSON); NDJSON is read record by record up to the same byte budget.
+DELEGATED_MAX_RESPONSE_BYTES = 1024 * 1024
+DELEGATED_TIMEOUT_SECONDS = 15.0

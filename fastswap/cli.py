@@ -286,6 +286,73 @@ async def _with_timeout(coro: Any, seconds: float, what: str) -> Any:
         raise DialTimeoutError(f"{what} took longer than {seconds} s; try --timeout") from None
 
 
+# -- content routing options (seed and get) --------------------------------------------------
+
+_ROUTING_NOTE = """\
+Content routing: with --bootstrap MULTIADDR (repeatable) the node joins the Kademlia DHT through
+those peers: the LAN DHT (/ipfs/lan/kad/1.0.0, which Kubo runs beside the public one and which
+accepts loopback and private addresses) unless --dht says otherwise. --bootstrap-public adds the
+public Amino DHT's bootstrap peers and the public DHT (/ipfs/kad/1.0.0); nothing public is dialled
+without it. --delegated-routing URL asks an IPFS HTTP routing v1 endpoint too."""
+
+
+def _setup_routing(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("content routing")
+    g.add_argument(
+        "--bootstrap", metavar="MULTIADDR", action="append", default=[],
+        help="a DHT peer to join through (/ip4/../tcp/../p2p/<id>), repeatable",
+    )
+    g.add_argument(
+        "--bootstrap-public", action="store_true",
+        help="also join the public IPFS DHT through its well-known bootstrap peers (opt-in: "
+        "dials the internet)",
+    )
+    g.add_argument(
+        "--dht", choices=("auto", "off", "lan", "wan", "dual"), default="auto",
+        help="which DHT to run: lan (/ipfs/lan/kad/1.0.0), wan (/ipfs/kad/1.0.0) or both; auto: "
+        "dual with --bootstrap-public, lan with --bootstrap, else off",
+    )
+    g.add_argument(
+        "--delegated-routing", metavar="URL", action="append", default=[],
+        help="an IPFS HTTP routing v1 endpoint to ask for providers, repeatable",
+    )
+
+
+def _dht_protocols(args: argparse.Namespace) -> list[str]:
+    from .routing import PROTOCOL_KAD, PROTOCOL_LAN_KAD
+
+    mode = args.dht
+    if mode == "auto":
+        mode = "dual" if args.bootstrap_public else ("lan" if args.bootstrap else "off")
+    return {"off": [], "lan": [PROTOCOL_LAN_KAD], "wan": [PROTOCOL_KAD],
+            "dual": [PROTOCOL_LAN_KAD, PROTOCOL_KAD]}[mode]
+
+
+async def _start_dhts(args: argparse.Namespace, node: Any, repo: str) -> list[Any]:
+    """The DHTs the flags ask for, on the started node's host (server mode when it listens),
+    joined through the bootstrap peers. The caller stops them before the node."""
+    from .routing import PROTOCOL_KAD, PUBLIC_BOOTSTRAP, KadDHT
+
+    bootstrap = list(args.bootstrap) + (list(PUBLIC_BOOTSTRAP) if args.bootstrap_public else [])
+    dhts = []
+    try:
+        for proto in _dht_protocols(args):
+            name = "wan" if proto == PROTOCOL_KAD else "lan"
+            dht = KadDHT(node.host, datastore=os.path.join(repo, "providers", name),
+                         protocol=proto, server=bool(node.addrs), bootstrap=bootstrap)
+            dhts.append(dht)
+            await dht.start()
+    except BaseException:
+        await _stop_all(dhts)
+        raise
+    return dhts
+
+
+async def _stop_all(things: Sequence[Any]) -> None:
+    for t in reversed(things):
+        await t.stop() if hasattr(t, "stop") else await t.aclose()
+
+
 # -- seed / get (Bitswap) ----------------------------------------------------------------------
 
 _SEED_DESCRIPTION = """\
@@ -297,7 +364,13 @@ supported yet (import their files one by one, or a CAR of the directory).
 
 Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>) and
 one root CID per PATH, then serves. The default listen address is loopback only; serve other
-machines with --listen /ip4/0.0.0.0/tcp/4001. The peer id is kept in the repo (identity.key)."""
+machines with --listen /ip4/0.0.0.0/tcp/4001. The peer id is kept in the repo (identity.key).
+
+With a DHT (see below) the roots are announced (--provide-strategy all: every block) before the
+addresses are printed, and announced again every --reprovide-interval seconds (default 22 h;
+records live 48 h). Provider records other peers announce to us live in <repo>/providers.
+
+""" + _ROUTING_NOTE
 
 
 def _setup_seed(p: argparse.ArgumentParser) -> None:
@@ -314,6 +387,15 @@ def _setup_seed(p: argparse.ArgumentParser) -> None:
         choices=("kubo", "helia"),
         default="kubo",
         help="UnixFS importer defaults (default: kubo)",
+    )
+    _setup_routing(p)
+    p.add_argument(
+        "--provide-strategy", choices=("roots", "all"), default="roots",
+        help="what to announce on the DHT: each PATH's root (default) or every block",
+    )
+    p.add_argument(
+        "--reprovide-interval", type=_positive_float, metavar="S", default=None,
+        help="seconds between re-announcements (default: 79200, 22 h)",
     )
 
 
@@ -334,35 +416,67 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
             raise _UserError(f"{path}: no such file")
     settings = dict(HELIA_DEFAULTS if args.preset == "helia" else KUBO_DEFAULTS)
     listen = args.listen or ["/ip4/127.0.0.1/tcp/0"]
+    repo = ctx.repo or default_repo_path()
 
     async def go() -> None:
+        from .routing import Provider, Router, StaticRouting
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with Node(ctx.repo or default_repo_path(), listen=listen) as node:
-            roots: list[tuple[str, str]] = []
-            for path in args.paths:
-                if path.lower().endswith(".car"):
-                    for r in await node.add_car(path):
-                        roots.append((to_str(r), path))
-                else:
-                    roots.append((to_str(await node.add_file(path, **settings)), path))
-            addrs = [str(a) for a in node.addrs]
-            if args.json:
-                import json
+        router = Router([StaticRouting()])
+        async with Node(repo, listen=listen, routing=router) as node:
+            dhts = await _start_dhts(args, node, repo)
+            router.routers.extend(dhts)
+            provider = None
+            if dhts:
+                opts = {} if args.reprovide_interval is None else {
+                    "interval": args.reprovide_interval}
+                provider = Provider(dhts, blockstore=node.store,
+                                    strategy=args.provide_strategy, **opts)
+            try:
+                await _seed(node, provider, stop)
+            finally:
+                if provider is not None:
+                    await provider.stop()
+                await _stop_all(dhts)
 
-                print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
-                                  "roots": [{"cid": c, "path": p} for c, p in roots]}))
+    async def _seed(node: Node, provider: Any, stop: asyncio.Event) -> None:
+        roots: list[tuple[str, str]] = []
+        raw_roots: list[bytes] = []
+        for path in args.paths:
+            if path.lower().endswith(".car"):
+                for r in await node.add_car(path):
+                    roots.append((to_str(r), path))
+                    raw_roots.append(r)
             else:
-                print(f"peer id: {node.peer_id}")
-                for a in addrs:
-                    print(f"listening on: {a}")
-                for c, p in roots:
-                    print(f"root: {c} {p}")
-                print("serving; Ctrl-C to stop")
-            sys.stdout.flush()
-            await stop.wait()
+                r = await node.add_file(path, **settings)
+                roots.append((to_str(r), path))
+                raw_roots.append(r)
+        provided_to: set[str] = set()
+        if provider is not None:
+            for report in await provider.add(raw_roots):
+                provided_to.update(str(p) for p in report.peers)
+            provider.start()
+        addrs = [str(a) for a in node.addrs]
+        if args.json:
+            import json
+
+            print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
+                              "roots": [{"cid": c, "path": p} for c, p in roots],
+                              "provided_to": sorted(provided_to)}))
+        else:
+            print(f"peer id: {node.peer_id}")
+            for a in addrs:
+                print(f"listening on: {a}")
+            for c, p in roots:
+                print(f"root: {c} {p}")
+            if provider is not None:
+                print(f"announced on the DHT to {len(provided_to)} peers")
+            print("serving; Ctrl-C to stop")
+        sys.stdout.flush()
+        await stop.wait()
 
     _run_loop(go())
     return EXIT_OK
@@ -374,8 +488,9 @@ def _setup_get(p: argparse.ArgumentParser) -> None:
         "--peer",
         metavar="MULTIADDR",
         action="append",
-        required=True,
-        help="a peer to fetch from (/ip4/../tcp/../p2p/<id>), repeatable",
+        default=[],
+        help="a peer to fetch from (/ip4/../tcp/../p2p/<id>), repeatable; without one, providers "
+        "are found through content routing (--bootstrap, --delegated-routing)",
     )
     p.add_argument(
         "-o", "--output", metavar="FILE", default="-", help="where to write the file (default: "
@@ -384,6 +499,7 @@ def _setup_get(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=600.0, metavar="S", help="give up after S seconds"
     )
+    _setup_routing(p)
 
 
 def _run_get(args: argparse.Namespace, ctx: Context) -> int:
@@ -397,13 +513,35 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
     root = parse(args.cid)  # a bad CID fails before any connection
     if args.output == "-" and sys.stdout.isatty():
         raise _UserError("refusing to write binary data to a terminal; use -o FILE or redirect")
+    if not (args.peer or args.bootstrap or args.bootstrap_public or args.delegated_routing):
+        raise _UserError("nowhere to look for the content: give --peer MULTIADDR, or "
+                         "--bootstrap MULTIADDR (or --bootstrap-public) to search the DHT, or "
+                         "--delegated-routing URL")
+    repo = ctx.repo or default_repo_path()
 
     async def go() -> tuple[int, Any]:
-        async with Node(ctx.repo or default_repo_path(), listen=[]) as node:
-            for peer in args.peer:
-                await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
-            n = await node.fetch_dag(root, timeout=args.timeout)
-            return n, node.stat()
+        from .errors import RoutingError
+        from .net.multiaddr import parse_multiaddr
+        from .routing import DelegatedRouting, Router, StaticRouting
+
+        delegated = [DelegatedRouting(url) for url in args.delegated_routing]
+        router = Router([StaticRouting(parse_multiaddr(p) for p in args.peer), *delegated])
+        async with Node(repo, listen=[], routing=router) as node:
+            dhts = await _start_dhts(args, node, repo)
+            router.routers.extend(dhts)
+            try:
+                if dhts and not any(len(d.table) for d in dhts) and not (
+                        args.peer or delegated):
+                    raise RoutingError(
+                        "no --bootstrap peer could be reached that serves the DHT "
+                        f"({', '.join(d.protocol for d in dhts)}); check the addresses, or "
+                        "pick the DHT they run with --dht")
+                for peer in args.peer:
+                    await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
+                n = await node.fetch_dag(root, timeout=args.timeout)
+                return n, node.stat()
+            finally:
+                await _stop_all([*delegated, *dhts])
 
     t0 = time.monotonic()
     nblocks, _ = _run_loop(go())
@@ -440,7 +578,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "seed": Command("import files and serve them over Bitswap", _setup_seed, _run_seed,
                     _SEED_DESCRIPTION),
-    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get),
+    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get,
+                   "Fetch the UnixFS file CID (every block verified) from --peer peers and/or "
+                   "the\nproviders content routing finds, and write it.\n\n" + _ROUTING_NOTE),
     "id": Command(
         "connect to a libp2p peer and print what identify says about it",
         _setup_id,
@@ -473,6 +613,16 @@ def _positive_int(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return x
 
 
 def build_parser() -> argparse.ArgumentParser:

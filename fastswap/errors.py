@@ -12,6 +12,7 @@ __all__ = [
     "CarError",
     "ConfigError",
     "DagError",
+    "DelegatedRoutingError",
     "DialError",
     "DialTimeoutError",
     "ExtensionMissingError",
@@ -23,6 +24,8 @@ __all__ = [
     "IncompleteReadError",
     "InvalidKeyError",
     "InvalidPeerIdError",
+    "KadError",
+    "KadMessageError",
     "LimitExceededError",
     "MalformedMessageError",
     "MessageError",
@@ -37,8 +40,10 @@ __all__ = [
     "NonceExhaustedError",
     "PeerIdMismatchError",
     "PingError",
+    "ProviderStoreError",
     "RepoError",
     "RepoLockedError",
+    "RoutingError",
     "SessionError",
     "SimulationError",
     "StreamClosedError",
@@ -287,3 +292,29 @@ class FetchTimeoutError(NodeError, TimeoutError):
 
 class SessionError(FastswapError, ValueError):
     """A client session id that was never opened or is already closed (see ClientEngine)."""
+
+
+# -- content routing (fastswap/routing) ----------------------------------------------------------
+
+
+class RoutingError(FastswapError):
+    """Content routing (DHT, delegated routing, providing) could not do what was asked."""
+
+
+class KadError(RoutingError, NetError):
+    """A Kademlia DHT RPC failed: the peer is unreachable, timed out or answered nonsense."""
+
+
+class KadMessageError(KadError, ValueError):
+    """A DHT message that cannot be accepted (too large, not protobuf, bad key or peer); the
+    stream carrying it is reset and its sender penalised."""
+
+
+class ProviderStoreError(RoutingError):
+    """The provider record store (LMDB under ``<repo>/providers``) cannot be opened or written;
+    check the repo directory's permissions and free space."""
+
+
+class DelegatedRoutingError(RoutingError):
+    """A delegated-routing HTTP endpoint answered with an error, or with a body that does not
+    follow the IPFS HTTP routing v1 spec; check the endpoint URL."""

@@ -48,7 +48,6 @@ from . import _defaults
 from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore
 from .cid import RAW, compute_cid, decode_cid, parse, to_str
-from .client.routing import StaticRouting
 from .core import DriverCore, pack_response
 from .errors import FetchTimeoutError, NetError, NodeError
 from .events import (
@@ -65,6 +64,7 @@ from .net.bitswap import BitswapNetwork
 from .net.host import Host
 from .net.keys import Ed25519KeyPair, PeerId, load_or_create_identity
 from .net.multiaddr import Multiaddr, parse_multiaddr
+from .routing.static import StaticRouting
 from .session import Session
 
 __all__ = ["Node"]

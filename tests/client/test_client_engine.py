@@ -12,7 +12,6 @@ import pytest
 
 from fastswap.cid import DAG_PB, compute_cid
 from fastswap.client.engine import ClientConfig, ClientEngine
-from fastswap.client.routing import ContentRouting, StaticRouting
 from fastswap.errors import SessionError, WantlistError
 from fastswap.events import BadBlock, BlockReceived, DontHave, FindProviders, Have
 from fastswap.message import (
@@ -27,6 +26,7 @@ from fastswap.message import (
     wire_block,
 )
 from fastswap.message import Entry as WireEntry
+from fastswap.routing import ContentRouting, StaticRouting
 
 V10 = "/ipfs/bitswap/1.0.0"
 V11 = "/ipfs/bitswap/1.1.0"

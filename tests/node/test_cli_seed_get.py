@@ -5,9 +5,7 @@ seeder cleanly; user errors are one line."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -18,56 +16,9 @@ import pytest
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import to_str
 from fastswap.dag import HELIA_DEFAULTS, import_file, write_car
+from tests.peers.fastswap_cli import Seeder, cli_env, get
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _env() -> dict:
-    return {k: v for k, v in os.environ.items() if k != "FASTSWAP_HOME"}
-
-
-class Seeder:
-    def __init__(self, repo: Path, *paths: str, extra: tuple[str, ...] = ()) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastswap.cli", "--repo", str(repo), "seed", "--json",
-             *extra, *paths],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True,
-        )
-        line = self._readline(60.0)
-        self.info = json.loads(line)
-
-    def _readline(self, timeout: float) -> str:
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            self.kill()
-            raise AssertionError("the seeder printed nothing in time: "
-                                 + self.proc.stderr.read().decode())
-        line = self.proc.stdout.readline().decode()
-        if not line:
-            self.proc.wait(10)
-            raise AssertionError("the seeder exited: " + self.proc.stderr.read().decode())
-        return line
-
-    def stop(self, sig: int = signal.SIGINT) -> int:
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(30)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-def get(repo: Path, cid: str, peer: str, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fastswap.cli", "--repo", str(repo), "get", cid, "--peer", peer,
-         "-o", str(out), "--timeout", "120"],
-        capture_output=True, env=_env(), timeout=150, check=False,
-    )
 
 
 def test_seed_file_and_get(tmp_path: Path) -> None:
@@ -120,7 +71,7 @@ def _one_line_error(p: subprocess.CompletedProcess, what: str) -> None:
 
 def test_seed_directory_is_refused(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "fastswap.cli", "--repo", str(tmp_path / "r"),
-                        "seed", str(tmp_path)], capture_output=True, env=_env(), timeout=60,
+                        "seed", str(tmp_path)], capture_output=True, env=cli_env(), timeout=60,
                        check=False)
     _one_line_error(p, "directories are not supported")
 

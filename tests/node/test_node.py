@@ -229,7 +229,7 @@ def test_static_peers_and_find_providers(run, engines):
     router's providers are dialled when the client engine asks (FindProviders)."""
 
     async def main():
-        from fastswap.client.routing import StaticRouting
+        from fastswap.routing import StaticRouting
 
         async with Node(engines=engines) as a:
             cid = await a.put_block(b"routed" * 64)

