@@ -245,24 +245,27 @@ class GetResult:
 async def get(
     source: BlockSource,
     path: str | bytes,
-    dest: str | os.PathLike[str] | IO[bytes],
+    dest: str | os.PathLike[str] | IO[bytes] | TreeWriter,
     **options: Any,
 ) -> GetResult:
     """Write the file, directory tree or symlink at *path* to *dest*, streaming.
 
     *dest* is a path (see :class:`~fastswap.dag.exporter.TreeWriter`: it is checked writable
     before anything is fetched, written under a temporary ``.part`` name and moved into place
-    at the end; an error or cancellation leaves nothing behind) or a binary file object such as
-    ``sys.stdout.buffer``, which takes a file's bytes only (a directory is an error).
+    at the end; an error or cancellation leaves nothing behind), an opened TreeWriter (the
+    caller closes it), or a binary file object such as ``sys.stdout.buffer``, which takes a
+    file's bytes only (a directory is an error).
     """
+    if isinstance(dest, TreeWriter):
+        async with aclosing(walk(source, path, **options)) as events:
+            async for ev in events:
+                dest.handle(ev)
+        kind = "directory" if dest.directories else "file" if dest.files else "symlink"
+        return GetResult(kind, dest.files, dest.directories, dest.bytes)
     if isinstance(dest, (str, os.PathLike)) and os.fspath(dest) != "-":
         with TreeWriter(dest) as writer:
-            async with aclosing(walk(source, path, **options)) as events:
-                async for ev in events:
-                    writer.handle(ev)
-        kind = "directory" if writer.directories else "file" if writer.files else "symlink"
-        return GetResult(kind, writer.files, writer.directories, writer.bytes)
-    out: IO[bytes] = sys.stdout.buffer if not hasattr(dest, "write") else dest  # type: ignore[assignment]
+            return await get(source, path, writer, **options)
+    out: IO[bytes] = dest if hasattr(dest, "write") else sys.stdout.buffer  # type: ignore[assignment]
     result = GetResult("file", 1)
     async with aclosing(cat(source, path, **options)) as chunks:
         async for chunk in chunks:
@@ -270,4 +273,3 @@ async def get(
             result.bytes += len(chunk)
     out.flush()
     return result
-
