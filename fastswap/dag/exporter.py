@@ -280,11 +280,9 @@ class Walker:
         return self._settle()
 
     def upcoming(self) -> Iterator[tuple[bytes, int | None]]:
-        """(CID, size hint) of every block known to be needed after ``needed``, in order; the
+        """(CID, size hint) of every block known to be needed, in order, ``needed`` first; the
         hint is the link's Tsize (None if absent; for a leaf it is the block's size)."""
-        items = iter(self._todo)
-        next(items, None)  # the block needed now
-        for item in items:
+        for item in self._todo:
             if item.op <= _SHARD and not _is_identity(item.cid):
                 yield item.cid, item.tsize
 

@@ -110,15 +110,16 @@ class _Window:
         self.peak_bytes = max(self.peak_bytes, self.used)
 
     def _top_up(self, walker: Walker) -> None:
-        needed = walker.needed
-        assert needed is not None
-        if needed not in self.tasks:
-            self._launch(needed, None)
+        ahead = walker.upcoming()
+        for cid, hint in ahead:  # the block needed now comes first: always asked for
+            if cid not in self.tasks:
+                self._launch(cid, hint)
+            break
         room = self.max_blocks - len(self.tasks)
         # scan ahead only once a batch of room is free: each scan costs a pass over the window
         if room < max(1, self.max_blocks // 8) or self.used >= self.max_bytes:
             return
-        for cid, hint in walker.upcoming():
+        for cid, hint in ahead:
             if cid in self.tasks:
                 continue
             if room <= 0 or self.used >= self.max_bytes:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _dag_helpers import make_tree, snapshot
 
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import DAG_PB, compute_cid, to_str
@@ -15,35 +16,6 @@ from fastswap.dag import TreeWriter, cat, dagpb, import_file, import_path, ls, r
 from fastswap.dag.exporter import End, Start, Walker
 from fastswap.dag.hamt import slot_path
 from fastswap.errors import DagError, OutputExistsError, PathNotFoundError, UnsafePathError
-
-
-def make_tree(root: Path) -> Path:
-    """A tree with everything an export must get right."""
-    (root / "sub dir" / "ünïcødé").mkdir(parents=True)
-    (root / "empty dir").mkdir()
-    (root / "empty file").write_bytes(b"")
-    (root / "a.txt").write_bytes(b"hello\n")
-    (root / "sub dir" / "ünïcødé" / "big.bin").write_bytes(os.urandom(700_000))
-    (root / "sub dir" / "nested empty").mkdir()
-    os.symlink("a.txt", root / "link")
-    return root
-
-
-def snapshot(root: Path) -> dict[str, Any]:
-    """name -> bytes (files), "dir" (directories) or ("link", target), relative to *root*."""
-    out: dict[str, Any] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for d in dirnames:
-            p = os.path.join(dirpath, d)
-            out[os.path.normpath(os.path.join(rel, d))] = (
-                ("link", os.readlink(p)) if os.path.islink(p) else "dir"
-            )
-        for f in filenames:
-            p = os.path.join(dirpath, f)
-            key = os.path.normpath(os.path.join(rel, f))
-            out[key] = ("link", os.readlink(p)) if os.path.islink(p) else Path(p).read_bytes()
-    return out
 
 
 def write(store: Any, path: str | bytes, dest: Path, **limits: Any) -> TreeWriter:
