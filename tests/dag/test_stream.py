@@ -18,9 +18,8 @@ from _dag_helpers import make_tree, snapshot
 from fastswap._defaults import MAX_BLOCK_SIZE
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import RAW, decode_cid, to_str
-from fastswap.dag import import_file, import_path
+from fastswap.dag import import_file, import_path, stream
 from fastswap.dag import ls as sync_ls
-from fastswap.dag import stream
 from fastswap.errors import BlockNotFoundError, DagError
 
 RUN_TIMEOUT = 120.0
@@ -162,6 +161,7 @@ def test_get_streams_a_tree_like_the_local_exporter(run: Any, tmp_path: Path) ->
     assert (res.kind, res.files, res.directories) == ("directory", 3, 5)
     assert run(stream.ls(stream.StoreSource(s), root)) == sync_ls(s, root)
     cid, name = run(stream.resolve(stream.StoreSource(s), f"{to_str(root)}/a.txt"))
+    assert cid == {e.name: e.cid for e in sync_ls(s, root)}["a.txt"]
     assert name == "a.txt"
     out = io.BytesIO()
     run(stream.get(stream.StoreSource(s), f"{to_str(root)}/a.txt", out))
