@@ -14,21 +14,21 @@ What decides the bytes of a directory, as both implementations do it:
   never followed; sockets, pipes and devices are refused.
 * When a directory becomes a HAMT (:mod:`fastswap.dag.hamt`): both decide by an estimate of the
   directory node's size, the sum over its links of the name's UTF-8 length plus the CID's
-  length, against ``shard_threshold`` (256 KiB by default) -- but not the same sum:
+  length (subdirectories included), against ``shard_threshold`` (256 KiB by default) -- and
+  differ only at the boundary:
 
-  - Kubo (boxo ``io/directory.go`` ``DynamicDirectory``): every link counts, subdirectories
-    included, and the directory shards when the estimate reaches the threshold (``>=``). Kubo
-    re-evaluates on each ``AddChild`` while building in MFS; with inserts only the estimate
-    never shrinks (a subdirectory's CID keeps its length, or grows from an identity CID to a
-    hashed one), so the final estimate decides.
-  - Helia (ipfs-unixfs-importer ``dir-flat``/``flat-to-shard``, strategy ``links-bytes``): only
-    children that are already built when the check runs count -- files, symlinks and empty
-    directories; a subdirectory with entries is still being built, has no CID yet, and counts
-    zero. The directory shards when the estimate exceeds the threshold (``>``). This models
-    ``addAll`` given the files and the empty directories (what ``import_path`` sees); Helia's
-    ``globSource`` also yields non-empty directories before their contents, and such a
-    placeholder counts until its first child arrives, which can tip a directory that sits
-    within one link of the threshold.
+  - Kubo (boxo ``io/directory.go`` ``DynamicDirectory``) shards when the estimate reaches the
+    threshold (``>=``). It re-evaluates on each ``AddChild`` while building in MFS; with inserts
+    only the estimate never shrinks (a subdirectory's CID keeps its length, or grows from an
+    identity CID to a hashed one), so the final estimate decides.
+  - Helia (ipfs-unixfs-importer ``dir-flat``/``flat-to-shard``, strategy ``links-bytes``)
+    shards when the estimate exceeds it (``>``). Its estimate counts only children that already
+    have a CID when a child is added. Helia's ``globSource`` (fast-glob) yields all of a
+    directory's entries, its subdirectories as empty-directory entries, before anything inside
+    them; so when the last of them is added every child counts, a subdirectory by the
+    empty-directory CID, whose length is the length of its final CID. (``addAll`` given files
+    only, without their directories, counts subdirectories as zero: a different tree shape near
+    the threshold; tests/interop checks the globSource way.)
 
 * ``wrap`` (``ipfs add -w``, Helia's ``wrapWithDirectory``) puts the given paths, by base name,
   into one more directory, built with the same rules.
@@ -128,45 +128,30 @@ class _Importer:
         with os.scandir(fs_path) as it:
             found = [e for e in it if self.hidden or not e.name.startswith(".")]
         found.sort(key=lambda e: os.fsencode(e.name))  # Go's os.ReadDir order: name bytes
-        children: list[tuple[str, Entry, bool]] = []  # (name, entry, counts for Helia)
+        children: list[tuple[str, Entry]] = []
         for e in found:
             name = _utf8_name(e.name, e.path)
             child_rel = f"{rel}/{name}"
             entry, kind = self.path(e.path, child_rel, e.stat(follow_symlinks=False), depth + 1)
-            children.append((name, entry, _built_early(kind, entry)))
+            children.append((name, entry))
             self.report(child_rel, entry, kind)
         return self.make_directory(children)
 
-    def make_directory(self, children: Sequence[tuple[str, Entry, bool]]) -> Entry:
+    def make_directory(self, children: Sequence[tuple[str, Entry]]) -> Entry:
         s = self.settings
+        estimate = sum(len(n.encode("utf-8")) + len(e.cid) for n, e in children)
         if s.flavor == "helia":
-            estimate = sum(_link_estimate(n, e) for n, e, built in children if built)
             shard = estimate > s.shard_threshold
         else:
-            estimate = sum(_link_estimate(n, e) for n, e, _ in children)
             shard = estimate >= s.shard_threshold
         if shard:
-            return build_shard([(n, e) for n, e, _ in children], s.shard_fanout, self.cids,
-                               self.sink)
+            return build_shard(children, s.shard_fanout, self.cids, self.sink)
         ordered = sorted(children, key=lambda c: c[0].encode("utf-8"))
-        links = [encode_link(e.cid, e.tsize, n) for n, e, _ in ordered]
+        links = [encode_link(e.cid, e.tsize, n) for n, e in ordered]
         block = encode_node(links, _DIRECTORY_DATA)
         cid = self.cids.cid(DAG_PB, block)
         self.sink.put(cid, block)
-        return Entry(cid, len(block) + sum(e.tsize for _, e, _ in children), 0)
-
-
-_EMPTY_DIRECTORY = encode_node([], _DIRECTORY_DATA)
-
-
-def _built_early(kind: str, entry: Entry) -> bool:
-    """Whether Helia's importer has built this child when it checks the parent's size: files,
-    symlinks and empty directories (see the module docstring)."""
-    return kind != "directory" or entry.tsize == len(_EMPTY_DIRECTORY)
-
-
-def _link_estimate(name: str, entry: Entry) -> int:
-    return len(name.encode("utf-8")) + len(entry.cid)
+        return Entry(cid, len(block) + sum(e.tsize for _, e in children), 0)
 
 
 def _utf8_name(name: str, where: str) -> str:
@@ -202,15 +187,15 @@ def import_paths(
     try:
         imp = _Importer(sink, s, hidden, on_added)
         result = ImportResult(root=b"")
-        top: list[tuple[str, Entry, bool]] = []
+        top: list[tuple[str, Entry]] = []
         for p in paths:
             fs_path = os.fspath(p)
             name = _utf8_name(os.path.basename(os.path.normpath(fs_path)), fs_path)
             entry, kind = imp.path(fs_path, name, os.stat(fs_path), 0)
             result.roots.append(imp.report(name, entry, kind))
-            top.append((name, entry, _built_early(kind, entry)))
+            top.append((name, entry))
         if wrap:
-            names = [n for n, _, _ in top]
+            names = [n for n, _ in top]
             if len(set(names)) != len(names):
                 raise DagError(
                     "two paths have the same base name; they cannot share one wrapping directory"

@@ -186,18 +186,18 @@ def test_sharding_threshold_kubo_reaches_helia_exceeds(tmp_path: Path) -> None:
     assert _kind(s, import_path(s, d, shard_threshold=199, **h)) == dagpb.HAMT_SHARD
 
 
-def test_helia_does_not_count_subdirectories_kubo_does(tmp_path: Path) -> None:
+def test_subdirectories_count_like_files(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
     for name in _names_of_length(16, 4):
         (d / name).mkdir()
         (d / name / "f").write_bytes(b"f")
-    (d / ("e" * 16)).mkdir()  # an empty directory counts for both
+    (d / ("e" * 16)).mkdir()  # empty or not, a subdirectory is a 16 + 34 byte link
     s = MemoryBlockstore()
     assert _kind(s, import_path(s, d, preset="kubo", shard_threshold=250)) == dagpb.HAMT_SHARD
     h = {"preset": "helia", "cid_version": 0}
-    assert _kind(s, import_path(s, d, shard_threshold=49, **h)) == dagpb.HAMT_SHARD
-    assert _kind(s, import_path(s, d, shard_threshold=50, **h)) == dagpb.DIRECTORY
+    assert _kind(s, import_path(s, d, shard_threshold=249, **h)) == dagpb.HAMT_SHARD
+    assert _kind(s, import_path(s, d, shard_threshold=250, **h)) == dagpb.DIRECTORY
 
 
 def test_a_hamt_of_2000_names_is_canonical_and_listable(tmp_path: Path) -> None:
