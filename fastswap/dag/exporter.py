@@ -59,7 +59,7 @@ from .dagpb import (
     decode_unixfs,
 )
 from .dagpb import RAW as UNIXFS_RAW
-from .hamt import read_shard, slot_path
+from .hamt import Where, read_shard, slot_path
 
 __all__ = [
     "End",
@@ -113,7 +113,7 @@ Event = Start | End | bytes | memoryview
 _SEPARATORS = frozenset(s for s in ("/", "\\" if os.sep == "\\" else None, os.altsep) if s)
 
 
-def check_name(name: str | None, where: str) -> str:
+def check_name(name: str | None, where: object) -> str:
     """*name* if it is one plain file name, else UnsafePathError (what an export writes)."""
     if name is None or name in ("", ".", ".."):
         raise UnsafePathError(
@@ -351,7 +351,7 @@ class Walker:
             self._file_node(item, node, fs)
         elif t == DIRECTORY:
             self._begin(Start(path, "directory", cid))
-            where = f"directory {to_str(cid)}"
+            where = Where("directory", cid)
             seen: set[str] = set()
             children: list[_Item] = []
             for link in node.links:
@@ -395,7 +395,7 @@ class Walker:
             cid, node.links, fs.data, fs.hash_type, fs.fanout,
             level=level, expect_fanout=fanout, path=prefix,
         )
-        where = f"HAMT directory {to_str(cid)}"
+        where = Where("HAMT directory", cid)
         children: list[_Item] = []
         for sl in links:
             if sl.name is None:
@@ -562,7 +562,7 @@ def ls_steps(path: str | bytes, *, resolve_types: bool = True) -> Steps:
     """
     cid, _ = yield from resolve_steps(path)
     node, fs = _unixfs(cid, (yield from _get(cid)))
-    where = f"directory {to_str(cid)}"
+    where = Where("directory", cid)
     found: list[tuple[str, PBLink]] = []
     if fs.type == DIRECTORY:
         found = [(check_name(ln.name, where), ln) for ln in node.links]

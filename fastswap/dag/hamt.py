@@ -37,6 +37,7 @@ from .unixfs import BlockSink, CidMaker, Entry
 __all__ = [
     "MURMUR3_X64_64",
     "ShardLink",
+    "Where",
     "build_shard",
     "hamt_hash",
     "read_shard",
@@ -50,6 +51,20 @@ MURMUR3_X64_64 = 0x22
 def hamt_hash(name: bytes) -> int:
     """The 64-bit HAMT hash of a UTF-8 name (h1 of murmur3-x64-128, seed 0)."""
     return mmh3.hash64(name, signed=False)[0]
+
+
+class Where:
+    """A node's description for error messages, formatted only if an error is raised (a CID's
+    text form costs far more than the checks it describes)."""
+
+    __slots__ = ("cid", "what")
+
+    def __init__(self, what: str, cid: bytes) -> None:
+        self.what = what
+        self.cid = cid
+
+    def __str__(self) -> str:
+        return f"{self.what} {to_str(self.cid)}"
 
 
 def _bits(fanout: int) -> int:
@@ -154,7 +169,7 @@ def read_shard(
     Returns (fanout, links). *expect_fanout* is the root's fanout for sub-shards (None at the
     root). Raises DagError for anything Kubo or Helia would not have written.
     """
-    where = f"HAMT shard {to_str(cid)}"
+    where = Where("HAMT shard", cid)
     if hash_type != MURMUR3_X64_64:
         raise DagError(f"{where} uses hash function {hash_type!r}; only murmur3-x64-64 (0x22)")
     if fanout is None or not 2 <= fanout <= MAX_HAMT_FANOUT or fanout & (fanout - 1):
