@@ -162,6 +162,17 @@ def test_import_dir_2000(benchmark: Any, source_dir: str, stores: Stores, preset
     _dir_mbps(benchmark)
 
 
+def _export(how: str, store: Any, root: bytes, out: str) -> None:
+    """Write the DAG at *root* to *out*: the local walker, or the streaming exporter reading
+    the repo as its block source."""
+    if how == "walker":
+        with TreeWriter(out) as w:
+            for ev in walk(store, root):
+                w.handle(ev)
+    else:
+        asyncio.run(dag_stream.get(dag_stream.StoreSource(store), root, out))
+
+
 @pytest.mark.parametrize("how", ["walker", "stream"])
 def test_export_dir_2000(benchmark: Any, source_dir: str, how: str) -> None:
     """Write the tree to disk from an LMDB repo: the local walker, and the streaming exporter
@@ -179,12 +190,7 @@ def test_export_dir_2000(benchmark: Any, source_dir: str, how: str) -> None:
             return (), {}
 
         def run() -> None:
-            if how == "walker":
-                with TreeWriter(out) as w:
-                    for ev in walk(store, root):
-                        w.handle(ev)
-            else:
-                asyncio.run(dag_stream.get(dag_stream.StoreSource(store), root, out))
+            _export(how, store, root, out)
 
         benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
         assert len(os.listdir(out)) == FILES
@@ -207,12 +213,7 @@ def test_export_64m_to_file(benchmark: Any, source: str, how: str) -> None:
         out = os.path.join(out_parent, "out")
 
         def run() -> None:
-            if how == "walker":
-                with TreeWriter(out) as w:
-                    for ev in walk(store, root):
-                        w.handle(ev)
-            else:
-                asyncio.run(dag_stream.get(dag_stream.StoreSource(store), root, out))
+            _export(how, store, root, out)
 
         benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
         assert os.path.getsize(out) == SIZE

@@ -119,7 +119,9 @@ class _Window:
         # scan ahead only once a batch of room is free: each scan costs a pass over the window
         if room < max(1, self.max_blocks // 8) or self.used >= self.max_bytes:
             return
-        for cid, hint in ahead:
+        # blocks further ahead than the window is wide cannot be held anyway: stop there, so a
+        # scan costs O(window) even when everything in reach is already asked for
+        for _, (cid, hint) in zip(range(self.max_blocks), ahead):
             if cid in self.tasks:
                 continue
             if room <= 0 or self.used >= self.max_bytes:
