@@ -170,7 +170,7 @@ def load_block(store: Any, cid: bytes) -> bytes:
     inline = _identity(cid)
     if inline is not None:
         return inline
-    data = store.get(cid)
+    data: bytes = store.get(cid)
     _v, _codec, mh_code, digest = decode_cid(cid)
     if mh_code == SHA2_256 and len(digest) == 32:
         ok = hashlib.sha256(data).digest() == digest
@@ -400,7 +400,7 @@ class Walker:
         for sl in links:
             if sl.name is None:
                 children.append(_Item(_SHARD, sl.link.cid, path, depth + 1, sl.link.tsize,
-                                      extra=(level + 1, (*prefix, sl.index), fanout)))
+                                      extra=(level + 1, (*prefix, sl.slot), fanout)))
             else:
                 name = check_name(sl.name, where)
                 children.append(_Item(_ENTRY, sl.link.cid, _join(path, name), depth + 1,
@@ -499,14 +499,15 @@ def _find_in_shard(
     cid: bytes, node: PBNode, fs: UnixFSData, name: str
 ) -> Generator[list[bytes], list[Any], PBLink | None]:
     """The link of *name* in the HAMT at *cid*, following sub-shards by the name's hash."""
-    level, prefix, fanout = 0, (), None
+    level, fanout = 0, None
+    prefix: tuple[int, ...] = ()
     while True:
         fanout, links = read_shard(
             cid, node.links, fs.data, fs.hash_type, fs.fanout,
             level=level, expect_fanout=fanout, path=prefix,
         )
         slot = slot_path(name.encode("utf-8"), fanout, level + 1)[-1]
-        hit = next((sl for sl in links if sl.index == slot), None)
+        hit = next((sl for sl in links if sl.slot == slot), None)
         if hit is None:
             return None
         if hit.name is not None:
@@ -569,7 +570,9 @@ def ls_steps(path: str | bytes, *, resolve_types: bool = True) -> Steps:
     elif fs.type == HAMT_SHARD:
         # breadth-first, one batch of sub-shards per level; sorted back to DAG order at the end
         ordered: list[tuple[tuple[int, ...], str, PBLink]] = []
-        level_items = [(cid, node, fs, ())]
+        level_items: list[tuple[bytes, PBNode, UnixFSData, tuple[int, ...]]] = [
+            (cid, node, fs, ())
+        ]
         fanout: int | None = None
         for level in range(64):
             deeper: list[tuple[bytes, tuple[int, ...]]] = []
@@ -580,9 +583,9 @@ def ls_steps(path: str | bytes, *, resolve_types: bool = True) -> Steps:
                 )
                 for sl in links:
                     if sl.name is None:
-                        deeper.append((sl.link.cid, (*prefix, sl.index)))
+                        deeper.append((sl.link.cid, (*prefix, sl.slot)))
                     else:
-                        ordered.append(((*prefix, sl.index), check_name(sl.name, where), sl.link))
+                        ordered.append(((*prefix, sl.slot), check_name(sl.name, where), sl.link))
             if not deeper:
                 break
             blocks = yield [c for c, _ in deeper]

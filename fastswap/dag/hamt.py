@@ -148,7 +148,7 @@ def _build(
 class ShardLink(NamedTuple):
     """One link of a HAMT node: an entry (``name`` set) or a sub-shard (``name`` None)."""
 
-    index: int
+    slot: int
     name: str | None
     link: PBLink
 

@@ -20,9 +20,10 @@ bytes are written while the rest is still in flight.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, runtime_checkable
@@ -93,7 +94,7 @@ class _Window:
     def _launch(self, cid: bytes, hint: int | None) -> None:
         cost = MAX_BLOCK_SIZE if hint is None else max(1, min(hint, MAX_BLOCK_SIZE))
         task = asyncio.ensure_future(self.source.get(cid))
-        task.add_done_callback(lambda t, c=cid: self._arrived(c, t))
+        task.add_done_callback(functools.partial(self._arrived, cid))
         self.tasks[cid] = task
         self.cost[cid] = cost
         self.used += cost
@@ -197,7 +198,7 @@ async def walk(
     window_bytes: int = DAG_STREAM_WINDOW_BYTES,
     stats: dict[str, int] | None = None,
     **limits: Any,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Walk what *path* names, yielding events in write order while fetching ahead.
 
     *stats*, if given, receives ``peak_blocks``/``peak_bytes`` of the window when the walk ends.
@@ -220,7 +221,9 @@ async def walk(
             stats["peak_bytes"] = window.peak_bytes
 
 
-async def cat(source: BlockSource, path: str | bytes, **options: Any) -> AsyncIterator[memoryview | bytes]:
+async def cat(
+    source: BlockSource, path: str | bytes, **options: Any
+) -> AsyncGenerator[memoryview | bytes, None]:
     """The bytes of the file at *path*, in order, as they can be written (see :func:`walk`).
 
     DagError if *path* is a directory or symlink. A memoryview is valid until the next
