@@ -389,6 +389,12 @@ def import_car(store: Any, src: Src) -> list[bytes]:
 # -- writing -----------------------------------------------------------------------------------
 
 
+def _data(store: Any, cid: bytes) -> bytes:
+    """A block's data; an identity CID's from the CID itself."""
+    _v, _codec, mh_code, digest = decode_cid(cid)
+    return digest if mh_code == IDENTITY else store.get(cid)  # type: ignore[no-any-return]
+
+
 def _dfs(store: Any, roots: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
     """Blocks reachable from *roots*, depth-first pre-order, links in order, each once."""
     seen: set[bytes] = set()
@@ -422,7 +428,8 @@ def write_car(
     cids: Iterable[bytes | str] | None = None,
     version: int = 1,
 ) -> int:
-    """Write a CAR of the DAGs under *roots* (or exactly the blocks *cids*, in that order).
+    """Write a CAR of the DAGs under *roots* (or exactly the blocks *cids*, in that order: an
+    identity CID among them gets a section, as go-car writes one, but no index entry).
 
     *version* 1 (the default, what ``ipfs dag export`` writes) or 2 (with an index). *out* is
     a path (written whole, replaced on success only) or a binary file object. Returns the
@@ -435,7 +442,7 @@ def write_car(
     if cids is None:
         blocks = _dfs(store, root_cids)
     else:
-        blocks = ((c, store.get(c)) for c in (parse(x) for x in cids))
+        blocks = ((c, _data(store, c)) for c in (parse(x) for x in cids))
     write = _write if version == 1 else _write_v2
     if isinstance(out, (str, os.PathLike)):
         tmp = os.fspath(out) + ".part"
