@@ -356,3 +356,23 @@ def test_a_directory_round_trips_through_car(tmp_path: Any) -> None:
             for ev in walk(t, root):
                 w.handle(ev)
         assert snapshot(tmp_path / f"out{version}") == snapshot(src)
+    # listed explicitly, an identity CID gets a section but no index entry (go-car's default)
+    ident = next(c for c in _identity_cids(s, root))
+    car = tmp_path / "explicit.car"
+    write_car(s, [root], car, cids=[root, ident], version=2)
+    assert [c for c, _ in read_car(car)[1]] == [root, ident]
+    assert [len(v) for v in _parse_v2(car.read_bytes())[3].values()] == [1]
+
+
+def _identity_cids(s: Any, root: bytes) -> list[bytes]:
+    from fastswap.cid import decode_cid
+    from fastswap.dag import iter_links
+
+    out, todo = [], [root]
+    while todo:
+        c = todo.pop()
+        if decode_cid(c)[2] == 0:
+            out.append(c)
+        elif decode_cid(c)[1] == 0x70:
+            todo.extend(iter_links(c, s.get(c)))
+    return out

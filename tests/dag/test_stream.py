@@ -52,7 +52,7 @@ class VirtualSource:
     arrive out of order), and counting what it was asked."""
 
     def __init__(self, chunks: int, *, seed: int = 1, delay: float = 0.002,
-                 fail: bytes | None = None) -> None:
+                 fail: bytes | None = None, width: int = 16) -> None:
         self.rng = random.Random(seed)
         self.delay = delay
         self.fail = fail
@@ -64,7 +64,7 @@ class VirtualSource:
         self.max_inflight = 0
         self.cancelled = 0
         self.root = import_file(self, _VirtualFile(chunks), cid_version=1, chunk_size=CHUNK,
-                                max_children=16)
+                                max_children=width)
         self.expected = hashlib.sha256()
         for i in range(chunks):
             self.expected.update(_chunk(i))
@@ -126,7 +126,8 @@ def test_memory_does_not_grow_with_the_file(run: Any) -> None:
 
     peaks = []
     for chunks in (64, 2048):  # 4 MiB and 128 MiB
-        src = VirtualSource(chunks, delay=0.0002)
+        # wide nodes: hundreds of leaves are known ahead, only the byte window holds them back
+        src = VirtualSource(chunks, delay=0.0002, width=512)
         tracemalloc.start()
         try:
             run(drain(src))
