@@ -39,6 +39,39 @@ DAG_IMPORT_BATCH_BYTES = 4 * 1024 * 1024
 MAX_DAG_DEPTH = 128
 #: A CAR header (dag-cbor {roots, version}) larger than this is refused (~25k roots).
 MAX_CAR_HEADER_SIZE = 1024 * 1024
+#: A directory becomes a HAMT once the estimate of its node's size (the sum of each link's name
+#: length plus its CID length) reaches this: boxo's io.HAMTShardingSize and Kubo 0.22's
+#: Internal.UnixFSShardingSizeThreshold default, and ipfs-unixfs-importer's
+#: shardSplitThresholdBytes ("links-bytes" strategy), which Helia 7 uses. Kubo shards at
+#: estimate >= threshold, Helia at estimate > threshold (see fastswap.dag.importer).
+HAMT_SHARD_THRESHOLD = 256 * 1024
+#: Slots per HAMT node (boxo io.DefaultShardWidth; Helia's shardFanoutBits 8 = 256).
+HAMT_FANOUT = 256
+#: Widest HAMT node the exporter accepts: 1024 slots (boxo refuses wider shards since 0.13 for
+#: the same reason: the bitfield and the link list grow with it); at least 2.
+MAX_HAMT_FANOUT = 1024
+#: `ipfs add --inline` puts blocks of at most this many bytes into identity CIDs (Kubo's
+#: --inline-limit default, 32).
+DEFAULT_INLINE_LIMIT = 32
+#: Largest --inline-limit accepted: an identity CID carries the whole block, and CIDs over
+#: MAX_CID_SIZE are refused here; newer boxo releases refuse identity digests over 128 bytes.
+MAX_INLINE_LIMIT = 128
+#: Trickle layout: subtrees of each depth added before the depth grows (boxo trickle
+#: depthRepeat, ipfs-unixfs-importer layerRepeat: both 4).
+TRICKLE_LAYER_REPEAT = 4
+#: The streaming exporter (fastswap.dag.stream) keeps at most this many blocks requested or
+#: received-but-unwritten ahead of the byte being written (no boxo equivalent: Kubo's exporter
+#: fetches one block at a time behind a session's own want window). 256 keeps a wantlist of
+#: small blocks full without flooding boxo's 1024-entry per-peer limit.
+DAG_STREAM_WINDOW_BLOCKS = 256
+#: ... and at most this many bytes of them (counted from each link's Tsize until the block
+#: arrives, then from its length): memory stays flat whatever the file size. 32 MiB is 128
+#: chunks of Kubo's 256 KiB or 32 of Helia's 1 MiB: several round trips of data in flight.
+DAG_STREAM_WINDOW_BYTES = 32 * 1024 * 1024
+#: Entries (files, directories, symlinks) one export walk visits before it stops with an error:
+#: a small DAG can name the same subdirectory many times over (a "zip bomb" of shared subtrees);
+#: Kubo and Helia have no such limit. Pass max_entries= to go further.
+DAG_EXPORT_MAX_ENTRIES = 10_000_000
 
 # -- LMDB blockstore ---------------------------------------------------------------------------
 

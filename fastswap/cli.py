@@ -1,4 +1,4 @@
-"""The ``fastswap`` command line: add, cat, import-car, export-car, id, ping.
+"""The ``fastswap`` command line: add, cat, ls, get, seed, import-car, export-car, id, ping.
 
 Each subcommand is one entry in :data:`COMMANDS` (name -> help, argument setup, runner), so later
 commands (seed, get, id, ping, stat) are added as entries, not as branches of one big function.
@@ -62,17 +62,29 @@ class Command:
 # -- add ---------------------------------------------------------------------------------------
 
 _ADD_DESCRIPTION = """\
-Import FILE as a UnixFS file DAG into the repo and print its root CID.
+Import files and directories (-r) as UnixFS DAGs into the repo; print what was added.
 
 Defaults are Kubo's `ipfs add` (0.22): CIDv0, dag-pb leaves, 256 KiB chunks, 174 links per node,
-so the CID printed is the one `ipfs add FILE` prints. --cid-version 1 switches leaves to raw (as
-`ipfs add --cid-version=1` does) unless --no-raw-leaves is given. --preset helia gives
-@helia/unixfs's addFile defaults (CIDv1, raw leaves, 1 MiB chunks, 1024 links). Explicit options
-override the preset."""
+balanced layout, directories sharded into a HAMT once their links' names and CIDs pass 256 KiB;
+so the CIDs printed are the ones `ipfs add -r PATH` prints. --cid-version 1 switches leaves to
+raw (as `ipfs add --cid-version=1` does) unless --no-raw-leaves is given; a --hash other than
+sha2-256 implies CIDv1. --preset helia gives @helia/unixfs's addAll defaults (CIDv1, raw leaves,
+1 MiB chunks, 1024 links, and Helia's sharding rule). Explicit options override the preset.
+
+Prints `added CID PATH` for every file and directory, the root last; -q prints only the root."""
 
 
 def _setup_add(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="file to import ('-' reads standard input)")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="file or directory to import ('-' reads standard input)")
+    p.add_argument("-r", "--recursive", action="store_true", help="import directories")
+    p.add_argument("-w", "--wrap-with-directory", dest="wrap", action="store_true",
+                   help="wrap the PATHs (by base name) in one directory and print its CID")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the root CID")
+    p.add_argument("-n", "--only-hash", action="store_true",
+                   help="compute the CIDs only; write nothing to the repo")
+    p.add_argument("-H", "--hidden", action="store_true",
+                   help="include files whose names start with '.'")
     p.add_argument(
         "--preset",
         choices=("kubo", "helia"),
@@ -100,47 +112,96 @@ def _setup_add(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-children", type=_positive_int, metavar="N", help="links per node (kubo: 174)"
     )
+    p.add_argument("--hash", choices=("sha2-256", "sha2-512", "blake2b-256"),
+                   help="multihash function (default: sha2-256)")
+    p.add_argument("--trickle", action="store_true", default=None,
+                   help="trickle layout instead of balanced")
+    p.add_argument("--inline", action="store_true", default=None,
+                   help="put small blocks into identity CIDs (`ipfs add --inline`)")
+    p.add_argument("--inline-limit", type=_positive_int, metavar="N",
+                   help="largest block --inline inlines (default: 32)")
 
 
 def _run_add(args: argparse.Namespace, ctx: Context) -> int:
     from .cid import to_str
-    from .dag import HELIA_DEFAULTS, KUBO_DEFAULTS, import_file
+    from .dag import Added, ImportSettings, import_file, import_paths
 
-    settings = dict(HELIA_DEFAULTS if args.preset == "helia" else KUBO_DEFAULTS)
-    if args.cid_version is not None:
-        settings["cid_version"] = args.cid_version
-        # as in Kubo: choosing CIDv1 implies raw leaves unless told otherwise
-        settings["raw_leaves"] = args.cid_version == 1
-    if args.raw_leaves is not None:
-        settings["raw_leaves"] = args.raw_leaves
-    if args.chunk_size is not None:
-        settings["chunk_size"] = args.chunk_size
-    if args.max_children is not None:
-        settings["max_children"] = args.max_children
-    if args.file == "-":
-        root = import_file(ctx.store, sys.stdin.buffer, **settings)
-    else:
-        if os.path.isdir(args.file):
-            raise _UserError(f"{args.file} is a directory; only files can be added for now")
-        root = import_file(ctx.store, args.file, **settings)
-    print(to_str(root))
+    settings = ImportSettings.preset(
+        args.preset,
+        cid_version=args.cid_version,
+        raw_leaves=args.raw_leaves,
+        chunk_size=args.chunk_size,
+        max_children=args.max_children,
+        hash=args.hash,
+        trickle=args.trickle,
+        inline=args.inline,
+        inline_limit=args.inline_limit if args.inline else None,
+    )
+    if "-" in args.paths and (len(args.paths) > 1 or args.wrap):
+        raise _UserError("'-' (standard input) must be the only PATH, without -w")
+    for path in args.paths:
+        if path != "-" and os.path.isdir(path) and not args.recursive:
+            raise _UserError(f"{path} is a directory; use -r to add directories")
+        if path != "-" and not os.path.exists(path):
+            raise _UserError(f"{path}: No such file or directory")
+    store = None if args.only_hash else ctx.store
+
+    def show(added: Added) -> None:
+        if not args.quiet:
+            print(f"added {to_str(added.cid)} {added.path}")
+
+    if args.paths == ["-"]:
+        root = import_file(store, sys.stdin.buffer, settings)
+        print(to_str(root) if args.quiet else f"added {to_str(root)} -")
+        return EXIT_OK
+    result = import_paths(store, args.paths, settings, wrap=args.wrap, hidden=args.hidden,
+                          on_added=show)
+    if args.quiet:
+        print(to_str(result.root))
+    elif args.wrap:
+        print(f"added {to_str(result.root)}")
     return EXIT_OK
 
 
-# -- cat ---------------------------------------------------------------------------------------
+# -- cat / ls ----------------------------------------------------------------------------------
 
 
 def _setup_cat(p: argparse.ArgumentParser) -> None:
-    p.add_argument("cid", metavar="CID", help="root CID of a UnixFS file")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="CID of a UnixFS file, or CID/path/inside a directory")
 
 
 def _run_cat(args: argparse.Namespace, ctx: Context) -> int:
     from .dag import cat
+    from .dag.exporter import parse_path
 
+    for path in args.paths:
+        parse_path(path)  # every PATH is checked before any output
     out = sys.stdout.buffer
-    for chunk in cat(ctx.store, args.cid):
-        out.write(chunk)
+    for path in args.paths:
+        for chunk in cat(ctx.store, path):
+            out.write(chunk)
     out.flush()
+    return EXIT_OK
+
+
+def _setup_ls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", metavar="PATH", nargs="+", help="CID or CID/path of a directory")
+    p.add_argument("--no-resolve", dest="resolve", action="store_false",
+                   help="do not read each entry's root block (sizes and kinds unknown)")
+
+
+def _run_ls(args: argparse.Namespace, ctx: Context) -> int:
+    from .cid import to_str
+    from .dag import ls
+
+    for i, path in enumerate(args.paths):
+        entries = ls(ctx.store, path, resolve_types=args.resolve)
+        if len(args.paths) > 1:
+            print(("\n" if i else "") + f"{path}:")
+        for e in entries:
+            size = "-" if e.size is None else str(e.size)
+            print(f"{to_str(e.cid)} {size} {e.name}{'/' if e.kind == 'directory' else ''}")
     return EXIT_OK
 
 
@@ -148,7 +209,7 @@ def _run_cat(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _setup_import_car(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="CAR v1 file ('-' reads standard input)")
+    p.add_argument("file", metavar="FILE", help="CAR v1 or v2 file ('-' reads standard input)")
 
 
 def _run_import_car(args: argparse.Namespace, ctx: Context) -> int:
@@ -162,7 +223,8 @@ def _run_import_car(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _setup_export_car(p: argparse.ArgumentParser) -> None:
-    p.add_argument("cid", metavar="CID", nargs="+", help="root CID(s) of the DAG(s) to export")
+    p.add_argument("cid", metavar="PATH", nargs="+",
+                   help="root CID(s) (or CID/path) of the DAG(s) to export")
     p.add_argument(
         "-o",
         "--output",
@@ -170,19 +232,23 @@ def _setup_export_car(p: argparse.ArgumentParser) -> None:
         default="-",
         help="CAR file to write (default: standard output)",
     )
+    p.add_argument("--version", dest="car_version", type=int, choices=(1, 2), default=1,
+                   help="CAR version (default: 1, as `ipfs dag export`; 2 adds an index)")
 
 
 def _run_export_car(args: argparse.Namespace, ctx: Context) -> int:
-    from .cid import parse
-    from .dag import write_car
+    from .dag import resolve, write_car
+    from .dag.exporter import parse_path
 
-    roots = [parse(c) for c in args.cid]  # bad CIDs fail before anything is written
+    for path in args.cid:
+        parse_path(path)  # bad CIDs fail before anything is read or written
+    roots = [resolve(ctx.store, path) for path in args.cid]
     if args.output == "-":
         if sys.stdout.isatty():
             raise _UserError("refusing to write a CAR to a terminal; use -o FILE or redirect")
-        write_car(ctx.store, roots, sys.stdout.buffer)
+        write_car(ctx.store, roots, sys.stdout.buffer, version=args.car_version)
     else:
-        write_car(ctx.store, roots, args.output)
+        write_car(ctx.store, roots, args.output, version=args.car_version)
     return EXIT_OK
 
 
@@ -482,19 +548,34 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+_GET_DESCRIPTION = """\
+Write the file, directory tree or symlink each PATH names (CID or CID/path/inside).
+
+With no --peer and no content routing (--bootstrap, --delegated-routing) every block must
+already be in the repo (no network). Otherwise the DAG is fetched from those peers and the
+providers routing finds first, every block verified. Output: -o OUT (a file or a new
+directory; with several PATHs, a directory that receives each under its name), '-' for
+standard output (files only). OUT is checked writable before anything is fetched, written
+under a temporary .part name beside it and moved into place at the end: an interrupted get
+leaves nothing behind. Names inside directories are checked: an entry that is not a plain
+file name ('..', '/', NUL...) is refused before anything of it is written."""
+
+
 def _setup_get(p: argparse.ArgumentParser) -> None:
-    p.add_argument("cid", metavar="CID", help="root CID of a UnixFS file")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="CID or CID/path of a UnixFS file, directory or symlink")
     p.add_argument(
         "--peer",
         metavar="MULTIADDR",
         action="append",
         default=[],
-        help="a peer to fetch from (/ip4/../tcp/../p2p/<id>), repeatable; without one, providers "
-        "are found through content routing (--bootstrap, --delegated-routing)",
+        help="a peer to fetch from (/ip4/../tcp/../p2p/<id>), repeatable; providers are also "
+        "found through content routing (--bootstrap, --delegated-routing); with none of these, "
+        "every block must be in the repo",
     )
     p.add_argument(
-        "-o", "--output", metavar="FILE", default="-", help="where to write the file (default: "
-        "standard output)"
+        "-o", "--output", metavar="OUT", help="where to write (default: standard output for "
+        "one PATH, the current directory for several)"
     )
     p.add_argument(
         "--timeout", type=float, default=600.0, metavar="S", help="give up after S seconds"
@@ -502,24 +583,89 @@ def _setup_get(p: argparse.ArgumentParser) -> None:
     _setup_routing(p)
 
 
+def _get_targets(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(PATH, output) pairs; output '-' is standard output. Bad CIDs fail here, first."""
+    from .cid import to_str
+    from .dag.exporter import parse_path
+
+    names = []
+    for path in args.paths:
+        root, inside = parse_path(path)
+        names.append(inside[-1] if inside else to_str(root))
+    if len(args.paths) == 1:
+        return [(args.paths[0], args.output or "-")]
+    out = args.output or "."
+    if out == "-":
+        return [(path, "-") for path in args.paths]
+    if len(set(names)) != len(names):
+        raise _UserError("two PATHs end in the same name; get them one at a time with -o")
+    os.makedirs(out, exist_ok=True)
+    return [(path, os.path.join(out, name)) for path, name in zip(args.paths, names)]
+
+
 def _run_get(args: argparse.Namespace, ctx: Context) -> int:
+    import contextlib
     import time
 
+    from .dag import TreeWriter
+    from .dag import stream as dag_stream
+    from .errors import BlockNotFoundError
+
+    targets = _get_targets(args)
+    if any(out == "-" for _, out in targets) and sys.stdout.isatty():
+        raise _UserError("refusing to write binary data to a terminal; use -o FILE or redirect")
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        # every output is made (so known writable) before any block is fetched
+        writers: list[Any] = [
+            sys.stdout.buffer if out == "-" else stack.enter_context(TreeWriter(out))
+            for _, out in targets
+        ]
+        networked = (args.peer or args.bootstrap or args.bootstrap_public
+                     or args.delegated_routing)
+        nblocks = _fetch_from_peers(args, ctx) if networked else None
+        fetched = time.monotonic() - t0
+        source = dag_stream.StoreSource(ctx.store)
+
+        async def export() -> list[Any]:
+            return [await dag_stream.get(source, path, w) for (path, _), w in zip(targets, writers)]
+
+        try:
+            results = _run_loop(export())
+        except BlockNotFoundError as exc:
+            if networked:
+                raise
+            raise _UserError(
+                f"{exc} in the repo, and nowhere to look for it was given: add --peer "
+                "MULTIADDR, or --bootstrap MULTIADDR (or --bootstrap-public) to search the DHT, "
+                "or --delegated-routing URL") from None
+    elapsed = time.monotonic() - t0
+    size = sum(r.bytes for r in results)
+    files = sum(r.files for r in results)
+    dirs = sum(r.directories for r in results)
+    wrote = f"wrote {files} files, {dirs} directories, {size} bytes"
+    if nblocks is None:
+        print(f"{wrote} in {elapsed:.2f} s (every block was in the repo)", file=sys.stderr)
+    else:
+        print(f"fetched {nblocks} blocks, {size} bytes in {fetched:.2f} s "
+              f"({size / max(fetched, 1e-9) / 1e6:.1f} MB/s); {wrote}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _fetch_from_peers(args: argparse.Namespace, ctx: Context) -> int:
+    """Fetch every DAG the PATHs start from into the repo; the number of blocks they hold.
+
+    (The network half of get: to be replaced by a Node block source that the streaming
+    exporter reads from directly, so that writing starts with the first block.)"""
     from .blockstore import default_repo_path
-    from .cid import parse
-    from .dag import cat
+    from .dag.exporter import parse_path
     from .node import Node
 
-    root = parse(args.cid)  # a bad CID fails before any connection
-    if args.output == "-" and sys.stdout.isatty():
-        raise _UserError("refusing to write binary data to a terminal; use -o FILE or redirect")
-    if not (args.peer or args.bootstrap or args.bootstrap_public or args.delegated_routing):
-        raise _UserError("nowhere to look for the content: give --peer MULTIADDR, or "
-                         "--bootstrap MULTIADDR (or --bootstrap-public) to search the DHT, or "
-                         "--delegated-routing URL")
+    roots = list(dict.fromkeys(parse_path(path)[0] for path in args.paths))
+    ctx.close()  # the node opens the repo itself
     repo = ctx.repo or default_repo_path()
 
-    async def go() -> tuple[int, Any]:
+    async def go() -> int:
         from .errors import RoutingError
         from .net.multiaddr import parse_multiaddr
         from .routing import DelegatedRouting, Router, StaticRouting
@@ -538,49 +684,33 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
                         "pick the DHT they run with --dht")
                 for peer in args.peer:
                     await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
-                n = await node.fetch_dag(root, timeout=args.timeout)
-                return n, node.stat()
+                n = 0
+                for root in roots:
+                    n += await node.fetch_dag(root, timeout=args.timeout)
+                return n
             finally:
                 await _stop_all([*delegated, *dhts])
 
-    t0 = time.monotonic()
-    nblocks, _ = _run_loop(go())
-    elapsed = time.monotonic() - t0
-    # the node is closed: read the (verified) blocks back from the repo
-    size = 0
-    if args.output == "-":
-        out = sys.stdout.buffer
-        for chunk in cat(ctx.store, root):
-            out.write(chunk)
-            size += len(chunk)
-        out.flush()
-    else:
-        tmp = args.output + ".part"
-        with open(tmp, "wb") as fh:
-            for chunk in cat(ctx.store, root):
-                fh.write(chunk)
-                size += len(chunk)
-        os.replace(tmp, args.output)
-    print(f"fetched {nblocks} blocks, {size} bytes in {elapsed:.2f} s "
-          f"({size / max(elapsed, 1e-9) / 1e6:.1f} MB/s)", file=sys.stderr)
-    return EXIT_OK
+    return int(_run_loop(go()))
 
 
 #: Every subcommand, in the order --help lists them.
 COMMANDS: dict[str, Command] = {
-    "add": Command("import a file, print its root CID", _setup_add, _run_add, _ADD_DESCRIPTION),
+    "add": Command("import files and directories, print their CIDs", _setup_add, _run_add,
+                   _ADD_DESCRIPTION),
     "cat": Command("write a UnixFS file's bytes to standard output", _setup_cat, _run_cat),
+    "ls": Command("list a UnixFS directory: CID, size, name", _setup_ls, _run_ls),
     "import-car": Command(
-        "import the blocks of a CAR v1 file, print its roots", _setup_import_car, _run_import_car
+        "import the blocks of a CAR v1 or v2 file, print its roots", _setup_import_car,
+        _run_import_car
     ),
     "export-car": Command(
-        "write the DAG under CID as a CAR v1 file", _setup_export_car, _run_export_car
+        "write the DAG under CID as a CAR file (v1, or v2)", _setup_export_car, _run_export_car
     ),
     "seed": Command("import files and serve them over Bitswap", _setup_seed, _run_seed,
                     _SEED_DESCRIPTION),
-    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get,
-                   "Fetch the UnixFS file CID (every block verified) from --peer peers and/or "
-                   "the\nproviders content routing finds, and write it.\n\n" + _ROUTING_NOTE),
+    "get": Command("write UnixFS files and directories, fetching from peers if asked",
+                   _setup_get, _run_get, _GET_DESCRIPTION + "\n\n" + _ROUTING_NOTE),
     "id": Command(
         "connect to a libp2p peer and print what identify says about it",
         _setup_id,

@@ -38,6 +38,8 @@ __all__ = [
     "NodeError",
     "NoiseError",
     "NonceExhaustedError",
+    "OutputExistsError",
+    "PathNotFoundError",
     "PeerIdMismatchError",
     "PingError",
     "ProviderStoreError",
@@ -50,6 +52,7 @@ __all__ = [
     "StreamResetError",
     "TruncatedMessageError",
     "TruncatedVarintError",
+    "UnsafePathError",
     "UnsupportedHashError",
     "VarintError",
     "WantlistError",
@@ -135,6 +138,19 @@ class BlockNotFoundError(BlockstoreError, KeyError):
 
 class DagError(FastswapError, ValueError):
     """A DAG node that cannot be decoded or walked (bad dag-pb, bad UnixFS, missing link)."""
+
+
+class UnsafePathError(DagError):
+    """A directory entry whose name is not one plain file name (empty, ``.``, ``..``, a
+    separator or NUL inside, a duplicate): writing it could land outside the target."""
+
+
+class PathNotFoundError(DagError, LookupError):
+    """A UnixFS path (``CID/a/b``) names an entry that does not exist."""
+
+
+class OutputExistsError(FastswapError, FileExistsError):
+    """The export target already exists and cannot be replaced; remove it or pick another."""
 
 
 class CarError(FastswapError, ValueError):

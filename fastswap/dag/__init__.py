@@ -1,20 +1,43 @@
-"""DAGs: UnixFS files over dag-pb and raw leaves (ipfs/specs UNIXFS.md, IPLD dag-pb), CAR v1.
+"""DAGs: UnixFS files, directories and HAMT shards over dag-pb and raw leaves (ipfs/specs
+UNIXFS.md, IPLD dag-pb), and CAR v1/v2 archives.
 
-``import_file``/``cat`` build and read UnixFS file DAGs (byte-identical to Kubo and Helia for the
-same settings: ``KUBO_DEFAULTS``, ``HELIA_DEFAULTS``); ``write_car``/``read_car``/``import_car``
-move DAGs in and out as CAR v1 files; ``iter_links`` lists a block's children for DAG walkers.
+Import: ``import_file`` (one file, bytes or stream), ``import_path``/``import_paths`` (files and
+directories, ``ipfs add -r [-w]``), both byte-identical to Kubo 0.22 and Helia 7 for the same
+settings (``ImportSettings.preset("kubo" | "helia", **overrides)``; ``KUBO_DEFAULTS`` and
+``HELIA_DEFAULTS`` are the file-level keyword presets).
+
+Export from a local store: ``cat``, ``ls``, ``resolve`` and ``walk`` take ``CID`` or
+``CID/path/inside``; ``TreeWriter`` writes a walk to disk. The streaming, fetch-ahead versions
+over any block source are in :mod:`fastswap.dag.stream`.
+
+CAR: ``write_car``/``read_car``/``import_car``. ``iter_links`` lists a block's children for DAG
+walkers.
 """
 
 from .car import import_car, read_car, write_car
-from .unixfs import HELIA_DEFAULTS, KUBO_DEFAULTS, cat, import_file, iter_links
+from .exporter import LsEntry, TreeWriter, Walker, cat, ls, resolve, walk
+from .importer import Added, ImportResult, import_path, import_paths
+from .settings import ImportSettings
+from .unixfs import HELIA_DEFAULTS, KUBO_DEFAULTS, import_file, iter_links
 
 __all__ = [
     "HELIA_DEFAULTS",
     "KUBO_DEFAULTS",
+    "Added",
+    "ImportResult",
+    "ImportSettings",
+    "LsEntry",
+    "TreeWriter",
+    "Walker",
     "cat",
     "import_car",
     "import_file",
+    "import_path",
+    "import_paths",
     "iter_links",
+    "ls",
     "read_car",
+    "resolve",
+    "walk",
     "write_car",
 ]

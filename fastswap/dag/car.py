@@ -1,6 +1,6 @@
-"""CAR v1 (Content Addressable aRchives): write DAGs out, read and import them.
+"""CAR v1 and v2 (Content Addressable aRchives): write DAGs out, read and import them.
 
-Spec: ipld/specs ``transport/car/carv1`` (ipld.io/specs/transport/car/carv1/). A CAR v1 is
+Specs: ipld/specs ``transport/car/carv1`` and ``carv2`` (ipld.io/specs/transport/car/). A CAR v1 is
 ``varint(len) header`` then sections ``varint(len) CID data``; the header is the dag-cbor map
 ``{"roots": [CID, ...], "version": 1}``. That minimal dag-cbor form is encoded and decoded here
 (map of two text keys, an array of tag-42 byte strings holding ``0x00 + CID``, a small uint), so no
@@ -9,13 +9,26 @@ shorter key first); the reader accepts either order but is otherwise strict: def
 minimal integer encodings, no other keys, version 1 only.
 
 ``write_car`` walks from the roots depth-first, pre-order, links in order, each block once: the
-order ``ipfs dag export`` (go-car selective traversal, links visited once) writes.
+order ``ipfs dag export`` (go-car selective traversal, links visited once) writes. Identity CIDs
+get no section (their data is the CID; go-car's default, ``StoreIdentityCIDs`` off).
+
+A CAR v2 is the 11-byte pragma (a CAR v1 header ``{"version": 2}``), a 40-byte header
+(16 bytes of characteristics, then little-endian uint64 data offset, data size and index
+offset), the CAR v1 payload, and an optional index. The reader checks the header, skips to the
+payload, reads exactly ``data size`` bytes of it as CAR v1 and ignores the index (an index from
+someone else is not trusted; every block is verified anyway). The writer emits what go-car
+writes by default: the payload right after the header, then a ``MultihashIndexSorted`` (0x0401)
+index: per multihash code, per digest width, records of (digest, uint64 offset of the section
+in the payload) sorted by digest.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
+import struct
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any, Union
 
@@ -34,6 +47,7 @@ from ..errors import CarError, CIDError, DagError, VarintError
 from .unixfs import iter_links
 
 __all__ = [
+    "CARV2_PRAGMA",
     "decode_header",
     "encode_header",
     "import_car",
@@ -270,34 +284,86 @@ def _sections(f: IO[bytes], close: bool) -> Iterator[tuple[bytes, bytes]]:
             f.close()
 
 
+#: CAR v2: the pragma, the fixed header after it, and the multicodec of the index we write.
+CARV2_PRAGMA = b"\x0a\xa1\x67version\x02"
+_CARV2_HEADER = struct.Struct("<16sQQQ")  # characteristics, data offset, data size, index offset
+_MH_INDEX_SORTED = 0x0401
+
+
+class _Limited:
+    """A reader that ends after *n* bytes of *f* (the payload inside a CAR v2)."""
+
+    def __init__(self, f: IO[bytes], n: int) -> None:
+        self.f = f
+        self.left = n
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _skip(f: IO[bytes], n: int) -> None:
+    while n > 0:
+        got = f.read(min(n, 1 << 20))
+        if not got:
+            raise CarError("CAR v2 file truncated before its data payload")
+        n -= len(got)
+
+
+def _read_header(f: IO[bytes]) -> tuple[list[bytes], int]:
+    n = _read_varint(f, "header")
+    if n is None:
+        raise CarError("empty file: not a CAR")
+    if n == 0 or n > MAX_CAR_HEADER_SIZE:
+        raise CarError(f"CAR header length {n} is not between 1 and {MAX_CAR_HEADER_SIZE}")
+    return decode_header(_read_exact(f, n, "the header"))
+
+
 def read_car(src: Src) -> tuple[list[bytes], Iterator[tuple[bytes, bytes]]]:
-    """Read a CAR v1: (root CIDs, iterator of (cid, data) in file order).
+    """Read a CAR v1 or v2: (root CIDs, iterator of (cid, data) in file order).
 
     The header is read now; sections are read lazily as the iterator advances (the file, if a
     path was given, is closed when it ends). Blocks are NOT verified here: ``import_car`` does.
     Raises CarError for a bad header, truncated or oversized sections and bad varints.
     """
     f, close = _open(src)
+    reader: Any = f
     try:
-        n = _read_varint(f, "header")
-        if n is None:
-            raise CarError("empty file: not a CAR")
-        if n == 0 or n > MAX_CAR_HEADER_SIZE:
-            raise CarError(f"CAR header length {n} is not between 1 and {MAX_CAR_HEADER_SIZE}")
-        roots, version = decode_header(_read_exact(f, n, "the header"))
+        roots, version = _read_header(f)
         if version == 2:
-            raise CarError("this is a CAR v2 file; only CAR v1 is supported (use `car` to convert)")
-        if version != 1:
-            raise CarError(f"unsupported CAR version {version}")
+            # the pragma was the {"version": 2} header just read: 11 bytes
+            raw = _read_exact(f, _CARV2_HEADER.size, "the CAR v2 header")
+            _chars, data_offset, data_size, _index_offset = _CARV2_HEADER.unpack(raw)
+            start = len(CARV2_PRAGMA) + _CARV2_HEADER.size
+            if data_offset < start or data_size == 0:
+                raise CarError(
+                    f"CAR v2 header has data offset {data_offset} and size {data_size}; the "
+                    f"payload must start at byte {start} or later and not be empty"
+                )
+            _skip(f, data_offset - start)
+            reader = _Limited(f, data_size)
+            roots, version = _read_header(reader)
+            if version != 1:
+                raise CarError(f"CAR v2 payload is CAR version {version}, not 1")
+        elif version != 1:
+            raise CarError(f"unsupported CAR version {version} (1 and 2 are)")
     except BaseException:
         if close:
             f.close()
         raise
-    return roots, _sections(f, close)
+    return roots, _sections(reader, close)
 
 
 def import_car(store: Any, src: Src) -> list[bytes]:
-    """Store every block of a CAR v1 after verifying it against its CID; return the roots.
+    """Store every block of a CAR (v1 or v2) after verifying it against its CID; return the
+    roots.
 
     BadBlockError if a block does not hash to its CID (nothing after it is stored), CarError for
     a malformed file. Roots need not be in the file (a CAR may carry a partial DAG).
@@ -307,6 +373,8 @@ def import_car(store: Any, src: Src) -> list[bytes]:
     size = 0
     for cid, data in sections:
         verify_block(cid, data)
+        if decode_cid(cid)[2] == IDENTITY:
+            continue  # the data is in the CID; stores keep no identity blocks
         batch.append((cid, data))
         size += len(data)
         if size >= _IMPORT_BATCH_BYTES:
@@ -320,6 +388,12 @@ def import_car(store: Any, src: Src) -> list[bytes]:
 # -- writing -----------------------------------------------------------------------------------
 
 
+def _data(store: Any, cid: bytes) -> bytes:
+    """A block's data; an identity CID's from the CID itself."""
+    _v, _codec, mh_code, digest = decode_cid(cid)
+    return digest if mh_code == IDENTITY else store.get(cid)  # type: ignore[no-any-return]
+
+
 def _dfs(store: Any, roots: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
     """Blocks reachable from *roots*, depth-first pre-order, links in order, each once."""
     seen: set[bytes] = set()
@@ -330,8 +404,11 @@ def _dfs(store: Any, roots: Sequence[bytes]) -> Iterator[tuple[bytes, bytes]]:
             continue
         seen.add(cid)
         _v, codec, mh_code, digest = decode_cid(cid)
-        data = digest if mh_code == IDENTITY else store.get(cid)
-        yield cid, data
+        if mh_code == IDENTITY:
+            data = digest  # walked, not written
+        else:
+            data = store.get(cid)
+            yield cid, data
         if codec == RAW:
             continue
         if codec != DAG_PB:
@@ -348,23 +425,29 @@ def write_car(
     out: str | os.PathLike[str] | IO[bytes],
     *,
     cids: Iterable[bytes | str] | None = None,
+    version: int = 1,
 ) -> int:
-    """Write a CAR v1 of the DAGs under *roots* (or exactly the blocks *cids*, in that order).
+    """Write a CAR of the DAGs under *roots* (or exactly the blocks *cids*, in that order: an
+    identity CID among them gets a section, as go-car writes one, but no index entry).
 
-    *out* is a path (written whole, replaced on success only) or a binary file object.
-    Returns the number of blocks written. BlockNotFoundError if a block is missing.
+    *version* 1 (the default, what ``ipfs dag export`` writes) or 2 (with an index). *out* is
+    a path (written whole, replaced on success only) or a binary file object. Returns the
+    number of blocks written. BlockNotFoundError if a block is missing.
     """
+    if version not in (1, 2):
+        raise CarError(f"CAR version must be 1 or 2, not {version!r}")
     root_cids = [parse(r) for r in roots]
     blocks: Iterable[tuple[bytes, bytes]]
     if cids is None:
         blocks = _dfs(store, root_cids)
     else:
-        blocks = ((c, store.get(c)) for c in (parse(x) for x in cids))
+        blocks = ((c, _data(store, c)) for c in (parse(x) for x in cids))
+    write = _write if version == 1 else _write_v2
     if isinstance(out, (str, os.PathLike)):
         tmp = os.fspath(out) + ".part"
         try:
             with open(tmp, "wb") as f:
-                n = _write(f, root_cids, blocks)
+                n = write(f, root_cids, blocks)
             os.replace(tmp, out)
         except BaseException:
             try:
@@ -373,16 +456,71 @@ def write_car(
                 pass
             raise
         return n
-    return _write(out, root_cids, blocks)
+    return write(out, root_cids, blocks)
 
 
-def _write(f: IO[bytes], roots: list[bytes], blocks: Iterable[tuple[bytes, bytes]]) -> int:
+def _write(
+    f: IO[bytes],
+    roots: list[bytes],
+    blocks: Iterable[tuple[bytes, bytes]],
+    offsets: list[tuple[bytes, int]] | None = None,
+) -> int:
+    """Write a CAR v1; with *offsets*, record (CID, section offset) for an index."""
     header = encode_header(roots)
-    f.write(_uvarint(len(header)) + header)
+    head = _uvarint(len(header)) + header
+    f.write(head)
+    pos = len(head)
     n = 0
     for cid, data in blocks:
-        f.write(_uvarint(len(cid) + len(data)) + cid)
+        prefix = _uvarint(len(cid) + len(data)) + cid
+        f.write(prefix)
         f.write(data)  # no concatenation: blocks can be large
+        if offsets is not None:
+            offsets.append((cid, pos))
+        pos += len(prefix) + len(data)
         n += 1
     f.flush()
     return n
+
+
+def _write_v2(f: IO[bytes], roots: list[bytes], blocks: Iterable[tuple[bytes, bytes]]) -> int:
+    if not f.seekable():
+        # the header holds the payload's size: build the file aside, then copy it out
+        with tempfile.TemporaryFile() as spool:
+            n = _write_v2(spool, roots, blocks)
+            spool.seek(0)
+            shutil.copyfileobj(spool, f, 1 << 20)
+        f.flush()
+        return n
+    start = f.tell()
+    f.write(CARV2_PRAGMA + bytes(_CARV2_HEADER.size))  # the header is patched below
+    data_offset = len(CARV2_PRAGMA) + _CARV2_HEADER.size
+    offsets: list[tuple[bytes, int]] = []
+    n = _write(f, roots, blocks, offsets)
+    data_size = f.tell() - start - data_offset
+    f.write(_index(offsets))
+    end = f.tell()
+    f.seek(start + len(CARV2_PRAGMA))
+    f.write(_CARV2_HEADER.pack(bytes(16), data_offset, data_size, data_offset + data_size))
+    f.seek(end)
+    f.flush()
+    return n
+
+
+def _index(offsets: list[tuple[bytes, int]]) -> bytes:
+    """go-car's MultihashIndexSorted of (CID, offset) records."""
+    by_code: dict[int, dict[int, list[tuple[bytes, int]]]] = {}
+    for cid, offset in offsets:
+        _v, _codec, mh_code, digest = decode_cid(cid)
+        if mh_code == IDENTITY:
+            continue  # go-car leaves identity CIDs out of the index by default
+        by_code.setdefault(mh_code, {}).setdefault(len(digest) + 8, []).append((digest, offset))
+    out = [_uvarint(_MH_INDEX_SORTED), struct.pack("<i", len(by_code))]
+    for code in sorted(by_code):
+        widths = by_code[code]
+        out.append(struct.pack("<Qi", code, len(widths)))
+        for width in sorted(widths):
+            records = sorted(widths[width])
+            out.append(struct.pack("<IQ", width, width * len(records)))
+            out.extend(d + struct.pack("<Q", o) for d, o in records)
+    return b"".join(out)

@@ -241,6 +241,8 @@ def encode_unixfs(
     data: bytes | None = None,
     filesize: int | None = None,
     blocksizes: Sequence[int] = (),
+    hash_type: int | None = None,
+    fanout: int | None = None,
 ) -> bytes:
     """A serialized UnixFS Data message (field order 1..8, blocksizes unpacked), via protobuf."""
     msg = unixfs_pb2.Data(Type=type)
@@ -250,6 +252,10 @@ def encode_unixfs(
         msg.filesize = filesize
     if blocksizes:
         msg.blocksizes.extend(blocksizes)
+    if hash_type is not None:
+        msg.hashType = hash_type
+    if fanout is not None:
+        msg.fanout = fanout
     return msg.SerializeToString()
 
 

@@ -1,16 +1,18 @@
-"""UnixFS v1 files: a streaming importer (fixed-size chunker, balanced layout) and an exporter.
+"""UnixFS v1 files: a streaming importer (fixed-size chunker, balanced or trickle layout).
 
 Specs: ipfs/specs ``UNIXFS.md`` (the Data message, File nodes, ``filesize``/``blocksizes``) over
 IPLD dag-pb (links carry ``Tsize``, the serialized size of the whole child DAG).
 
 The importer's goal is byte-identical root CIDs to Kubo's ``ipfs add`` (go-unixfs/boxo balanced
-builder) and to Helia (``@helia/unixfs`` over ``ipfs-unixfs-importer``) for the same settings.
-What decides the bytes, as both implementations do it:
+and trickle builders) and to Helia (``@helia/unixfs`` over ``ipfs-unixfs-importer``) for the same
+settings (:class:`fastswap.dag.settings.ImportSettings`). What decides the bytes, as both
+implementations do it:
 
 * Fixed-size chunks; an empty file is one empty chunk.
-* A file of exactly one chunk is that leaf itself: a raw block with raw leaves, else a dag-pb
-  leaf (Kubo's balanced ``Layout`` returns the first leaf when no more data follows; Helia's
-  ``reduceSingleLeafToSelf``).
+* A file of exactly one chunk is that leaf itself under the balanced layout: a raw block with raw
+  leaves, else a dag-pb leaf (Kubo's balanced ``Layout`` returns the first leaf when no more data
+  follows; Helia's ``reduceSingleLeafToSelf``). Under the trickle layout Kubo always builds a File
+  node over its leaves (an empty file is an empty File node), Helia still reduces.
 * Leaves: raw leaves are CIDv1 ``raw`` blocks whatever the CID version (a CIDv0 cannot name a raw
   block). dag-pb leaves are UnixFS ``Type=File`` (not ``Raw``: go-unixfs kept File for
   compatibility with its old balanced builder, and Helia's ``leafType`` default is ``file``) with
@@ -23,11 +25,12 @@ What decides the bytes, as both implementations do it:
   reduced to itself). Kubo's depth-first fill and Helia's level-by-level batching give this same
   tree, and so does the incremental builder here, which holds at most ``max_children`` entries per
   level: memory stays bounded whatever the file size.
-
-The exporter walks a file DAG depth-first, verifying every block against its CID, and yields the
-file's bytes (zero-copy slices of dag-pb leaves). Directories (``Type=Directory``/``HAMTShard``)
-are recognised and refused with a clear DagError: their import/export will be added alongside
-(the walker dispatches on the UnixFS type, so a directory walker slots in next to the file one).
+* Trickle layout (boxo ``importer/trickle``; Helia's ``trickle()`` builds the same shape): a node
+  takes up to ``max_children`` leaves, then, for depth 1, 2, ... (below its own maximum), four
+  subtrees of that depth each.
+* ``--hash`` changes every block's multihash; ``--inline`` gives blocks of at most
+  ``inline_limit`` bytes a CIDv1 identity CID (go-cidutil ``InlineBuilder``, which Kubo wraps
+  around its CID builder for every node). Identity blocks are never stored: the CID is the data.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Union
+from typing import IO, Any, NamedTuple, Union
 
 from .. import varint
 from .._defaults import (
@@ -45,9 +48,7 @@ from .._defaults import (
     HELIA_CHUNK_SIZE,
     HELIA_MAX_CHILDREN,
     KUBO_MAX_CHILDREN,
-    MAX_CHUNK_SIZE,
-    MAX_DAG_DEPTH,
-    MAX_LINKS_PER_NODE,
+    TRICKLE_LAYER_REPEAT,
 )
 from ..cid import (
     DAG_PB,
@@ -56,30 +57,19 @@ from ..cid import (
     SHA2_256,
     decode_cid,
     hash_digest,
-    parse,
     to_str,
 )
-from ..errors import BadBlockError, CIDError, DagError
-from .dagpb import (
-    DIRECTORY,
-    FILE,
-    HAMT_SHARD,
-    SYMLINK,
-    TYPE_NAMES,
-    decode_node,
-    decode_unixfs,
-    encode_link,
-    encode_node,
-    encode_unixfs,
-)
-from .dagpb import (
-    RAW as UNIXFS_RAW,
-)
+from ..errors import CIDError, DagError
+from .dagpb import FILE, decode_node, encode_link, encode_node, encode_unixfs
+from .settings import ImportSettings
 
 __all__ = [
     "HELIA_DEFAULTS",
     "KUBO_DEFAULTS",
-    "cat",
+    "BlockSink",
+    "CidMaker",
+    "Entry",
+    "build_file",
     "import_file",
     "iter_links",
 ]
@@ -101,14 +91,113 @@ HELIA_DEFAULTS: dict[str, Any] = {
 }
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
-# (cid, tsize, filesize): what a parent needs to know about each child
-_Entry = tuple[bytes, int, int]
 
-_sha256 = hashlib.sha256
+
+class Entry(NamedTuple):
+    """What a parent needs to know about a child DAG."""
+
+    cid: bytes
+    #: the child's Tsize: its block's size plus its children's Tsizes
+    tsize: int
+    #: file bytes under it (0 for directories)
+    filesize: int
+
+
 _EMPTY_PB_LEAF = b"\x0a\x04\x08\x02\x18\x00"  # PBNode{Data: Data{Type: File, filesize: 0}}
 
 
 _uvarint = varint.encode
+
+
+# -- CIDs and where blocks go ------------------------------------------------------------------
+
+
+class CidMaker:
+    """Names blocks as the settings say: CID version, multihash, identity CIDs for small blocks."""
+
+    __slots__ = ("_hash", "_inline", "_pb", "_raw", "mh_code")
+
+    def __init__(self, settings: ImportSettings) -> None:
+        mh = settings.mh_code
+        self.mh_code = mh
+        self._inline = settings.inline_limit or -1
+        if mh == SHA2_256:
+            self._hash: Callable[[Any], bytes] = lambda b: hashlib.sha256(b).digest()
+        else:
+            self._hash = lambda b: hash_digest(mh, b)
+        mh_prefix = _uvarint(mh) + _uvarint(len(self._hash(b"")))
+        self._pb = b"\x12\x20" if settings.cid_version == 0 else b"\x01\x70" + mh_prefix
+        self._raw = b"\x01\x55" + mh_prefix  # raw blocks are CIDv1: a CIDv0 is dag-pb
+
+    def digest(self, block: bytes | memoryview) -> bytes:
+        return self._hash(block)
+
+    def digests(self, blocks: list[bytes]) -> list[bytes]:
+        # hashlib releases the GIL for buffers over 2 KiB: this runs beside the reader
+        h = self._hash
+        return [h(b) for b in blocks]
+
+    def cid(self, codec: int, block: bytes, digest: bytes | None = None) -> bytes:
+        n = len(block)
+        if n <= self._inline:
+            return b"\x01" + _uvarint(codec) + b"\x00" + _uvarint(n) + block
+        if digest is None:
+            digest = self._hash(block)
+        return (self._raw if codec == RAW else self._pb) + digest
+
+
+class BlockSink:
+    """Where imported blocks go: ``put_many`` batches of about DAG_IMPORT_BATCH_BYTES on one
+    writer thread (stores see one writer, as LMDB wants), at most two batches queued (memory
+    stays bounded). Identity blocks are dropped (the CID is the data); ``store=None`` keeps
+    nothing at all (``--only-hash``). Call :meth:`close` when done, :meth:`abort` on failure."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.blocks = 0
+        self._batch: list[tuple[bytes, bytes]] = []
+        self._size = 0
+        self._puts: list[Future[int]] = []
+        self._writer: ThreadPoolExecutor | None = None
+
+    def put(self, cid: bytes, block: bytes) -> None:
+        if cid[0] == 1 and len(cid) > 2 and cid[1] < 0x80 and cid[2] == IDENTITY:
+            return  # version 1, one-byte codec (dag-pb or raw), identity multihash
+        self.blocks += 1
+        if self.store is None:
+            return
+        self._batch.append((cid, block))
+        self._size += len(block)
+        if self._size >= DAG_IMPORT_BATCH_BYTES:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="fastswap-put")
+        self._puts.append(self._writer.submit(self.store.put_many, self._batch))
+        self._batch, self._size = [], 0
+        while len(self._puts) > 2:
+            self._puts.pop(0).result()
+
+    def close(self) -> None:
+        """Store what is left and wait for the writer; errors from the store surface here."""
+        try:
+            if self._batch:
+                if self._writer is None:  # small imports: no thread at all
+                    self.store.put_many(self._batch)
+                    self._batch, self._size = [], 0
+                else:
+                    self._submit()
+            for p in self._puts:
+                p.result()
+            self._puts = []
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True, cancel_futures=True)
+            self._writer = None
 
 
 # -- chunking ----------------------------------------------------------------------------------
@@ -177,13 +266,12 @@ def _chunks_from(read: Callable[[int], Any], chunk_size: int) -> Iterator[bytes]
 
 
 class _LeafEncoder:
-    """Turns a chunk into (block, tsize, filesize, cid builder) for the chosen leaf kind."""
+    """Turns a chunk into its leaf block: the chunk itself, or a UnixFS File dag-pb leaf."""
 
-    __slots__ = ("_full", "_head", "_tail", "cid_version", "raw")
+    __slots__ = ("_full", "_head", "_tail", "raw")
 
-    def __init__(self, raw: bool, cid_version: int, chunk_size: int) -> None:
+    def __init__(self, raw: bool, chunk_size: int) -> None:
         self.raw = raw
-        self.cid_version = cid_version
         self._full = chunk_size
         self._head, self._tail = self._frame(chunk_size)
 
@@ -204,47 +292,48 @@ class _LeafEncoder:
         head, tail = (self._head, self._tail) if n == self._full else self._frame(n)
         return b"".join((head, chunk, tail))
 
-    def cid(self, digest: bytes) -> bytes:
-        if self.raw:  # raw blocks are always CIDv1: a CIDv0 is dag-pb by definition
-            return b"\x01\x55\x12\x20" + digest
-        if self.cid_version == 0:
-            return b"\x12\x20" + digest
-        return b"\x01\x70\x12\x20" + digest
+
+class _FileNodes:
+    """Builds internal File nodes over children (both layouts share it)."""
+
+    __slots__ = ("cids", "sink")
+
+    def __init__(self, cids: CidMaker, sink: BlockSink) -> None:
+        self.cids = cids
+        self.sink = sink
+
+    def node(self, children: list[Entry]) -> Entry:
+        links = [encode_link(e.cid, e.tsize) for e in children]
+        sizes = [e.filesize for e in children]
+        filesize = sum(sizes)
+        block = encode_node(links, encode_unixfs(FILE, filesize=filesize, blocksizes=sizes))
+        cid = self.cids.cid(DAG_PB, block)
+        self.sink.put(cid, block)
+        return Entry(cid, len(block) + sum(e.tsize for e in children), filesize)
 
 
 class _BalancedBuilder:
     """Incremental balanced layout: ``levels[k]`` holds the finished nodes of height k not yet
     given a parent; a level that reaches ``max_children`` is reduced into one parent at once."""
 
-    def __init__(self, max_children: int, cid_version: int, emit: Callable[[bytes, bytes], None]):
+    def __init__(self, max_children: int, nodes: _FileNodes) -> None:
         self.max_children = max_children
-        self.cid_version = cid_version
-        self.emit = emit
-        self.levels: list[list[_Entry]] = [[]]
+        self.nodes = nodes
+        self.levels: list[list[Entry]] = [[]]
 
-    def add(self, entry: _Entry, level: int = 0) -> None:
+    def add(self, entry: Entry, level: int = 0) -> None:
         while True:
             lv = self.levels[level]
             lv.append(entry)
             if len(lv) < self.max_children:
                 return
-            entry = self._reduce(lv)
+            entry = self.nodes.node(lv)
             self.levels[level] = []
             level += 1
             if level == len(self.levels):
                 self.levels.append([])
 
-    def _reduce(self, children: list[_Entry]) -> _Entry:
-        links = [encode_link(cid, tsize) for cid, tsize, _ in children]
-        sizes = [fs for _, _, fs in children]
-        filesize = sum(sizes)
-        block = encode_node(links, encode_unixfs(FILE, filesize=filesize, blocksizes=sizes))
-        digest = _sha256(block).digest()
-        cid = (b"\x12\x20" if self.cid_version == 0 else b"\x01\x70\x12\x20") + digest
-        self.emit(cid, block)
-        return cid, len(block) + sum(t for _, t, _ in children), filesize
-
-    def finish(self) -> _Entry:
+    def finish(self) -> Entry:
         """Reduce the partial groups bottom-up; the last node standing is the root."""
         levels = self.levels
         k = -1
@@ -255,7 +344,7 @@ class _BalancedBuilder:
                 continue
             if len(lv) == 1 and not any(levels[k + 1 :]):
                 return lv[0]  # a single-chunk file is its own leaf; otherwise the full root
-            entry = self._reduce(lv)
+            entry = self.nodes.node(lv)
             levels[k] = []
             if k + 1 == len(levels):
                 levels.append([])
@@ -263,62 +352,66 @@ class _BalancedBuilder:
         raise DagError("internal error: balanced builder finished with no nodes")
 
 
+def _balanced(leaves: Iterator[Entry], nodes: _FileNodes, s: ImportSettings) -> Entry:
+    builder = _BalancedBuilder(s.max_children, nodes)
+    for leaf in leaves:
+        builder.add(leaf)
+    return builder.finish()
+
+
+def _trickle(leaves: Iterator[Entry], nodes: _FileNodes, s: ImportSettings) -> Entry:
+    """boxo trickle ``fillTrickleRec``: recursion depth grows with log4 of the chunk count."""
+    first = next(leaves)
+    second = next(leaves, None)
+    if second is None:
+        if s.flavor == "helia":
+            return first  # Helia's reduceSingleLeafToSelf applies to every layout
+        # Kubo: the builder never saw a chunk of an empty file; a single chunk is still wrapped
+        return nodes.node([] if first.filesize == 0 else [first])
+    pending: list[Entry] = [second, first]  # a stack: pop() takes the next leaf
+
+    def more() -> bool:
+        if pending:
+            return True
+        nxt = next(leaves, None)
+        if nxt is None:
+            return False
+        pending.append(nxt)
+        return True
+
+    def fill(max_depth: int) -> Entry:
+        children: list[Entry] = []
+        while len(children) < s.max_children and more():
+            children.append(pending.pop())
+        depth = 1
+        while (max_depth < 0 or depth < max_depth) and more():
+            for _ in range(TRICKLE_LAYER_REPEAT):
+                if not more():
+                    break
+                children.append(fill(depth))
+            depth += 1
+        return nodes.node(children)
+
+    return fill(-1)
+
+
 # -- the importer ------------------------------------------------------------------------------
 
 
-def _check_settings(cid_version: int, chunk_size: int, max_children: int) -> None:
-    if cid_version not in (0, 1):
-        raise DagError(f"cid_version must be 0 or 1, not {cid_version!r}")
-    if not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-        raise DagError(
-            f"chunk_size must be between 1 and {MAX_CHUNK_SIZE} bytes (Kubo's limit), "
-            f"not {chunk_size!r}"
-        )
-    if not isinstance(max_children, int) or not 2 <= max_children <= MAX_LINKS_PER_NODE:
-        raise DagError(
-            f"max_children must be between 2 and {MAX_LINKS_PER_NODE}, not {max_children!r}"
-        )
-
-
-def _hash_all(blocks: list[bytes]) -> list[bytes]:
-    # hashlib releases the GIL for buffers over 2 KiB: this runs beside the reader
-    return [_sha256(b).digest() for b in blocks]
-
-
-def import_file(
-    store: Any,
-    src: Source,
-    *,
-    cid_version: int = 1,
-    raw_leaves: bool | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    max_children: int | None = None,
-) -> bytes:
-    """Import one file as a UnixFS DAG into *store*; return the root CID (binary).
-
-    *src* is a path, a bytes-like object or a binary file object (read to EOF, not closed).
-    ``raw_leaves`` defaults to ``cid_version == 1`` and ``max_children`` to 174, as in Kubo;
-    ``import_file(store, src, **KUBO_DEFAULTS)`` is ``ipfs add`` and ``**HELIA_DEFAULTS`` is
-    Helia's ``addBytes``. The file is streamed: memory stays bounded (a few batches of
-    ``DAG_IMPORT_BATCH_BYTES``) whatever its size. Reading, hashing and storing overlap: chunks of
-    the next batch are read while the previous batch is hashed on a worker thread and written by
-    another (one writer thread, so stores see one writer, as LMDB wants).
-    """
-    if raw_leaves is None:
-        raw_leaves = cid_version == 1
-    if max_children is None:
-        max_children = KUBO_MAX_CHILDREN
-    _check_settings(cid_version, chunk_size, max_children)
-
-    leaves = _LeafEncoder(bool(raw_leaves), cid_version, chunk_size)
-    pending: list[tuple[bytes, bytes]] = []  # blocks to store, in DAG-bottom-up order
-    builder = _BalancedBuilder(max_children, cid_version, lambda c, b: pending.append((c, b)))
-    per_batch = max(1, DAG_IMPORT_BATCH_BYTES // chunk_size)
+def _leaf_entries(
+    src: Source, s: ImportSettings, cids: CidMaker, sink: BlockSink
+) -> Iterator[Entry]:
+    """Every leaf of *src* in order, stored in *sink*. Reading, hashing and storing overlap:
+    chunks of the next batch are read while the previous batch is hashed on a worker thread
+    (and the sink writes on another)."""
+    leaves = _LeafEncoder(s.raw_leaves, s.chunk_size)
+    codec = RAW if s.raw_leaves else DAG_PB
+    per_batch = max(1, DAG_IMPORT_BATCH_BYTES // s.chunk_size)
 
     def batches() -> Iterator[tuple[list[bytes], list[int]]]:
         blocks: list[bytes] = []
         sizes: list[int] = []  # file bytes per leaf (a dag-pb leaf's block is larger)
-        for chunk in _chunks(src, chunk_size):
+        for chunk in _chunks(src, s.chunk_size):
             blocks.append(leaves.block(chunk))
             sizes.append(len(chunk))
             if len(blocks) == per_batch:
@@ -327,139 +420,90 @@ def import_file(
         if blocks:
             yield blocks, sizes
 
-    def take(batch: tuple[list[bytes], list[int]], digests: list[bytes]) -> None:
+    def take(batch: tuple[list[bytes], list[int]], digests: list[bytes]) -> Iterator[Entry]:
         for block, size, digest in zip(*batch, digests):
-            cid = leaves.cid(digest)
-            pending.append((cid, block))
+            cid = cids.cid(codec, block, digest)
+            sink.put(cid, block)
             # Tsize of a leaf is its block's length (nothing below it)
-            builder.add((cid, len(block), size))
+            yield Entry(cid, len(block), size)
 
     it = batches()
     first = next(it)
     second = next(it, None)
     if second is None:
-        # one batch: no threads (small files, the CLI's common case)
-        take(first, _hash_all(first[0]))
-        root = builder.finish()[0]
-        store.put_many(pending)
-        return root
-
+        # one batch: no threads (small files, most files of a directory)
+        yield from take(first, cids.digests(first[0]))
+        return
     hasher = ThreadPoolExecutor(1, thread_name_prefix="fastswap-hash")
-    writer = ThreadPoolExecutor(1, thread_name_prefix="fastswap-put")
-    puts: list[Future[int]] = []
     try:
-        inflight = (first, hasher.submit(_hash_all, first[0]))
-        nxt = second
+        inflight: tuple[Any, Future[list[bytes]]] | None = (
+            first,
+            hasher.submit(cids.digests, first[0]),
+        )
+        nxt: Any = second
         while inflight is not None:
             batch = nxt
             if batch is not None:
-                fut = hasher.submit(_hash_all, batch[0])  # hash batch k+1 while k is consumed
+                fut = hasher.submit(cids.digests, batch[0])  # hash batch k+1 while k is consumed
                 nxt = next(it, None)  # ... and read batch k+2
             done, hfut = inflight
-            take(done, hfut.result())
+            yield from take(done, hfut.result())
             inflight = (batch, fut) if batch is not None else None
-            if pending:
-                puts.append(writer.submit(store.put_many, pending))
-                pending = []  # the builder's emit closes over this name, not the old list
-            # bound memory: at most two batches queued for the store
-            while len(puts) > 2:
-                puts.pop(0).result()
-        root = builder.finish()[0]
-        if pending:
-            puts.append(writer.submit(store.put_many, pending))
-        for p in puts:
-            p.result()
-        return root
     finally:
         hasher.shutdown(wait=True, cancel_futures=True)
-        writer.shutdown(wait=True, cancel_futures=True)
 
 
-# -- the exporter ------------------------------------------------------------------------------
+def build_file(sink: BlockSink, src: Source, settings: ImportSettings, cids: CidMaker) -> Entry:
+    """Import one file into *sink*; its root :class:`Entry`. The directory importer's unit."""
+    nodes = _FileNodes(cids, sink)
+    leaves = _leaf_entries(src, settings, cids, sink)
+    layout = _trickle if settings.trickle else _balanced
+    return layout(leaves, nodes, settings)
 
 
-def _load(store: Any, cid: bytes) -> tuple[int, bytes]:
-    """(codec, verified block data) of *cid*; identity CIDs carry their data inline."""
-    try:
-        _version, codec, mh_code, digest = decode_cid(cid)
-    except CIDError as exc:
-        raise DagError(f"DAG links to an invalid CID: {exc}") from None
-    if mh_code == IDENTITY:
-        return codec, digest
-    data = store.get(cid)  # BlockNotFoundError names the CID
-    if mh_code == SHA2_256 and len(digest) == 32:
-        ok = _sha256(data).digest() == digest
-    else:
-        ok = hash_digest(mh_code, data, len(digest)) == digest
-    if not ok:
-        raise BadBlockError(
-            f"block {to_str(cid)} in the blockstore does not hash to its CID: the store is "
-            "corrupt; delete the block and fetch or import it again"
-        )
-    return codec, data
+def import_file(
+    store: Any,
+    src: Source,
+    settings: ImportSettings | None = None,
+    *,
+    cid_version: int = 1,
+    raw_leaves: bool | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_children: int | None = None,
+    hash: str = "sha2-256",
+    inline_limit: int | None = None,
+    trickle: bool = False,
+    flavor: str = "kubo",
+) -> bytes:
+    """Import one file as a UnixFS DAG into *store*; return the root CID (binary).
 
-
-def _walk_file(store: Any, cid: bytes, depth: int) -> Iterator[bytes | memoryview]:
-    """Yield the bytes of the file DAG at *cid*; the generator's return value is their count."""
-    if depth > MAX_DAG_DEPTH:
-        raise DagError(f"file DAG deeper than {MAX_DAG_DEPTH} levels; refusing to walk it")
-    codec, block = _load(store, cid)
-    if codec == RAW:
-        if block:
-            yield block
-        return len(block)
-    if codec != DAG_PB:
-        raise DagError(
-            f"{to_str(cid)} is not a UnixFS file (codec 0x{codec:x}); only dag-pb and raw "
-            "blocks can be read as files"
-        )
-    node = decode_node(memoryview(block))
-    if node.data is None:
-        raise DagError(f"{to_str(cid)} is a dag-pb node without UnixFS Data; not a file")
-    fs = decode_unixfs(node.data)
-    if fs.type not in (FILE, UNIXFS_RAW):
-        if fs.type in (DIRECTORY, HAMT_SHARD):
-            hint = "directory export is not supported yet; cat a file CID inside it"
-        elif fs.type == SYMLINK:
-            hint = "symlinks have no file content"
-        else:
-            hint = "only file nodes can be read"
-        raise DagError(f"{to_str(cid)} is a UnixFS {TYPE_NAMES[fs.type]}: {hint}")
-    total = 0
-    if fs.data is not None and len(fs.data):
-        yield fs.data
-        total = len(fs.data)
-    links = node.links
-    sizes = fs.blocksizes
-    if sizes and len(sizes) != len(links):
-        raise DagError(
-            f"{to_str(cid)} has {len(links)} links but {len(sizes)} blocksizes; the DAG is invalid"
-        )
-    for i, link in enumerate(links):
-        n = yield from _walk_file(store, link.cid, depth + 1)
-        if sizes and n != sizes[i]:
-            raise DagError(
-                f"child {i} of {to_str(cid)} holds {n} bytes but its parent says {sizes[i]}; "
-                "the DAG is invalid"
-            )
-        total += n
-    if fs.filesize is not None and fs.filesize != total:
-        raise DagError(
-            f"{to_str(cid)} says its file has {fs.filesize} bytes but its DAG holds {total}"
-        )
-    return total
-
-
-def cat(store: Any, cid: bytes | str) -> Iterator[bytes | memoryview]:
-    """Stream the bytes of the UnixFS file at *cid* (binary or text CID), depth-first.
-
-    Every block is verified against its CID (BadBlockError); a missing block raises
-    BlockNotFoundError when the walk reaches it; a directory or a non-UnixFS node raises
-    DagError. Yielded memoryviews are slices of blocks this generator owns: consume them before
-    the next iteration or copy them.
+    *src* is a path, a bytes-like object or a binary file object (read to EOF, not closed).
+    ``raw_leaves`` defaults to ``cid_version == 1`` and ``max_children`` to 174, as in Kubo;
+    ``import_file(store, src, **KUBO_DEFAULTS)`` is ``ipfs add`` and ``**HELIA_DEFAULTS`` is
+    Helia's ``addBytes``. *store* None computes the CID and keeps nothing (``--only-hash``).
+    The file is streamed: memory stays bounded (a few batches of DAG_IMPORT_BATCH_BYTES)
+    whatever its size. *settings* (an :class:`ImportSettings`, e.g. from
+    ``ImportSettings.preset("helia")``) replaces every keyword. Directories:
+    :func:`fastswap.dag.import_path`.
     """
-    root = parse(cid)
-    return _walk_file(store, root, 0)
+    if settings is None:
+        settings = ImportSettings(
+            cid_version=cid_version,
+            raw_leaves=cid_version == 1 if raw_leaves is None else bool(raw_leaves),
+            chunk_size=chunk_size,
+            max_children=KUBO_MAX_CHILDREN if max_children is None else max_children,
+            hash=hash,
+            inline_limit=inline_limit,
+            trickle=trickle,
+            flavor=flavor,  # type: ignore[arg-type]  # checked by ImportSettings
+        )
+    sink = BlockSink(store)
+    try:
+        root = build_file(sink, src, settings, CidMaker(settings)).cid
+        sink.close()
+    finally:
+        sink.abort()
+    return root
 
 
 def iter_links(cid: bytes, data: bytes | memoryview) -> Iterator[bytes]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
+from typing import Any
 
 _BASE = b"".join(hashlib.sha256(b"fastswap-kat-%d" % i).digest() for i in range(2049))[:65537]
 
@@ -15,3 +18,32 @@ def kat_content(n: int) -> bytes:
     with Kubo 0.22 for the same settings) computed for the tables in the tests.
     """
     return (_BASE * (n // len(_BASE) + 1))[:n]
+
+
+def make_tree(root: Path) -> Path:
+    """A tree with everything an export must get right."""
+    (root / "sub dir" / "ünïcødé").mkdir(parents=True)
+    (root / "empty dir").mkdir()
+    (root / "empty file").write_bytes(b"")
+    (root / "a.txt").write_bytes(b"hello\n")
+    (root / "sub dir" / "ünïcødé" / "big.bin").write_bytes(os.urandom(700_000))
+    (root / "sub dir" / "nested empty").mkdir()
+    os.symlink("a.txt", root / "link")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, Any]:
+    """name -> bytes (files), "dir" (directories) or ("link", target), relative to *root*."""
+    out: dict[str, Any] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            out[os.path.normpath(os.path.join(rel, d))] = (
+                ("link", os.readlink(p)) if os.path.islink(p) else "dir"
+            )
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            key = os.path.normpath(os.path.join(rel, f))
+            out[key] = ("link", os.readlink(p)) if os.path.islink(p) else Path(p).read_bytes()
+    return out

@@ -1,4 +1,4 @@
-"""CAR v1 writer, reader and importer (ipld/specs transport/car/carv1)."""
+"""CAR v1 and v2 writer, reader and importer (ipld/specs transport/car/carv1, carv2)."""
 
 from __future__ import annotations
 
@@ -227,3 +227,152 @@ def test_random_corruption_never_crashes() -> None:
             import_car(MemoryBlockstore(), bytes(b))
         except (CarError, BadBlockError, CIDError):  # CIDError: a hash we cannot compute
             pass
+
+
+# -- CAR v2 (ipld/specs transport/car/carv2) -----------------------------------------------------
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only, non-seekable stream (standard output)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.buf += bytes(b)
+        return len(b)
+
+
+def _parse_v2(car: bytes) -> tuple[int, int, int, dict[int, list[tuple[bytes, int]]]]:
+    """(data offset, data size, index offset, {mh code: [(digest, offset)]}) by the spec."""
+    import struct
+
+    assert car[:11] == b"\x0a\xa1\x67version\x02"
+    chars, data_offset, data_size, index_offset = struct.unpack("<16sQQQ", car[11:51])
+    assert chars == bytes(16)
+    idx = car[index_offset:]
+    assert idx[:2] == b"\x81\x08"  # varint 0x0401, MultihashIndexSorted
+    pos = 2
+    (ncodes,) = struct.unpack_from("<i", idx, pos)
+    pos += 4
+    out: dict[int, list[tuple[bytes, int]]] = {}
+    for _ in range(ncodes):
+        code, nwidths = struct.unpack_from("<Qi", idx, pos)
+        pos += 12
+        for _ in range(nwidths):
+            width, nbytes = struct.unpack_from("<IQ", idx, pos)
+            pos += 12
+            for off in range(pos, pos + nbytes, width):
+                out.setdefault(code, []).append(
+                    (idx[off : off + width - 8], struct.unpack_from("<Q", idx, off + width - 8)[0])
+                )
+            pos += nbytes
+    assert pos == len(idx)
+    return data_offset, data_size, index_offset, out
+
+
+def test_v2_round_trip_with_an_index(tmp_path: Any) -> None:
+    s, root, data = _tree()
+    path = tmp_path / "x.car"
+    n = write_car(s, [root], path, version=2)
+    car = path.read_bytes()
+    data_offset, data_size, index_offset, index = _parse_v2(car)
+    assert (data_offset, index_offset) == (51, 51 + data_size)
+    # the payload is exactly the CAR v1 of the same DAG
+    v1 = io.BytesIO()
+    write_car(s, [root], v1)
+    assert car[51 : 51 + data_size] == v1.getvalue()
+    # every block indexed once, by digest, at the offset of its section in the payload
+    records = index[0x12]
+    assert len(records) == n and [d for d, _ in records] == sorted(d for d, _ in records)
+    _, sections = read_car(v1.getvalue())
+    offsets = {}
+    pos = len(_uv(len(encode_header([root])))) + len(encode_header([root]))
+    for cid, block in sections:
+        offsets[cid[-32:]] = pos
+        pos += len(_uv(len(cid) + len(block))) + len(cid) + len(block)
+    assert dict(records) == offsets
+    # and it reads back, through a path, bytes or a pipe
+    for src in (path, car, io.BytesIO(car)):
+        t = MemoryBlockstore()
+        assert import_car(t, src) == [root]
+        assert b"".join(cat(t, root)) == data
+    # a non-seekable output gets the same bytes
+    pipe = _Pipe()
+    write_car(s, [root], pipe, version=2)
+    assert bytes(pipe.buf) == car
+    with pytest.raises(CarError, match="1 or 2"):
+        write_car(s, [root], io.BytesIO(), version=3)
+
+
+def test_v2_reader_follows_the_header_and_checks_it() -> None:
+    import struct
+
+    s, root, data = _tree(3000)
+    v1 = io.BytesIO()
+    write_car(s, [root], v1)
+    payload = v1.getvalue()
+    pragma = b"\x0a\xa1\x67version\x02"
+    # padding before the payload and no index: still a valid CAR v2
+    padded = pragma + struct.pack("<16sQQQ", bytes(16), 51 + 7, len(payload), 0) + bytes(7)
+    t = MemoryBlockstore()
+    assert import_car(t, padded + payload + b"trailing index bytes") == [root]
+    assert b"".join(cat(t, root)) == data
+    bad = {
+        "data offset": pragma + struct.pack("<16sQQQ", bytes(16), 10, len(payload), 0) + payload,
+        "not be empty": pragma + struct.pack("<16sQQQ", bytes(16), 51, 0, 0) + payload,
+        "truncated": pragma + struct.pack("<16sQQQ", bytes(16), 51, len(payload), 0)
+        + payload[:-5],
+        "before its data payload": pragma + struct.pack("<16sQQQ", bytes(16), 999, 5, 0),
+        "CAR v2 header": pragma + b"\x00" * 10,
+    }
+    for what, car in bad.items():
+        with pytest.raises(CarError, match=what):
+            import_car(MemoryBlockstore(), car)
+    # a v2 whose payload claims to be v2 again
+    inner = pragma + struct.pack("<16sQQQ", bytes(16), 51, 11, 0) + pragma
+    with pytest.raises(CarError, match="not 1"):
+        import_car(MemoryBlockstore(), inner)
+
+
+def test_a_directory_round_trips_through_car(tmp_path: Any) -> None:
+    from _dag_helpers import make_tree, snapshot
+
+    from fastswap.dag import TreeWriter, import_path, walk
+
+    src = make_tree(tmp_path / "src")
+    s = MemoryBlockstore()
+    root = import_path(s, src, shard_threshold=100, inline=True)  # HAMT, identity CIDs too
+    for version in (1, 2):
+        car = tmp_path / f"d{version}.car"
+        write_car(s, [root], car, version=version)
+        t = MemoryBlockstore()
+        assert import_car(t, car) == [root]
+        assert set(t.cids()) == set(s.cids())  # identity CIDs need no section
+        with TreeWriter(tmp_path / f"out{version}") as w:
+            for ev in walk(t, root):
+                w.handle(ev)
+        assert snapshot(tmp_path / f"out{version}") == snapshot(src)
+    # listed explicitly, an identity CID gets a section but no index entry (go-car's default)
+    ident = next(c for c in _identity_cids(s, root))
+    car = tmp_path / "explicit.car"
+    write_car(s, [root], car, cids=[root, ident], version=2)
+    assert [c for c, _ in read_car(car)[1]] == [root, ident]
+    assert [len(v) for v in _parse_v2(car.read_bytes())[3].values()] == [1]
+
+
+def _identity_cids(s: Any, root: bytes) -> list[bytes]:
+    from fastswap.cid import decode_cid
+    from fastswap.dag import iter_links
+
+    out, todo = [], [root]
+    while todo:
+        c = todo.pop()
+        if decode_cid(c)[2] == 0:
+            out.append(c)
+        elif decode_cid(c)[1] == 0x70:
+            todo.extend(iter_links(c, s.get(c)))
+    return out

@@ -53,7 +53,7 @@ def test_hand_framed_leaf_equals_protobuf_encoding(n: int) -> None:
     if n:
         data.Data = chunk
     expected = dagpb.encode_node([], data.SerializeToString())
-    assert _LeafEncoder(False, 0, 262144).block(chunk) == expected
+    assert _LeafEncoder(False, 262144).block(chunk) == expected
 
 
 def test_unixfs_blocksizes_are_not_packed() -> None:

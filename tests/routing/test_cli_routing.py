@@ -29,7 +29,7 @@ def test_get_without_any_source_is_a_one_line_error(tmp_path: Path) -> None:
     p = get(tmp_path / "r", "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4", None,
             tmp_path / "o", timeout=20)
     err = p.stderr.decode().strip().splitlines()
-    assert p.returncode != 0 and len(err) == 1 and "nowhere to look" in err[0], err
+    assert p.returncode != 0 and len(err) == 1 and "nowhere to look for it" in err[0], err
 
 
 def test_get_with_an_unreachable_bootstrap_peer_fails_fast(tmp_path: Path) -> None:
