@@ -50,6 +50,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 from .. import _defaults
 from ..client.engine import ClientConfig, ClientEngine, name_blocks
@@ -65,8 +66,13 @@ from ..events import (
     ServePeer,
     StoreBlocks,
 )
-from ..message import FrameDecoder, Message, decode_message, encode_message_parts
-from ..message import frame_length_prefix
+from ..message import (
+    FrameDecoder,
+    Message,
+    decode_message,
+    encode_message_parts,
+    frame_length_prefix,
+)
 from ..message.versions import BITSWAP_PROTOCOLS, version_of
 from ..server.engine import ServerEngine
 from ._wants import Fetch, WantBook
@@ -208,7 +214,7 @@ class TrioDriver:
         else:
             trio.lowlevel.spawn_system_task(self._service)
         while self._nursery is None and not self._done.is_set():
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         for peer in self._connected_hosts():
             self._spawn(self._open_peer, peer)
 
@@ -245,7 +251,7 @@ class TrioDriver:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._pump)
-        except Exception:  # noqa: BLE001 - a system task must never raise
+        except Exception:
             log.exception("the Bitswap driver failed")
         finally:
             self._nursery = None
@@ -259,7 +265,7 @@ class TrioDriver:
     async def _guard(self, fn: Any, *args: Any) -> None:
         try:
             await fn(*args)
-        except Exception:  # noqa: BLE001 - one peer's failure must not end the driver
+        except Exception:
             log.exception("Bitswap driver task %s failed", getattr(fn, "__name__", fn))
 
     def _now(self) -> float:
@@ -630,9 +636,9 @@ class TrioDriver:
                     if data is not None:
                         fetch.got(cid, data)
             with trio.move_on_after(timeout):
-                if peer is not None and await self.ensure_peer(peer):
-                    if not presence_only:
-                        core.add_peers(sid, [peer], self._now())
+                if (peer is not None and await self.ensure_peer(peer)
+                        and not presence_only):
+                    core.add_peers(sid, [peer], self._now())
                 want = [c for c in cids if c in fetch.left]
                 if want and not self.stopped:
                     core.want(sid, want, self._now())

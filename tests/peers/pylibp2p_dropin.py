@@ -121,8 +121,8 @@ def ensure_installed() -> bool:
              f"pip check in {VENV_DIR} (fastswap beside libp2p {LIBP2P_VERSION})", 120.0)
         probe = subprocess.run(
             [str(venv_python()), "-c",
-             "import fastswap, libp2p, libp2p.bitswap, fastswap.compat.libp2p, google.protobuf"
-             " as p; print(libp2p.__version__, p.__version__, fastswap.HAS_EXTENSIONS)"],
+             ("import fastswap, libp2p, libp2p.bitswap, fastswap.compat.libp2p, google.protobuf"
+             " as p; print(libp2p.__version__, p.__version__, fastswap.HAS_EXTENSIONS)")],
             capture_output=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
             cwd=_CACHE_DIR,  # not the checkout: the installed fastswap must be the one imported
         )

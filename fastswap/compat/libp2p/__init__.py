@@ -80,7 +80,7 @@ from .errors import (
     InvalidBlockError,
     InvalidCIDError,
     MessageTooLargeError,
-    TimeoutError,  # noqa: A004 - py-libp2p's name
+    TimeoutError,
 )
 from .session import BitswapSession
 from .wantlist import (

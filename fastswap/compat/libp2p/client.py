@@ -13,8 +13,13 @@ from typing import Any
 
 from .block_store import BlockStore, MemoryBlockStore
 from .cid import CIDInput, cid_to_bytes, format_cid_for_display, parse_cid, verify_cid
-from .config import BITSWAP_PROTOCOL_V120, BITSWAP_PROTOCOLS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT
-from .config import MAX_BLOCK_SIZE
+from .config import (
+    BITSWAP_PROTOCOL_V120,
+    BITSWAP_PROTOCOLS,
+    DEFAULT_PRIORITY,
+    DEFAULT_TIMEOUT,
+    MAX_BLOCK_SIZE,
+)
 from .errors import BitswapError, BlockTooLargeError
 from .session import BitswapSession
 

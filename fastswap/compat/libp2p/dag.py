@@ -16,10 +16,11 @@ import io
 import json
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Union
+from typing import Any
 
 from multicodec import Code
 
+from ...errors import DagError
 from .block_service import BlockService
 from .block_store import BlockStore
 from .chunker import DEFAULT_CHUNK_SIZE, chunk_bytes, chunk_file, chunk_stream, get_file_size
@@ -38,17 +39,18 @@ from .cid import (
     parse_cid_codec,
     verify_cid,
 )
-from .dag_pb import balanced_layout, create_directory_node, decode_dag_pb, is_directory_node
-from .dag_pb import is_file_node
-from ...errors import DagError
+from .dag_pb import (
+    balanced_layout,
+    create_directory_node,
+    decode_dag_pb,
+    is_directory_node,
+    is_file_node,
+)
 from .errors import BlockNotFoundError
 
 __all__ = ["MerkleDag", "decode_node", "encode_node", "get_codec_from_cid"]
 
-ProgressCallback = Union[
-    Callable[[int, int, str], None],
-    Callable[[int, int, str], Awaitable[None]],
-]
+ProgressCallback = Callable[[int, int, str], None] | Callable[[int, int, str], Awaitable[None]]
 
 _JSON_CODECS = (CODEC_DAG_JSON, CODEC_DAG_JOSE, CODEC_IPLD)
 

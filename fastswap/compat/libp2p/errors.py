@@ -36,7 +36,7 @@ class MessageTooLargeError(BitswapError):
     """A Bitswap message over ``config.MAX_MESSAGE_SIZE`` (4 MiB)."""
 
 
-class TimeoutError(BitswapError):  # noqa: A001 - py-libp2p's name
+class TimeoutError(BitswapError):
     """The blocks did not arrive in time: connect to a peer that has them, or wait longer."""
 
 

@@ -18,9 +18,9 @@ __all__ = [
     "BitswapMessage",
     "BlockPresence",
     "BlockPresenceType",
+    "WantType",
     "Wantlist",
     "WantlistEntry",
-    "WantType",
 ]
 
 
