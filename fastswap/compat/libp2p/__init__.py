@@ -12,15 +12,8 @@ The submodules mirror py-libp2p's (``fastswap.compat.libp2p.cid``, ``.client``, 
 ``from fastswap.compat.libp2p.dag import MerkleDag``. py-libp2p 0.7's
 ``BitswapClient.get_block``/``get_blocks_batch`` are there too.
 
-Two hosts:
-
-* a py-libp2p host (``libp2p.new_host()``, trio): ``BitswapClient(host)`` runs the engines in
-  fastswap's trio driver, on py-libp2p's streams;
-* fastswap's own asyncio host: ``from fastswap.compat.libp2p import new_host`` and use the host
-  it returns as a py-libp2p program uses its host (``async with host.run(listen_addrs):``,
-  ``get_id()``, ``get_addrs()``, ``connect(peer_info)``); the engines then run in
-  ``fastswap.Node`` on an asyncio (uvloop) loop in a thread of their own, and the calls stay
-  trio calls. This is the fast one.
+The engines run in fastswap's trio driver (``fastswap.compat._trio``) on the py-libp2p host
+given to ``BitswapClient(host)``, over the same driver core as ``fastswap.Node``.
 
 Where py-libp2p departs from the Bitswap spec, the drop-in follows the spec:
 
@@ -131,7 +124,6 @@ __all__ = [
     "compute_cid_v1_obj",
     "format_cid_for_display",
     "get_cid_prefix",
-    "new_host",
     "parse_cid",
     "parse_cid_codec",
     "reconstruct_cid_from_prefix_and_data",
@@ -143,10 +135,6 @@ _PAYMENT = ("BitswapPaymentClient_1_3", "PaymentGatedDecisionEngine", "PaymentLe
 
 
 def __getattr__(name: str) -> object:
-    if name == "new_host":  # lazily: the asyncio host is not needed on a py-libp2p host
-        from .host import new_host
-
-        return new_host
     if name in _PAYMENT:
         raise AttributeError(
             f"{name} belongs to the Bitswap payment extension (1.3.0), which fastswap's drop-in "

@@ -1,9 +1,9 @@
 """``BitswapClient``: py-libp2p 0.8.1's Bitswap client API (and 0.7's ``get_block`` /
 ``get_blocks_batch``) over fastswap's engines (ipfs/specs bitswap-protocol 1.0.0-1.2.0).
 
-On a py-libp2p host the engines run in the trio driver (``fastswap.compat._trio``); on the host
-of :func:`fastswap.compat.libp2p.new_host` they run in ``fastswap.Node`` on asyncio. Either way
-this class only translates calls. The payment extension (1.3.0, ``register_extension``) is not
+The engines run in the trio driver (``fastswap.compat._trio``) on the py-libp2p host; a host
+class that offers ``_fastswap_driver(store)`` supplies a driver of its own instead (the hook for
+a driver on fastswap's asyncio host). Either way this class only translates calls. The payment extension (1.3.0, ``register_extension``) is not
 offered.
 """
 
@@ -32,13 +32,12 @@ _HAVE_TIMEOUT = 5.0
 class BitswapClient:
     """Serves the block store to peers and fetches from them.
 
-    * ``host``: a py-libp2p host (trio), or one from :func:`fastswap.compat.libp2p.new_host`
-      (fastswap's asyncio host);
+    * ``host``: a py-libp2p host (trio);
     * ``block_store``: any :class:`BlockStore` (default: a new :class:`MemoryBlockStore`);
     * ``protocol_version``: kept for py-libp2p's API; every version is spoken and the highest
       both peers know is used;
     * ``provider_query_manager``: asked for providers when the connected peers cannot serve a
-      want (py-libp2p host only);
+      want;
     * ``presence_ttl``: accepted for py-libp2p's API (presences are the engine's business).
     """
 
