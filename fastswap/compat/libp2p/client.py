@@ -1,10 +1,8 @@
 """``BitswapClient``: py-libp2p 0.8.1's Bitswap client API (and 0.7's ``get_block`` /
 ``get_blocks_batch``) over fastswap's engines (ipfs/specs bitswap-protocol 1.0.0-1.2.0).
 
-The engines run in the trio driver (``fastswap.compat._trio``) on the py-libp2p host; a host
-class that offers ``_fastswap_driver(store)`` supplies a driver of its own instead (the hook for
-a driver on fastswap's asyncio host). Either way this class only translates calls. The payment extension (1.3.0, ``register_extension``) is not
-offered.
+The engines run in the trio driver (``fastswap.compat._trio``) on the py-libp2p host; this class
+only translates calls. The payment extension (1.3.0, ``register_extension``) is not offered.
 """
 
 from __future__ import annotations
@@ -56,9 +54,6 @@ class BitswapClient:
         self._sessions = 0
 
     def _new_driver(self) -> Any:
-        # looked up on the class: a test double (MagicMock) answers any instance attribute
-        if getattr(type(self.host), "_fastswap_driver", None) is not None:
-            return self.host._fastswap_driver(self.block_store)  # fastswap's host (new_host)
         from .._trio import TrioDriver
 
         return TrioDriver(self.host, self.block_store,
