@@ -1,0 +1,166 @@
+"""The drop-in on py-libp2p hosts: a mixed swarm with py-libp2p's own Bitswap, and each place
+where the drop-in does what the Bitswap spec says instead of what py-libp2p does (the list in
+``fastswap.compat.libp2p``'s docstring). Runs in the drop-in venv (see ../conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import pytest
+import trio
+from libp2p.bitswap import BitswapClient as PyBitswapClient
+from libp2p.bitswap import MemoryBlockStore as PyMemoryBlockStore
+from libp2p.bitswap.dag import MerkleDag as PyMerkleDag
+
+from fastswap.compat.libp2p import (
+    BitswapClient,
+    BlockUnavailableError,
+    MemoryBlockStore,
+    MerkleDag,
+    compute_cid_v0,
+    compute_cid_v1,
+)
+from fastswap.message import (
+    WANT_HAVE,
+    Entry,
+    FrameDecoder,
+    Message,
+    decode_message,
+    encode_message,
+    frame_length_prefix,
+)
+
+from .conftest import connect, pylibp2p_host, wait_for
+
+pytestmark = pytest.mark.trio
+
+
+async def test_mixed_swarm_trades_both_ways() -> None:
+    """py-libp2p's own Bitswap and the drop-in, one host each: each fetches the other's file
+    (several 256 KiB blocks: a balanced DAG) and gets it byte for byte."""
+    theirs = os.urandom(3 * 256 * 1024 + 1000)
+    ours = os.urandom(5 * 256 * 1024 + 7)
+    async with pylibp2p_host() as ha, pylibp2p_host() as hb, trio.open_nursery() as nursery:
+        a = PyBitswapClient(ha, PyMemoryBlockStore())
+        a.set_nursery(nursery)
+        await a.start()
+        b = BitswapClient(hb, MemoryBlockStore())
+        await b.start()
+        try:
+            cid_theirs = await PyMerkleDag(a).add_bytes(theirs)
+            cid_ours = await MerkleDag(b).add_bytes(ours)
+            await connect(hb, ha)
+            with trio.fail_after(60):
+                got, _ = await MerkleDag(b).fetch_file(cid_theirs, peer_id=ha.get_id())
+                assert hashlib.sha256(got).digest() == hashlib.sha256(theirs).digest()
+                got, _ = await PyMerkleDag(a).fetch_file(cid_ours, peer_id=hb.get_id())
+                assert hashlib.sha256(got).digest() == hashlib.sha256(ours).digest()
+        finally:
+            await b.stop()
+            await a.stop()
+            nursery.cancel_scope.cancel()
+
+
+async def test_dont_have_is_an_answer() -> None:
+    """Every connected peer said DONT_HAVE: get_block raises BlockUnavailableError at once,
+    not a TimeoutError after its 30 s (py-libp2p waits them out)."""
+    async with pylibp2p_host() as hp, pylibp2p_host() as hc:
+        provider = BitswapClient(hp, MemoryBlockStore())
+        client = BitswapClient(hc, MemoryBlockStore())
+        await provider.start()
+        await client.start()
+        try:
+            await connect(hc, hp)
+            await wait_for(lambda: len(client.peers) == 1)
+            missing = compute_cid_v1(b"nobody has this")
+            with trio.fail_after(10), pytest.raises(BlockUnavailableError):
+                await client.new_session().get_block(missing, peer_id=hp.get_id(), timeout=30)
+        finally:
+            await client.stop()
+            await provider.stop()
+
+
+@pytest.mark.parametrize("provider_kind", ["dropin", "pylibp2p"])
+async def test_have_block_is_true_only_for_blocks_the_peer_has(provider_kind: str) -> None:
+    """have_block: True for a block the peer holds, False for one it lacks (py-libp2p says True
+    for both), against either implementation as the provider."""
+    data = os.urandom(300 * 1024)
+    async with pylibp2p_host() as hp, pylibp2p_host() as hc, trio.open_nursery() as nursery:
+        if provider_kind == "dropin":
+            provider: Any = BitswapClient(hp, MemoryBlockStore())
+        else:
+            provider = PyBitswapClient(hp, PyMemoryBlockStore())
+            provider.set_nursery(nursery)
+        await provider.start()
+        client = BitswapClient(hc, MemoryBlockStore())
+        await client.start()
+        try:
+            cid = compute_cid_v1(data)
+            await provider.add_block(cid, data)
+            await connect(hc, hp)
+            await wait_for(lambda: len(client.peers) == 1)
+            with trio.fail_after(20):
+                assert await client.have_block(cid, hp.get_id()) is True
+                assert await client.have_block(compute_cid_v1(b"absent"), hp.get_id()) is False
+        finally:
+            await client.stop()
+            await provider.stop()
+            nursery.cancel_scope.cancel()
+
+
+async def test_served_as_the_spec_says() -> None:
+    """A raw 1.2.0 requester asks the drop-in: want-have for a 256 KiB block is answered with
+    HAVE, not the block; want-block for a CIDv0 block brings it with the prefix 00 70 12 20
+    (py-libp2p: empty); a 1 MiB block is served (py-libp2p refuses over 512 KiB); and every
+    answer comes on a stream the server opened, not on the requester's."""
+    big = os.urandom(256 * 1024)
+    v0 = os.urandom(1000)
+    huge = os.urandom(1024 * 1024)
+    received: list[Message] = []
+    async with pylibp2p_host() as hp, pylibp2p_host() as hr:
+
+        async def capture(stream: Any) -> None:
+            decoder = FrameDecoder()
+            while True:
+                try:
+                    data = await stream.read(1 << 20)
+                except Exception:  # noqa: BLE001 - EOF or reset ends the capture
+                    return
+                if not data:
+                    return
+                received.extend(decode_message(p) for p in decoder.feed(data))
+
+        hr.set_stream_handler("/ipfs/bitswap/1.2.0", capture)
+        provider = BitswapClient(hp, MemoryBlockStore())
+        await provider.start()
+        try:
+            cid_big, cid_v0, cid_huge = (compute_cid_v1(big), compute_cid_v0(v0),
+                                         compute_cid_v1(huge))
+            await provider.add_block(cid_big, big)
+            await provider.add_block(cid_v0, v0)
+            await provider.add_block(cid_huge, huge)
+            await connect(hr, hp)
+            stream = await hr.new_stream(hp.get_id(), ["/ipfs/bitswap/1.2.0"])
+            wants = Message([Entry(cid_big, want_type=WANT_HAVE, send_dont_have=True),
+                             Entry(cid_v0), Entry(cid_huge)])
+            payload = encode_message(wants)
+            await stream.write(frame_length_prefix(len(payload)) + payload)
+
+            def answered() -> bool:
+                blocks = {bytes(d) for m in received for _, d in m.blocks}
+                haves = {bytes(p.cid) for m in received for p in m.presences}
+                return cid_big in haves and v0 in blocks and huge in blocks
+
+            await wait_for(answered, 20)
+            # nothing came back on the requester's own stream
+            with trio.move_on_after(0.5):
+                assert await stream.read(1) in (b"",)
+            for m in received:
+                assert big not in {bytes(d) for _, d in m.blocks}, "want-have brought the block"
+                for prefix, data in m.blocks:
+                    if bytes(data) == v0:
+                        assert bytes(prefix) == b"\x00\x70\x12\x20"
+        finally:
+            await provider.stop()
