@@ -19,6 +19,7 @@ from .errors import BadBlockError, CIDError, UnsupportedHashError, VarintError
 
 __all__ = [
     "BLAKE2B_256",
+    "CID",
     "CIDV0_PREFIX",
     "DAG_CBOR",
     "DAG_PB",
@@ -216,6 +217,37 @@ def to_str(cid: bytes | memoryview) -> str:
         return c.encode(None) if c.version == 0 else c.encode("base32")  # v0: bare base58btc
     except Exception:  # noqa: BLE001 - text for messages: an unparsable CID prints as hex
         return "<invalid CID " + bytes(cid).hex() + ">"
+
+
+class CID(bytes):
+    """A binary CID that prints as text: what the public API returns (``Node.add_path``,
+    ``Node.put_block``, ``Block.cid``...). It *is* the binary CID (a ``bytes`` subclass: equal to,
+    and hashing like, the same bytes), so it goes anywhere binary CIDs go; ``str()`` gives the
+    text form Kubo and Helia print, ``repr()`` says ``CID('bafy...')``. Build one with
+    :meth:`parse` (text, bytes or a ``multiformats.CID``); no hashing is involved."""
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, cid: Any) -> CID:
+        return cid if type(cid) is cls else cls(parse(cid))
+
+    @property
+    def version(self) -> int:
+        return decode_cid(self)[0]
+
+    @property
+    def codec(self) -> int:
+        return decode_cid(self)[1]
+
+    def __str__(self) -> str:
+        return to_str(self)
+
+    def __repr__(self) -> str:
+        return f"CID({to_str(self)!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def parse(cid: Any) -> bytes:

@@ -13,9 +13,11 @@ per-user data directory (``fastswap.blockstore.default_repo_path``).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -169,6 +171,13 @@ def _run_add(args: argparse.Namespace, ctx: Context) -> int:
 def _setup_cat(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", metavar="PATH", nargs="+",
                    help="CID of a UnixFS file, or CID/path/inside a directory")
+    p.add_argument(
+        "--peer", metavar="MULTIADDR", action="append", default=[],
+        help="fetch what the repo lacks from this peer (/ip4/../tcp/../p2p/<id>), repeatable",
+    )
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up after S seconds")
+    _setup_routing(p)
 
 
 def _run_cat(args: argparse.Namespace, ctx: Context) -> int:
@@ -178,10 +187,24 @@ def _run_cat(args: argparse.Namespace, ctx: Context) -> int:
     for path in args.paths:
         parse_path(path)  # every PATH is checked before any output
     out = sys.stdout.buffer
-    for path in args.paths:
-        for chunk in cat(ctx.store, path):
-            out.write(chunk)
-    out.flush()
+    if not _networked(args):
+        for path in args.paths:
+            for chunk in cat(ctx.store, path):
+                out.write(chunk)
+        out.flush()
+        return EXIT_OK
+
+    async def stream() -> None:
+        async with _fetching_node(args, ctx) as node, asyncio.timeout(args.timeout):
+            for path in args.paths:
+                async for chunk in node.cat(path):
+                    out.write(chunk)
+        out.flush()
+
+    try:
+        _run_loop(stream())
+    except TimeoutError:
+        raise _UserError(f"the fetch did not finish within --timeout {args.timeout} s") from None
     return EXIT_OK
 
 
@@ -423,10 +446,9 @@ async def _stop_all(things: Sequence[Any]) -> None:
 
 _SEED_DESCRIPTION = """\
 Import each PATH into the repo and serve it over Bitswap (1.2.0, 1.1.0, 1.0.0) until
-interrupted (Ctrl-C or SIGTERM). A PATH ending in .car is imported as a CAR v1 file (every
-block verified, its roots served); any other file is imported as a UnixFS file (--preset picks
-Kubo's `ipfs add` or Helia's defaults, so the root CID matches theirs). Directories are not
-supported yet (import their files one by one, or a CAR of the directory).
+interrupted (Ctrl-C or SIGTERM). A PATH ending in .car is imported as a CAR v1 or v2 file
+(every block verified, its roots served); any other file or directory is imported as UnixFS
+(--preset picks Kubo's `ipfs add -r` or Helia's defaults, so the root CID matches theirs).
 
 Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>) and
 one root CID per PATH, then serves. The default listen address is loopback only; serve other
@@ -440,7 +462,8 @@ records live 48 h). Provider records other peers announce to us live in <repo>/p
 
 
 def _setup_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", metavar="PATH", nargs="+", help="file or CAR v1 file to serve")
+    p.add_argument("paths", metavar="PATH", nargs="+",
+                   help="file, directory, or CAR file to serve")
     p.add_argument(
         "--listen",
         metavar="MULTIADDR",
@@ -471,16 +494,11 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
 
     from .blockstore import default_repo_path
     from .cid import to_str
-    from .dag import HELIA_DEFAULTS, KUBO_DEFAULTS
     from .node import Node
 
     for path in args.paths:
-        if os.path.isdir(path):
-            raise _UserError(f"{path} is a directory; directories are not supported yet "
-                             "(seed its files, or a CAR of it)")
-        if not os.path.isfile(path):
-            raise _UserError(f"{path}: no such file")
-    settings = dict(HELIA_DEFAULTS if args.preset == "helia" else KUBO_DEFAULTS)
+        if not os.path.exists(path):
+            raise _UserError(f"{path}: no such file or directory")
     listen = args.listen or ["/ip4/127.0.0.1/tcp/0"]
     repo = ctx.repo or default_repo_path()
 
@@ -517,7 +535,7 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
                     roots.append((to_str(r), path))
                     raw_roots.append(r)
             else:
-                r = await node.add_file(path, **settings)
+                r = await node.add_path(path, preset=args.preset)
                 roots.append((to_str(r), path))
                 raw_roots.append(r)
         provided_to: set[str] = set()
@@ -603,8 +621,53 @@ def _get_targets(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [(path, os.path.join(out, name)) for path, name in zip(args.paths, names)]
 
 
+def _networked(args: argparse.Namespace) -> bool:
+    """Did the user say where to look for blocks the repo lacks?"""
+    return bool(args.peer or args.bootstrap or args.bootstrap_public or args.delegated_routing)
+
+
+@contextlib.asynccontextmanager
+async def _fetching_node(args: argparse.Namespace, ctx: Context) -> AsyncIterator[Any]:
+    """A started Node on the repo that fetches from --peer peers and what content routing
+    (--bootstrap DHT peers, --delegated-routing) finds. It listens nowhere: peers answer over
+    the connections it dials. A --peer that cannot be reached is a warning while other sources
+    remain."""
+    from .blockstore import default_repo_path
+    from .errors import NetError, RoutingError
+    from .net.multiaddr import parse_multiaddr
+    from .node import Node
+    from .routing import DelegatedRouting, Router, StaticRouting
+
+    ctx.close()  # the node opens the repo itself
+    repo = ctx.repo or default_repo_path()
+    delegated = [DelegatedRouting(url) for url in args.delegated_routing]
+    router = Router([StaticRouting(parse_multiaddr(p) for p in args.peer), *delegated])
+    async with Node(repo, listen=[], routing=router) as node:
+        dhts = await _start_dhts(args, node, repo)
+        router.routers.extend(dhts)
+        try:
+            if dhts and not any(len(d.table) for d in dhts) and not (args.peer or delegated):
+                raise RoutingError(
+                    "no --bootstrap peer could be reached that serves the DHT "
+                    f"({', '.join(d.protocol for d in dhts)}); check the addresses, or pick the "
+                    "DHT they run with --dht")
+            results = await asyncio.gather(
+                *(_with_timeout(node.connect(p), min(args.timeout, 30.0), f"connecting to {p}")
+                  for p in args.peer), return_exceptions=True)
+            failed = [(p, r) for p, r in zip(args.peer, results) if isinstance(r, BaseException)]
+            for _, exc in failed:
+                if not isinstance(exc, NetError):
+                    raise exc
+            if failed and len(failed) == len(args.peer) and not (dhts or delegated):
+                raise _UserError("; ".join(f"cannot reach {p}: {exc}" for p, exc in failed))
+            for p, exc in failed:  # others remain: a warning each
+                print(f"fastswap: warning: cannot reach {p}: {exc}", file=sys.stderr)
+            yield node
+        finally:
+            await _stop_all([*delegated, *dhts])
+
+
 def _run_get(args: argparse.Namespace, ctx: Context) -> int:
-    import contextlib
     import time
 
     from .dag import TreeWriter
@@ -621,77 +684,41 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
             sys.stdout.buffer if out == "-" else stack.enter_context(TreeWriter(out))
             for _, out in targets
         ]
-        networked = (args.peer or args.bootstrap or args.bootstrap_public
-                     or args.delegated_routing)
-        nblocks = _fetch_from_peers(args, ctx) if networked else None
-        fetched = time.monotonic() - t0
-        source = dag_stream.StoreSource(ctx.store)
 
-        async def export() -> list[Any]:
+        async def fetch_and_write() -> list[Any]:
+            async with _fetching_node(args, ctx) as node, asyncio.timeout(args.timeout):
+                return [await node.get(path, w) for (path, _), w in zip(targets, writers)]
+
+        async def local() -> list[Any]:
+            source = dag_stream.StoreSource(ctx.store)
             return [await dag_stream.get(source, path, w) for (path, _), w in zip(targets, writers)]
 
         try:
-            results = _run_loop(export())
+            results = _run_loop(fetch_and_write() if _networked(args) else local())
         except BlockNotFoundError as exc:
-            if networked:
-                raise
             raise _UserError(
                 f"{exc} in the repo, and nowhere to look for it was given: add --peer "
                 "MULTIADDR, or --bootstrap MULTIADDR (or --bootstrap-public) to search the DHT, "
                 "or --delegated-routing URL") from None
+        except TimeoutError:
+            raise _UserError(f"the fetch did not finish within --timeout {args.timeout} s") from None
     elapsed = time.monotonic() - t0
     size = sum(r.bytes for r in results)
     files = sum(r.files for r in results)
     dirs = sum(r.directories for r in results)
-    wrote = f"wrote {files} files, {dirs} directories, {size} bytes"
-    if nblocks is None:
-        print(f"{wrote} in {elapsed:.2f} s (every block was in the repo)", file=sys.stderr)
+    print(f"wrote {files} files, {dirs} directories, {size} bytes in {elapsed:.2f} s",
+          file=sys.stderr)
+    sources = [r.source for r in results if r.source is not None]
+    if sources:
+        local_blocks = sum(s.local_blocks for s in sources)
+        net_blocks = sum(s.network_blocks for s in sources)
+        net_bytes = sum(s.network_bytes for s in sources)
+        print(f"fetched {net_blocks} blocks, {net_bytes} bytes from the network "
+              f"({net_bytes / max(elapsed, 1e-9) / 1e6:.1f} MB/s); {local_blocks} blocks were "
+              "already in the repo", file=sys.stderr)
     else:
-        print(f"fetched {nblocks} blocks, {size} bytes in {fetched:.2f} s "
-              f"({size / max(fetched, 1e-9) / 1e6:.1f} MB/s); {wrote}", file=sys.stderr)
+        print("every block was in the repo", file=sys.stderr)
     return EXIT_OK
-
-
-def _fetch_from_peers(args: argparse.Namespace, ctx: Context) -> int:
-    """Fetch every DAG the PATHs start from into the repo; the number of blocks they hold.
-
-    (The network half of get: to be replaced by a Node block source that the streaming
-    exporter reads from directly, so that writing starts with the first block.)"""
-    from .blockstore import default_repo_path
-    from .dag.exporter import parse_path
-    from .node import Node
-
-    roots = list(dict.fromkeys(parse_path(path)[0] for path in args.paths))
-    ctx.close()  # the node opens the repo itself
-    repo = ctx.repo or default_repo_path()
-
-    async def go() -> int:
-        from .errors import RoutingError
-        from .net.multiaddr import parse_multiaddr
-        from .routing import DelegatedRouting, Router, StaticRouting
-
-        delegated = [DelegatedRouting(url) for url in args.delegated_routing]
-        router = Router([StaticRouting(parse_multiaddr(p) for p in args.peer), *delegated])
-        async with Node(repo, listen=[], routing=router) as node:
-            dhts = await _start_dhts(args, node, repo)
-            router.routers.extend(dhts)
-            try:
-                if dhts and not any(len(d.table) for d in dhts) and not (
-                        args.peer or delegated):
-                    raise RoutingError(
-                        "no --bootstrap peer could be reached that serves the DHT "
-                        f"({', '.join(d.protocol for d in dhts)}); check the addresses, or "
-                        "pick the DHT they run with --dht")
-                for peer in args.peer:
-                    await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
-                n = 0
-                for root in roots:
-                    n += await node.fetch_dag(root, timeout=args.timeout)
-                return n
-            finally:
-                await _stop_all([*delegated, *dhts])
-
-    return int(_run_loop(go()))
 
 
 #: Every subcommand, in the order --help lists them.

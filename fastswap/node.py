@@ -42,12 +42,14 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from typing import Any, Self
 
 from . import _defaults
 from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore
-from .cid import RAW, compute_cid, decode_cid, parse, to_str
+from .blockstore.pins import PinStore
+from .cid import CID, RAW, compute_cid, decode_cid, parse, to_str
 from .core import DriverCore, pack_response
 from .errors import FetchTimeoutError, NetError, NodeError
 from .events import (
@@ -58,6 +60,7 @@ from .events import (
     ServePeer,
     StoreBlocks,
 )
+from .fetch import NodeSource
 from .message import Message, encode_message_parts, frame_length_prefix
 from .message.versions import BITSWAP_1_2_0, BITSWAP_PROTOCOLS, version_of
 from .net.bitswap import BitswapNetwork
@@ -139,6 +142,8 @@ class Node:
         if store is None:
             store = MemoryBlockstore() if self.repo is None else open_blockstore(self.repo)
         self.store = store
+        #: the repo's pin set (None without a repo): roots added or fetched are pinned
+        self.pins: PinStore | None = None if self.repo is None else PinStore(self.repo)
         if identity is None and self.repo is not None:
             identity = load_or_create_identity(self.repo)
         self.host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
@@ -284,6 +289,8 @@ class Node:
             await self.astore.aclose()
         if self._owns_store:
             self.store.close()
+        if self.pins is not None:
+            self.pins.close()
 
     def _check_running(self) -> None:
         if not self._started:
@@ -704,14 +711,14 @@ class Node:
 
     async def put_block(
         self, data: bytes | Block, *, version: int = 1, codec: int = RAW
-    ) -> bytes:
+    ) -> CID:
         """Store a block (bytes are named raw CIDv1 unless told otherwise); returns its CID.
         Peers that want it are sent it."""
         return (await self.put_blocks([data], version=version, codec=codec))[0]
 
     async def put_blocks(
         self, blocks: Iterable[bytes | Block], *, version: int = 1, codec: int = RAW
-    ) -> list[bytes]:
+    ) -> list[CID]:
         self._check_running()
         items: list[tuple[bytes, Any]] = []
         for b in blocks:
@@ -726,28 +733,107 @@ class Node:
         for c, d in items:
             self._deliver(c, d, None)
         self._schedule()
-        return cids
+        return [CID(c) for c in cids]
 
-    async def add_file(self, path: str | os.PathLike[str], **importer_opts: Any) -> bytes:
-        """Import a file as a UnixFS DAG (``fastswap.dag.import_file`` options, e.g.
-        ``**KUBO_DEFAULTS``); returns the root CID. Peers that want its blocks get them."""
-        from .dag import import_file
+    async def add_path(self, path: str | os.PathLike[str], *, wrap: bool = False,
+                       hidden: bool = False, pin: bool = True, **options: Any) -> CID:
+        """Import a file or a directory tree (``ipfs add -r [-w]``); returns the root CID.
+
+        *options* are :meth:`fastswap.dag.ImportSettings.preset`'s: ``preset="kubo"`` (the
+        default: CIDv0, 256 KiB chunks) or ``"helia"``, and overrides such as
+        ``cid_version=1``, ``raw_leaves``, ``chunk_size``, ``hash``, ``inline``, ``trickle``.
+        The root is pinned (in a repo) unless *pin* is false; peers that want its blocks get
+        them."""
+        from .dag import ImportSettings, import_path
 
         self._check_running()
-        store = self.store
-        root = await asyncio.to_thread(import_file, store, os.fspath(path), **importer_opts)
-        await self._announce_dag(root)
-        return root
+        settings = ImportSettings.preset(options.pop("preset", "kubo"), **options)
+        root = await asyncio.to_thread(import_path, self.store, os.fspath(path), settings,
+                                       wrap=wrap, hidden=hidden)
+        return await self._added(root, os.fspath(path) if pin else None)
 
-    async def add_car(self, path: str | os.PathLike[str]) -> list[bytes]:
-        """Import the blocks of a CAR v1 file (each verified); returns its roots."""
+    async def add_bytes(self, data: bytes | bytearray | memoryview, *, pin: bool = True,
+                        **options: Any) -> CID:
+        """Import *data* as a UnixFS file (options as :meth:`add_path`); returns its root."""
+        return await self._add_file_source(bytes(data), "", pin, options)
+
+    async def add_stream(self, stream: Any, *, name: str = "", pin: bool = True,
+                         **options: Any) -> CID:
+        """Import a binary file object (read to its end in a worker thread, memory bounded
+        whatever its size; not closed) as a UnixFS file; returns its root."""
+        return await self._add_file_source(stream, name, pin, options)
+
+    async def add_file(self, path: str | os.PathLike[str], *, pin: bool = True,
+                       **options: Any) -> CID:
+        """Import one file (options as :meth:`add_path`, or ``**KUBO_DEFAULTS`` /
+        ``**HELIA_DEFAULTS``); returns its root CID."""
+        return await self._add_file_source(os.fspath(path), os.fspath(path), pin, options)
+
+    async def _add_file_source(self, src: Any, name: str, pin: bool,
+                               options: dict[str, Any]) -> CID:
+        from .dag import ImportSettings, import_file
+
+        self._check_running()
+        settings = ImportSettings.preset(options.pop("preset", "kubo"), **options)
+        root = await asyncio.to_thread(import_file, self.store, src, settings)
+        return await self._added(root, name if pin else None)
+
+    async def _added(self, root: bytes, pin_name: str | None) -> CID:
+        if pin_name is not None and self.pins is not None:
+            await asyncio.to_thread(self.pins.add, root, pin_name)
+        await self._announce_dag(root)
+        return CID(root)
+
+    async def add_car(self, path: str | os.PathLike[str], *, pin: bool = True) -> list[CID]:
+        """Import the blocks of a CAR v1 or v2 file (each verified); returns its roots, pinned
+        (in a repo) unless *pin* is false."""
         from .dag import import_car
 
         self._check_running()
         roots = await asyncio.to_thread(import_car, self.store, os.fspath(path))
-        for r in roots:
-            await self._announce_dag(r)
-        return roots
+        return [await self._added(r, os.fspath(path) if pin else None) for r in roots]
+
+    # -- UnixFS: reading and writing files and trees, fetching what the repo lacks ---------
+
+    async def cat(self, path: bytes | str, **window: Any) -> AsyncIterator[bytes]:
+        """The bytes of the UnixFS file at *path* (``CID`` or ``CID/dir/file``), in order, as
+        they arrive: blocks the repo lacks are fetched from peers ahead of the reader by a
+        bounded window (``window_blocks``, ``window_bytes``), so memory does not grow with the
+        file and a slow reader slows the fetch."""
+        from .dag import stream as dag_stream
+
+        async with self.session() as s, aclosing(
+                dag_stream.cat(NodeSource(self, s), _path(path), **window)) as chunks:
+            async for chunk in chunks:
+                yield bytes(chunk)
+
+    async def get(self, path: bytes | str, dest: str | os.PathLike[str] | Any, *,
+                  pin: bool = True, **window: Any) -> Any:
+        """Write the file, directory tree or symlink at *path* to *dest* (a path: checked
+        writable before anything is fetched, written under a temporary name, moved into place
+        at the end; or a binary file object, for a file), fetching what the repo lacks as it
+        goes. Returns a :class:`fastswap.dag.stream.GetResult` with ``source`` (a
+        :class:`fastswap.fetch.NodeSource`: blocks and bytes from the repo and from the
+        network). The CID *path* resolves to is pinned unless *pin* is false."""
+        from .dag import stream as dag_stream
+
+        async with self.session() as s:
+            source = NodeSource(self, s)
+            result = await dag_stream.get(source, _path(path), dest, **window)
+            result.source = source
+            if pin and self.pins is not None:
+                cid, _ = await dag_stream.resolve(source, _path(path))
+                await asyncio.to_thread(self.pins.add, cid, str(path))
+            return result
+
+    async def ls(self, path: bytes | str, *, resolve_types: bool = True) -> list[Any]:
+        """The entries of the UnixFS directory at *path*: ``LsEntry(name, cid, kind, size,
+        tsize)``, fetching what the repo lacks."""
+        from .dag import stream as dag_stream
+
+        async with self.session() as s:
+            return await dag_stream.ls(NodeSource(self, s), _path(path),
+                                       resolve_types=resolve_types)
 
     async def _announce_dag(self, root: bytes) -> None:
         """Tell the server about every stored block under *root* (walked off the loop)."""
@@ -794,3 +880,8 @@ class Node:
             "client": self.client.stats(),
             "server": self.server.stats(),
         }
+
+
+def _path(path: bytes | str) -> bytes | str:
+    """A UnixFS path as the exporter takes it: text as is, a binary CID (or CID) as bytes."""
+    return path if isinstance(path, str) else bytes(path)

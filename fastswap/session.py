@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import _defaults
 from .block import Block
-from .cid import DAG_PB, decode_cid, parse, to_str
+from .cid import CID, DAG_PB, decode_cid, parse, to_str
 from .errors import BadBlockError, FetchTimeoutError, NodeError
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class Session:
                                 wanted.add(c)
                                 self._want([c])
                             else:
-                                yield Block(c, d)
+                                yield Block(CID(c), d)
                     continue
                 cid, data, exc = await ready.get()
                 if exc is not None:
@@ -110,7 +110,7 @@ class Session:
                 if cid not in wanted:
                     continue
                 wanted.discard(cid)
-                yield Block(cid, bytes(data))
+                yield Block(CID(cid), bytes(data))
         finally:
             for c in wanted:
                 node._remove_waiter(c, waiter)

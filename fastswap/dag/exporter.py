@@ -37,7 +37,17 @@ from dataclasses import dataclass
 from typing import IO, Any, Self
 
 from .._defaults import DAG_EXPORT_MAX_ENTRIES, MAX_DAG_DEPTH
-from ..cid import DAG_PB, IDENTITY, RAW, SHA2_256, decode_cid, hash_digest, parse, to_str
+from ..cid import (
+    CID,
+    DAG_PB,
+    IDENTITY,
+    RAW,
+    SHA2_256,
+    decode_cid,
+    hash_digest,
+    parse,
+    to_str,
+)
 from ..errors import (
     BadBlockError,
     CIDError,
@@ -549,7 +559,7 @@ class LsEntry:
     directories), ``tsize`` the link's DAG size."""
 
     name: str
-    cid: bytes
+    cid: CID
     kind: str
     size: int | None
     tsize: int | None
@@ -616,7 +626,7 @@ def ls_steps(path: str | bytes, *, resolve_types: bool = True) -> Steps:
             kind, size = "file", ln.tsize
         else:
             kind, size = kinds.get(ln.cid, ("unknown", None))
-        out.append(LsEntry(name, ln.cid, kind, size, ln.tsize))
+        out.append(LsEntry(name, CID(ln.cid), kind, size, ln.tsize))
     return out
 
 

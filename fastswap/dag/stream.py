@@ -246,6 +246,8 @@ class GetResult:
     files: int = 0
     directories: int = 0
     bytes: int = 0
+    #: the block source read (set by callers that count, e.g. ``Node.get``: NodeSource)
+    source: Any = None
 
 
 async def get(

@@ -1,6 +1,7 @@
-"""``fastswap seed`` and ``fastswap get`` as subprocesses (what a user types): a file and a CAR
-seeded by one process are fetched by another with matching sha256; SIGINT and SIGTERM stop the
-seeder cleanly; user errors are one line."""
+"""``fastswap seed`` and ``fastswap get`` as subprocesses (what a user types): a file, a CAR and a
+directory tree seeded by one process are fetched by another and written equal to the source;
+get reports what was local and what crossed the network; SIGINT and SIGTERM stop the seeder
+cleanly; user errors are one line."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def test_seed_file_and_get(tmp_path: Path) -> None:
         p = get(tmp_path / "get-repo", root["cid"], info["addrs"][0], out)
         assert p.returncode == 0, p.stderr.decode()
         assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(data).digest()
-        assert b"fetched" in p.stderr
+        assert b"fetched 22 blocks" in p.stderr  # 21 leaves and their parent, 5 MiB
+        # again: every block is in the repo now, and nothing crosses the network
+        p = get(tmp_path / "get-repo", root["cid"], info["addrs"][0], tmp_path / "again.bin")
+        assert p.returncode == 0 and b"fetched 0 blocks" in p.stderr, p.stderr
+        assert b"22 blocks were already in the repo" in p.stderr
     finally:
         assert seeder.stop(signal.SIGINT) == 0
 
@@ -69,11 +74,39 @@ def _one_line_error(p: subprocess.CompletedProcess, what: str) -> None:
     assert what in lines[0], err
 
 
-def test_seed_directory_is_refused(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "fastswap.cli", "--repo", str(tmp_path / "r"),
-                        "seed", str(tmp_path)], capture_output=True, env=cli_env(), timeout=60,
-                       check=False)
-    _one_line_error(p, "directories are not supported")
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """relative path -> file bytes (None for a directory), every entry of the tree."""
+    out: dict[str, bytes | None] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = None if path.is_dir() else path.read_bytes()
+    return out
+
+
+def test_seed_directory_and_get_the_tree(tmp_path: Path) -> None:
+    src = tmp_path / "site"
+    (src / "docs" / "empty dir").mkdir(parents=True)
+    (src / "docs" / "résumé.txt").write_text("non-ASCII names travel as UTF-8")
+    (src / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 1))
+    (src / "empty").write_bytes(b"")
+    seeder = Seeder(tmp_path / "seed-repo", str(src))
+    try:
+        (root,) = seeder.info["roots"]
+        out = tmp_path / "out"
+        # a --peer nobody listens at is a warning while another source remains
+        dead = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+        p = get(tmp_path / "get-repo", root["cid"], seeder.info["addrs"][0], out, "--peer", dead)
+        assert p.returncode == 0, p.stderr.decode()
+        assert f"fastswap: warning: cannot reach {dead}".encode() in p.stderr
+        assert _tree(out) == _tree(src)
+        assert b"from the network" in p.stderr and b"0 blocks were already" in p.stderr
+        # a path inside the tree, to stdout-like file output; now every block is local
+        one = tmp_path / "one.txt"
+        p = get(tmp_path / "get-repo", f"{root['cid']}/docs/résumé.txt", None, one)
+        assert p.returncode == 0 and one.read_text() == "non-ASCII names travel as UTF-8"
+        assert b"every block was in the repo" in p.stderr
+    finally:
+        assert seeder.stop(signal.SIGINT) == 0
 
 
 def test_get_errors(tmp_path: Path) -> None:
