@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeSource"]
 
+#: CIDs a source remembers having fetched (to tell a repeated block from one the repo held);
+#: past this many, repeats count as local (~100 MB of set at the cap)
+_MAX_REMEMBERED = 1_000_000
+
 
 class NodeSource:
     """``async get(cid)``: the verified block *cid* from *node*'s repo, else fetched in
@@ -37,10 +41,13 @@ class NodeSource:
         self.session = session
         #: False: the repo only (BlockNotFoundError for what it lacks)
         self.fetch = fetch
+        #: blocks the repo held before this source fetched them (a DAG that repeats a block,
+        #: e.g. two equal files, reads its second copy from the repo: not counted here)
         self.local_blocks = 0
         self.local_bytes = 0
         self.network_blocks = 0
         self.network_bytes = 0
+        self._fetched: set[bytes] = set()
 
     async def get(self, cid: bytes) -> bytes | memoryview:
         node = self.node
@@ -52,12 +59,15 @@ class NodeSource:
             except BlockNotFoundError:
                 pass  # deleted meanwhile (gc): fetch it
             else:
-                self.local_blocks += 1
-                self.local_bytes += len(data)
+                if cid not in self._fetched:
+                    self.local_blocks += 1
+                    self.local_bytes += len(data)
                 return data
         if not self.fetch:
             raise BlockNotFoundError(f"block {cid.hex()} is not in the repo")
         blk = await self.session.get_block(cid)
         self.network_blocks += 1
         self.network_bytes += len(blk.data)
+        if len(self._fetched) < _MAX_REMEMBERED:
+            self._fetched.add(cid)
         return blk.data

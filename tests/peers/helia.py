@@ -227,6 +227,15 @@ class HeliaPeer(PeerProcess):
             args["dataB64"] = base64.b64encode(data or b"").decode()
         return str(self.request("add", timeout=timeout, **args)["cid"])
 
+    def tree(self, cid: str, timeout: float = 180.0) -> list[dict[str, Any]]:
+        """Fetch the UnixFS tree *cid* with Helia's own ``ls``/``cat`` (over Bitswap if needed)
+        and describe it: ``{"path", "type", "size", "sha256"}`` per entry, the root's path "".
+        """
+        return list(self.request("tree", cid=cid, timeout=timeout)["entries"])
+
+    async def atree(self, cid: str, timeout: float = 180.0) -> list[dict[str, Any]]:
+        return list((await self.arequest("tree", cid=cid, timeout=timeout))["entries"])
+
     def add_all(
         self,
         glob: str | os.PathLike[str] | None = None,

@@ -283,6 +283,32 @@ const handlers = {
     return { sha256: hash.digest('hex'), size }
   },
 
+  async tree (cmd) {
+    // fetch (over Bitswap if needed) a whole UnixFS tree with @helia/unixfs's own ls/cat and
+    // describe it: every entry's path, type and, for files, size and sha256 (nothing kept)
+    const signal = signalFor(cmd)
+    const entries = []
+    const visit = async (cid, path) => {
+      const st = await fs.stat(cid, { signal })
+      if (st.type === 'directory') {
+        entries.push({ path, type: 'directory' })
+        for await (const entry of fs.ls(cid, { signal })) {
+          await visit(entry.cid, path === '' ? entry.name : `${path}/${entry.name}`)
+        }
+        return
+      }
+      const hash = createHash('sha256')
+      let size = 0
+      for await (const chunk of fs.cat(cid, { signal })) {
+        hash.update(chunk)
+        size += chunk.byteLength
+      }
+      entries.push({ path, type: 'file', size, sha256: hash.digest('hex') })
+    }
+    await visit(CID.parse(cmd.cid), '')
+    return { entries }
+  },
+
   async echo (cmd) {
     // stream nbytes of stream_payload(nbytes, seed) to the remote echo handler while reading
     // the echo; half-close after the last byte and read until the remote closes
