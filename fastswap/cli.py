@@ -296,7 +296,7 @@ Kubo's `ipfs add` or Helia's defaults, so the root CID matches theirs). Director
 supported yet (import their files one by one, or a CAR of the directory).
 
 Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>) and
-one root CID per PATH, then serves. The default listen address is loopback only; serve other
+one root CID per PATH, then serves; on the way out, the blocks and bytes it served. The default listen address is loopback only; serve other
 machines with --listen /ip4/0.0.0.0/tcp/4001. The peer id is kept in the repo (identity.key)."""
 
 
@@ -319,6 +319,7 @@ def _setup_seed(p: argparse.ArgumentParser) -> None:
 
 def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     import asyncio
+    import json
     import signal
 
     from .blockstore import default_repo_path
@@ -350,8 +351,6 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
                     roots.append((to_str(await node.add_file(path, **settings)), path))
             addrs = [str(a) for a in node.addrs]
             if args.json:
-                import json
-
                 print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
                                   "roots": [{"cid": c, "path": p} for c, p in roots]}))
             else:
@@ -363,6 +362,14 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
                 print("serving; Ctrl-C to stop")
             sys.stdout.flush()
             await stop.wait()
+            # what was served, for the operator (and for tests: proof the blocks came from us)
+            st = node.server.stats()
+            served = {"blocks_sent": st["blocks_sent"], "bytes_sent": st["bytes_sent"]}
+            if args.json:
+                print(json.dumps({"served": served}))
+            else:
+                print(f"served {served['blocks_sent']} blocks, {served['bytes_sent']} bytes")
+            sys.stdout.flush()
 
     _run_loop(go())
     return EXIT_OK

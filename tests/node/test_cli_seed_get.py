@@ -56,6 +56,13 @@ class Seeder:
         finally:
             self.kill()
 
+    def served(self) -> dict:
+        """After :meth:`stop`: what the seeder said it served on its way out (its last line:
+        {"blocks_sent", "bytes_sent"})."""
+        lines = self.proc.stdout.read().decode().splitlines()
+        assert lines, "the seeder printed nothing on its way out"
+        return json.loads(lines[-1])["served"]
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -87,6 +94,9 @@ def test_seed_file_and_get(tmp_path: Path) -> None:
         assert b"fetched" in p.stderr
     finally:
         assert seeder.stop(signal.SIGINT) == 0
+    # the get process fetched from this seeder and from nothing else
+    served = seeder.served()
+    assert served["bytes_sent"] >= len(data) and served["blocks_sent"] >= 21, served
 
 
 def test_seed_car_helia_preset_and_sigterm(tmp_path: Path) -> None:
