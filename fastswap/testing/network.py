@@ -190,9 +190,9 @@ class PeerMetrics:
     # the longest a pending_bytes report would take the peer to send at its upload rate toward
     # this node when the report arrived: how deep this node's wants queue up at the peer
     max_queue_seconds: float = 0.0
-    # seconds messages carrying wants to the peer waited behind earlier messages on this
-    # connection before they started to leave (the most, and the sum): head-of-line blocking
-    # behind the blocks this node uploads to the same peer
+    # seconds messages carrying wants to the peer left later than they would have on an idle
+    # connection (the most, and the sum): head-of-line blocking behind the blocks this node
+    # uploads to the same peer
     max_want_delay: float = 0.0
     want_delay: float = 0.0
     serve_time: float = 0.0  # seconds connected while this node wanted blocks the peer held
@@ -937,13 +937,14 @@ class VirtualNetwork:
         src.metrics.messages_sent += 1
         src.metrics.wire_bytes_sent += size
         if msg.entries or msg.full:
-            self._observe_wants(src, peer, msg, start - now)
+            # how much later it left than it would have on an idle connection
+            self._observe_wants(src, peer, msg, sent - now - size / link.bandwidth)
         self.clock.call_at(sent, self._sent, pipe, resp)
         self.clock.call_at(arrival, self._deliver, pipe, data, size)
 
     def _observe_wants(self, src: VirtualNode, peer: Hashable, msg: Message, waited: float) -> None:
-        """Account the wants of *msg* from *src* to *peer*, which waited *waited* seconds on
-        the connection behind earlier messages before it started to leave."""
+        """Account the wants of *msg* from *src* to *peer*, which finished leaving *waited*
+        seconds later than it would have on an idle connection (behind earlier messages)."""
         pm = src.metrics.peer(peer)
         pm.want_delay += waited
         pm.max_want_delay = max(pm.max_want_delay, waited)
