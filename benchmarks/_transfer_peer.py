@@ -12,10 +12,12 @@ peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"ser
 engine's stats, "ledgers": {peer id: ledger}}``.
 
 ``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
-repo with a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}``
-(plus the file's ``"sha256"`` read back from the store, if asked; with ``ready``, a second line
-``{"ready": true}`` once the repo is deleted) (seconds: connect
-+ fetch, everything committed to LMDB; maxrss/vmhwm: this process's peak resident set so far).
+repo with a fresh Node, and print ``{"seconds", "started", "finished", "blocks", "bytes",
+"maxrss_kib", "vmhwm_kib"}`` (plus the file's ``"sha256"`` read back from the store after the
+clock stopped, if asked; with ``ready``, a second line ``{"ready": true}`` once the repo is
+deleted). The clock (``time.monotonic``, one for all processes) covers connect + fetch, every
+block verified and committed to LMDB; not the Node's start-up, the read-back or the cleanup.
+maxrss/vmhwm: this process's peak resident set so far.
 
 ``abuse MODE ADDR [ARG]``: a hostile peer on a bare libp2p Host with hand-built Bitswap
 messages. It serves the Bitswap protocols but never reads what arrives on them, so the seeder's
@@ -176,11 +178,15 @@ async def leech() -> None:
         repo = tempfile.mkdtemp(prefix="fastswap-bench-leech-")
         extra: dict[str, Any] = {}
         try:
-            t0 = time.perf_counter()
             async with Node(repo, listen=[]) as node:
+                # timed: connect + fetch, every block verified and committed to LMDB; not the
+                # Node's start-up (the other sides' leechers are started before their clocks
+                # too). CLOCK_MONOTONIC is one clock for every process: a swarm's rounds are
+                # timed from the first leecher's start to the last one's finish.
+                t0 = time.monotonic()
                 await node.connect(addr)
                 blocks = await node.fetch_dag(root, timeout=120)
-                seconds = time.perf_counter() - t0
+                t1 = time.monotonic()
                 nbytes = node.store.size_bytes()
                 # before the read-back below maps the whole file into this process
                 extra["fetch_status"] = _proc_status()
@@ -189,7 +195,8 @@ async def leech() -> None:
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             # answer before deleting the repo: removing a temporary directory is not part of
             # the transfer the caller times (as Kubo's and Helia's rounds do not time theirs)
-            print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
+            print(json.dumps({"seconds": t1 - t0, "started": t0, "finished": t1,
+                              "blocks": blocks, "bytes": nbytes,
                               "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
         finally:
             shutil.rmtree(repo, ignore_errors=True)

@@ -451,8 +451,9 @@ interrupted (Ctrl-C or SIGTERM). A PATH ending in .car is imported as a CAR v1 o
 (--preset picks Kubo's `ipfs add -r` or Helia's defaults, so the root CID matches theirs).
 
 Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>) and
-one root CID per PATH, then serves. The default listen address is loopback only; serve other
-machines with --listen /ip4/0.0.0.0/tcp/4001. The peer id is kept in the repo (identity.key).
+one root CID per PATH, then serves; on the way out, the blocks and bytes it served. The default
+listen address is loopback only; serve other machines with --listen /ip4/0.0.0.0/tcp/4001. The
+peer id is kept in the repo (identity.key).
 
 With a DHT (see below) the roots are announced (--provide-strategy all: every block) before the
 addresses are printed, and announced again every --reprovide-interval seconds (default 22 h;
@@ -489,7 +490,7 @@ def _setup_seed(p: argparse.ArgumentParser) -> None:
 
 
 def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
-    import asyncio
+    import json
     import signal
 
     from .blockstore import default_repo_path
@@ -545,8 +546,6 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
             provider.start()
         addrs = [str(a) for a in node.addrs]
         if args.json:
-            import json
-
             print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
                               "roots": [{"cid": c, "path": p} for c, p in roots],
                               "provided_to": sorted(provided_to)}))
@@ -561,6 +560,14 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
             print("serving; Ctrl-C to stop")
         sys.stdout.flush()
         await stop.wait()
+        # what was served, for the operator (and for tests: proof the blocks came from us)
+        st = node.server.stats()
+        served = {"blocks_sent": st["blocks_sent"], "bytes_sent": st["bytes_sent"]}
+        if args.json:
+            print(json.dumps({"served": served}))
+        else:
+            print(f"served {served['blocks_sent']} blocks, {served['bytes_sent']} bytes")
+        sys.stdout.flush()
 
     _run_loop(go())
     return EXIT_OK

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 
 import pytest
 import uvloop
+from hypothesis import HealthCheck, settings
 
 from fastswap import _compat
+
+# Hypothesis profiles. "ci", the default, runs the same examples on every run and machine
+# (derandomized, no example database to replay from), with no per-example deadline (a shared
+# 2-core machine stalls at random) and the example counts fixed by each test's own @settings
+# (100 where a test sets none): a red run can be reproduced, a green one means the same thing
+# each time. "explore" draws new examples on every run (and keeps failures in the database):
+# HYPOTHESIS_PROFILE=explore python -m pytest tests/message tests/dag tests/net -k fuzz
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=100,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # real peers (Kubo, Helia) for interop tests: fixtures kubo, helia, kubo_factory, helia_factory
 pytest_plugins = ["tests.peers.fixtures"]

@@ -29,9 +29,20 @@ wantlist) and the client (blocks and presences); received blocks are stored and 
 ``server.blocks_added``.
 
 What is measured (:class:`NodeMetrics`, :class:`PeerMetrics`): blocks and bytes received per
-peer, duplicates (a block the node already had), wants as seen on the wire (want-blocks sent to a
-peer that did not hold the block, the most want-blocks outstanding at a peer, the largest
-``pending_bytes`` a peer reported) and idle time.
+peer (and each peer's share of them, :meth:`NodeMetrics.share`), duplicates (a block the node
+already had), wants as seen on the wire (want-blocks sent to a peer that did not hold the block,
+the most want-blocks outstanding at a peer, the largest ``pending_bytes`` a peer reported and how
+many seconds of that peer's upload it was: ``max_queue_seconds``), how long messages carrying
+wants waited behind earlier messages on their connection (``want_delay``: head-of-line blocking
+behind blocks this node uploads to the same peer) and idle time. :meth:`VirtualNetwork.link_bound`
+gives the least time the links allow for a set of fetches, the yardstick for their durations.
+
+Why several measures: each alone is passed by some naive client (tests/testing/naive.py). Idle
+time (below) cannot see over-assignment: a client that sends every want to the first peer keeps
+that peer busy and leaves nothing "waiting" for the others, so nobody idles while three of four
+seeders sit unused. The holders' shares and the duration against :meth:`link_bound` see that;
+duplicates see a client that asks every peer for everything; ``max_queue_seconds`` sees a client
+that floods a peer with more wants than it can serve soon.
 
 A peer P is *idle* toward a leecher L while the two are connected and up, L has waiting work P
 could do, nothing is in flight from P to L, and, for a P with a shared ``uplink``, that uplink is
@@ -62,7 +73,7 @@ from typing import Any, Self
 
 from .._defaults import MAX_BLOCK_SIZE
 from ..blockstore.memory import MemoryBlockstore
-from ..cid import compute_cid
+from ..cid import compute_cid, to_str
 from ..client.naming import name_blocks
 from ..core import DriverCore, pack_response
 from ..errors import SimulationError
@@ -169,12 +180,25 @@ class PeerMetrics:
     misrouted_want_blocks: int = 0  # want-blocks sent to the peer for a block it did not hold
     max_outstanding_wants: int = 0  # most want-blocks sent to the peer and not yet answered
     max_pending_bytes: int = 0  # largest pending_bytes the peer reported to this node
+    # the longest a pending_bytes report would take the peer to send at its upload rate toward
+    # this node when the report arrived: how deep this node's wants queue up at the peer
+    max_queue_seconds: float = 0.0
+    # seconds messages carrying wants to the peer left later than they would have on an idle
+    # connection (the most, and the sum): head-of-line blocking behind the blocks this node
+    # uploads to the same peer
+    max_want_delay: float = 0.0
+    want_delay: float = 0.0
     serve_time: float = 0.0  # seconds connected while this node wanted blocks the peer held
     idle_time: float = 0.0  # ...of which nothing was in flight from the peer to this node
 
     @property
     def idle_fraction(self) -> float:
         return self.idle_time / self.serve_time if self.serve_time > 0 else 0.0
+
+    @property
+    def useful_bytes(self) -> int:
+        """Block bytes received from the peer that this node did not have yet."""
+        return self.bytes - self.duplicate_bytes
 
 
 @dataclass
@@ -222,6 +246,17 @@ class NodeMetrics:
         """Idle peer-seconds over peer-seconds in which a connected peer held a wanted block."""
         serve = self.serve_time
         return self.idle_time / serve if serve > 0 else 0.0
+
+    def share(self, name: Hashable) -> float:
+        """The fraction of the block bytes this node received that came from peer *name*
+        (duplicates included: bytes a peer spent on this node, useful or not)."""
+        pm = self.peers.get(name)
+        return pm.bytes / self.bytes_received if pm is not None and self.bytes_received else 0.0
+
+    @property
+    def max_want_delay(self) -> float:
+        """The longest any message carrying wants waited on one of this node's connections."""
+        return max((p.max_want_delay for p in self.peers.values()), default=0.0)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -518,6 +553,19 @@ class VirtualNetwork:
         connections stay open and its peers are not told, so only their timeouts can notice."""
         self._later(at, self._vanish, self.node(name))
 
+    def set_uplink(self, name: Hashable, uplink: float | None, *, at: float | None = None) -> None:
+        """Change *name*'s shared upload rate (bytes/s; None: no cap beyond each connection's
+        bandwidth), now or at virtual time *at*: a peer whose speed changes mid-transfer (other
+        traffic, a congested path). Messages already queued keep the times they were given."""
+        if uplink is not None and (not isinstance(uplink, (int, float)) or not uplink > 0):
+            raise SimulationError(
+                f"uplink must be a number of bytes per second > 0 or None, not {uplink!r}"
+            )
+        self._later(at, self._set_uplink, self.node(name), uplink)
+
+    def _set_uplink(self, node: VirtualNode, uplink: float | None) -> None:
+        node.uplink = None if uplink is None else float(uplink)
+
     def fetch(self, name: Hashable, cids: Sequence[bytes], *, at: float | None = None) -> Fetch:
         """*name* opens a client session and wants *cids* (now or at *at*)."""
         f = Fetch(self.node(name), cids)
@@ -539,6 +587,61 @@ class VirtualNetwork:
         """Up nodes holding *cid*, in the order they were added (deterministic)."""
         have = self._providers.get(cid, ())
         return [n for n in self.nodes if n in have]
+
+    def link_bound(self, fetches: Iterable[Fetch]) -> float:
+        """The least time (virtual seconds) in which the links as they are now let *fetches*
+        (started, not yet run) all finish, whatever the clients do. The longest of:
+
+        * each fetch's missing bytes over the rate all its connections can bring them in at
+          once (each peer's upload toward it: :meth:`_upload_rate`);
+        * for each node, the wanted bytes only it holds over its upload rate (its ``uplink``,
+          else the sum of its connections): each of those blocks leaves it at least once;
+        * all fetches' missing bytes over the upload rate of every node at once;
+
+        plus the fetch's shortest round trip (a want out, a block back). A client that finishes
+        within a small factor of it used the links well; one that leaves holders unused, or
+        queues everything behind one of them, cannot."""
+        fs = list(fetches)
+        if any(f.started is None or f.started < self.clock.now for f in fs):
+            raise SimulationError(
+                "link_bound() needs fetches that started now and have not run yet: call it"
+                " between fetch() and run_until()"
+            )
+        sizes: dict[bytes, int] = {}
+        for f in fs:
+            if not f.node.peers:
+                raise SimulationError(f"{f.node.name!r} has no connection: no bound exists")
+            for cid in f.remaining:
+                holder = next(iter(self._providers.get(cid, ())), None)
+                if holder is None:
+                    raise SimulationError(f"no node holds {to_str(cid)}: no bound exists")
+                sizes[cid] = self.nodes[holder].store.get_size(cid)
+        upload: dict[Hashable, float] = {}
+        for (src, _dst), pipe in self._pipes.items():
+            upload[src] = upload.get(src, 0.0) + pipe.link.bandwidth
+        for name, total in upload.items():
+            cap = self.nodes[name].uplink
+            if cap is not None:
+                upload[name] = min(total, cap)
+        # each block that only one node holds leaves that node at least once
+        only: dict[Hashable, int] = {}
+        for cid, n in sizes.items():
+            holders = self._providers[cid]
+            if len(holders) == 1:
+                (h,) = holders
+                only[h] = only.get(h, 0) + n
+        floor = max((b / upload[h] for h, b in only.items() if h in upload), default=0.0)
+        total_up = sum(upload.values())
+        floor = max(floor, sum(sizes[c] for f in fs for c in f.remaining) / total_up)
+        bound = 0.0
+        for f in fs:
+            node = f.node
+            pipes = [self._pipes[(p, node.name)] for p in node.peers]
+            inflow = sum(self._upload_rate(p.src, p.link) for p in pipes)
+            need = sum(sizes[c] for c in f.remaining)
+            rtt = min(2 * p.link.latency for p in pipes)
+            bound = max(bound, max(floor, need / inflow) + rtt)
+        return bound
 
     # -- running --------------------------------------------------------------------------------
 
@@ -839,12 +942,17 @@ class VirtualNetwork:
         src.metrics.messages_sent += 1
         src.metrics.wire_bytes_sent += size
         if msg.entries or msg.full:
-            self._observe_wants(src, peer, msg)
+            # how much later it left than it would have on an idle connection
+            self._observe_wants(src, peer, msg, sent - now - size / link.bandwidth)
         self.clock.call_at(sent, self._sent, pipe, resp)
         self.clock.call_at(arrival, self._deliver, pipe, data, size)
 
-    def _observe_wants(self, src: VirtualNode, peer: Hashable, msg: Message) -> None:
+    def _observe_wants(self, src: VirtualNode, peer: Hashable, msg: Message, waited: float) -> None:
+        """Account the wants of *msg* from *src* to *peer*, which finished leaving *waited*
+        seconds later than it would have on an idle connection (behind earlier messages)."""
         pm = src.metrics.peer(peer)
+        pm.want_delay += waited
+        pm.max_want_delay = max(pm.max_want_delay, waited)
         out = src._outstanding.setdefault(peer, set())
         if msg.full:
             for cid in out:
@@ -895,9 +1003,8 @@ class VirtualNetwork:
         msg = decode_message(data)
         dst.metrics.messages_received += 1
         dst.metrics.wire_bytes_received += size
-        dst.metrics.peer(src.name).max_pending_bytes = max(
-            dst.metrics.peer(src.name).max_pending_bytes, msg.pending_bytes
-        )
+        if msg.pending_bytes:
+            self._observe_pending(pipe, msg.pending_bytes)
         # name (hash: verify) the blocks once, as Node's verifier does, for the metrics and
         # the client engine both
         names = name_blocks(msg.blocks, MAX_BLOCK_SIZE) if msg.blocks else None
@@ -909,6 +1016,7 @@ class VirtualNetwork:
                           names: list[Any] | None, events: Iterable[Any]) -> None:
         """Metrics of a received message, as seen on the wire: every verifiable block (wanted,
         duplicate or unwanted), and the presences and bad blocks the client reported."""
+
         m = node.metrics
         pm = m.peer(sender)
         for (_, data), cid in zip(msg.blocks, names or ()):
@@ -945,6 +1053,21 @@ class VirtualNetwork:
                     self._unassign(node, cid, sender)
             elif isinstance(ev, BadBlock):
                 m.bad_blocks += 1
+
+    def _observe_pending(self, pipe: _Pipe, pending: int) -> None:
+        """The peer at the sending end of *pipe* reported *pending* bytes queued for the
+        receiver: how deep the receiver's wants are queued there, in bytes and in seconds."""
+        pm = pipe.dst.metrics.peer(pipe.src.name)
+        pm.max_pending_bytes = max(pm.max_pending_bytes, pending)
+        pm.max_queue_seconds = max(
+            pm.max_queue_seconds, pending / self._upload_rate(pipe.src, pipe.link)
+        )
+
+    @staticmethod
+    def _upload_rate(src: VirtualNode, link: Link) -> float:
+        """Bytes/s *src* can send blocks on a connection over *link* (its uplink, when it has
+        one, is shared with its other connections: this is the most one connection gets)."""
+        return link.bandwidth if src.uplink is None else min(link.bandwidth, src.uplink)
 
     def _store_blocks(self, node: VirtualNode, blocks: list[tuple[bytes, Any]]) -> None:
         """The core's StoreBlocks: keep the wanted blocks not held yet, then announce them."""

@@ -6,15 +6,20 @@ DONT_HAVE, drops cancelled blocks from its queue, sends at most ``rate`` blocks 
 reports the bytes still queued as pendingBytes. Messages take one step each way. These check the
 fetch policy end to end: everything arrives, the pipe to a serving peer does not drain once the
 queue limit has grown, its queue does not flood, and peers without the content are not asked
-for blocks after they said DONT_HAVE.
+for blocks after they said DONT_HAVE; and a peer whose speed changes mid-fetch, which pins the
+control law (issue 14): every fixed queue cap and the other naive clients of
+tests/testing/naive.py fail it.
 """
 
 from __future__ import annotations
+
+import pytest
 
 from fastswap.client.engine import ClientConfig, ClientEngine
 from fastswap.events import FindProviders
 from fastswap.message import DONT_HAVE, HAVE, WANT_BLOCK, BlockPresence, Message, wire_block
 from tests.client.test_client_engine import make_blocks
+from tests.testing.naive import NAIVE
 
 SIZE = 1024
 
@@ -171,3 +176,57 @@ def test_content_nobody_connected_has_goes_to_routing_then_completes():
         if len(got) == len(cids):
             break
     assert set(got) == set(cids)
+
+
+class ChangingPeer(SimPeer):
+    """A SimPeer whose rate (blocks per step) follows *schedule*: ``(from_step, rate)`` pairs."""
+
+    def __init__(self, name: str, blocks: dict[bytes, bytes],
+                 schedule: list[tuple[int, int]]) -> None:
+        super().__init__(name, blocks, schedule[0][1])
+        self.schedule = schedule
+        self.step = 0
+
+    def respond(self) -> Message | None:
+        self.step += 1
+        self.rate = [r for s, r in self.schedule if s <= self.step][-1]
+        return super().respond()
+
+
+#: 2 blocks a step, then 32 from step 15 on: a round trip is 3 steps, so the peer needs about
+#: 96 want-blocks queued once fast; 16 would have flooded it before
+SPEEDUP = [(0, 2), (15, 32)]
+SPEEDUP_BLOCKS = 1500
+SPEEDUP_CONFIG = ClientConfig(
+    initial_queue_limit=1, max_queue_limit=512, low_water_bytes=2 * SIZE,
+    high_water_bytes=64 * SIZE, default_block_size=SIZE, want_timeout=1.0)
+
+
+def follows_a_speedup(engine: ClientEngine) -> None:
+    """The queue limit follows a peer that speeds up 16x: it grows fast enough that the fetch
+    takes at most 10 steps more than the peer's speed allows (the pipe never drains for long),
+    and never floods the peer (its queue for us stays within high water plus 16 blocks).
+    Measured: the engine 67 steps (ideal 61) with at most 50 blocks queued; fixed caps of 48
+    and less take 77 steps and more, caps of 96 and more queue 94 blocks and more."""
+    blocks = make_blocks(SPEEDUP_BLOCKS, salt=b"speedup", size=SIZE)
+    cids = list(blocks)
+    peer = ChangingPeer("changing", blocks, SPEEDUP)
+    # (in a session, so that every naive client applies its policy; the FindProviders actions
+    # it emits for the wants past the peer's 1024-entry wantlist cap go unanswered here)
+    steps, got, _ = run(engine, [peer], engine.new_session(0.0), cids)
+    assert set(got) == set(cids)
+    slow_steps, slow_rate = SPEEDUP[1][0], SPEEDUP[0][1]
+    ideal = slow_steps + (SPEEDUP_BLOCKS - slow_steps * slow_rate) / SPEEDUP[1][1]
+    assert steps <= ideal + 10, (steps, ideal)
+    high = SPEEDUP_CONFIG.high_water_bytes
+    assert peer.max_pending <= high + 16 * SIZE, peer.max_pending // SIZE
+
+
+def test_queue_limit_follows_a_peer_that_speeds_up():
+    follows_a_speedup(ClientEngine(config=SPEEDUP_CONFIG))
+
+
+@pytest.mark.parametrize("client", list(NAIVE))
+def test_naive_clients_fail_a_peer_that_speeds_up(client):
+    with pytest.raises(AssertionError):
+        follows_a_speedup(NAIVE[client](config=SPEEDUP_CONFIG))

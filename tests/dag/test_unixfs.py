@@ -12,7 +12,7 @@ from _dag_helpers import kat_content
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import DAG_PB, RAW, compute_cid, decode_cid, parse, to_str
 from fastswap.dag import HELIA_DEFAULTS, KUBO_DEFAULTS, cat, dagpb, import_file, iter_links
-from fastswap.errors import BadBlockError, BlockNotFoundError, DagError
+from fastswap.errors import BadBlockError, BlockNotFoundError, CIDError, DagError
 
 KIB = 1024
 C = 256 * KIB
@@ -357,7 +357,7 @@ def test_cat_refuses_directories_and_other_codecs() -> None:
     s.put(cbor, b"\xa0")
     with pytest.raises(DagError, match="codec 0x71"):
         list(cat(s, cbor))
-    with pytest.raises(Exception, match="not a CID"):
+    with pytest.raises(CIDError, match="not a CID"):
         cat(s, "not-a-cid")
 
 

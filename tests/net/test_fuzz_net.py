@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fastswap import _compat
 from fastswap.errors import NetError
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.net.multistream import MultistreamDialer, MultistreamListener
@@ -89,6 +90,30 @@ def test_noise_frames_fuzz(nf, data: bytes, cuts: list[int]) -> None:
     # Whatever was accepted must be a prefix of what was really sent: frames are authenticated,
     # so no mutation can make the decryptor yield bytes nobody encrypted.
     assert b"".join(PLAINTEXT).startswith(bytes(got))
+
+
+def _decrypt_outcome(twin, data: bytes, cuts: list[int]) -> list:
+    """What one twin's decryptor yields for each piece, up to its error class (if any)."""
+    dec = twin.FrameDecryptor(ChaCha20Poly1305(KEY))
+    out: list = []
+    try:
+        for piece in _pieces(data, cuts):
+            out.append(bytes(dec.feed(piece)))
+    except NetError as exc:
+        out.append(type(exc))
+    return out
+
+
+@pytest.mark.skipif(_compat.NO_EXTENSIONS, reason="FASTSWAP_NO_EXTENSIONS=1: one twin only")
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=2048), mutated(VALID_FRAMES)),
+       cuts=st.lists(st.integers(0, 4096), max_size=6))
+def test_noise_frame_twins_agree(data: bytes, cuts: list[int]) -> None:
+    """The compiled and the pure decryptor give the same bytes piece by piece, and fail on
+    the same piece with the same error: the twins cannot drift apart on hostile input."""
+    c = import_twin("fastswap.net._noiseframe_c")
+    py = import_twin("fastswap.net._noiseframe_py")
+    assert _decrypt_outcome(c, data, cuts) == _decrypt_outcome(py, data, cuts)
 
 
 def _handshake_transcript() -> tuple[bytes, bytes]:

@@ -9,7 +9,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import to_str
 from fastswap.dag import HELIA_DEFAULTS, import_file, write_car
-from tests.peers.fastswap_cli import Seeder, cli_env, get
+from tests.peers.fastswap_cli import Seeder, get
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,6 +42,9 @@ def test_seed_file_and_get(tmp_path: Path) -> None:
         assert b"22 blocks were already in the repo" in p.stderr
     finally:
         assert seeder.stop(signal.SIGINT) == 0
+    # the get process fetched from this seeder and from nothing else
+    served = seeder.served()
+    assert served["bytes_sent"] >= len(data) and served["blocks_sent"] >= 21, served
 
 
 def test_seed_car_helia_preset_and_sigterm(tmp_path: Path) -> None:

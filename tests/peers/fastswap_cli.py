@@ -49,6 +49,13 @@ class Seeder:
         finally:
             self.kill()
 
+    def served(self) -> dict:
+        """After :meth:`stop`: what the seeder said it served on its way out (its last line:
+        {"served": {"blocks_sent", "bytes_sent"}})."""
+        lines = self.proc.stdout.read().decode().splitlines()
+        assert lines, "the seeder printed nothing on its way out"
+        return json.loads(lines[-1])["served"]
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)

@@ -401,3 +401,114 @@ def test_response_size_is_passed_to_the_server(response_bytes) -> None:
     f = net.fetch("B", [c for c, _ in blocks])
     assert net.run_until(lambda: f.done, 1.0)
     assert a.server.max_bytes_seen == (1 << 20 if response_bytes is None else response_bytes)
+
+
+# -- the yardsticks a naive client fails (issue 14) -------------------------------------------
+
+
+def test_share_and_queue_depth_in_seconds() -> None:
+    lat, bw, n = 0.02, 2e6, 5
+    blocks = random_blocks(n, 20_000, seed=20)
+    net = make_net()
+    net.add_node("A", blocks=blocks, link=Link(lat, bw))
+    net.add_node("B", link=Link(lat, bw))
+    net.connect("A", "B")
+    f = net.fetch("B", [c for c, _ in blocks])
+    assert net.run_until(lambda: f.done, max_time=5.0)
+    m = net.metrics("B")
+    assert m.share("A") == 1.0 and m.share("nobody") == 0.0
+    pm = m.peer("A")
+    # the deepest report: 4 blocks queued behind the first response, at A's 2 MB/s
+    assert pm.max_queue_seconds == pytest.approx(20_000 * (n - 1) / bw)
+    assert pm.useful_bytes == pm.bytes == n * 20_000
+    # a shared uplink slower than the link is what a queue drains at
+    net2 = make_net()
+    net2.add_node("A", blocks=blocks, link=Link(lat, bw), uplink=bw / 4)
+    net2.add_node("B", link=Link(lat, bw))
+    net2.connect("A", "B")
+    f2 = net2.fetch("B", [c for c, _ in blocks])
+    assert net2.run_until(lambda: f2.done, max_time=5.0)
+    assert net2.metrics("B").peer("A").max_queue_seconds == pytest.approx(
+        20_000 * (n - 1) / (bw / 4)
+    )
+
+
+def test_wants_wait_behind_blocks_on_their_connection() -> None:
+    """Head-of-line blocking: B's want to A leaves only once the block B is sending A on the
+    same connection has been serialized."""
+    lat, bw = 0.01, 1e6
+    (x, xd), (y, yd) = random_blocks(2, 100_000, seed=21)
+    net = make_net()
+    net.add_node("A", blocks=[(y, yd)], link=Link(lat, bw))
+    net.add_node("B", blocks=[(x, xd)], link=Link(lat, bw))
+    net.connect("A", "B")
+    fa = net.fetch("A", [x])
+    want_x = wire_size(Message([Entry(x)]))
+    block_x = wire_size(Message(blocks=[wire_block(x, xd)]))
+    t_serving = want_x / bw + lat  # B starts sending X to A
+    t_ask = t_serving + 0.01
+    fb = net.fetch("B", [y], at=t_ask)  # B's want for Y waits behind X on the B -> A pipe
+    assert net.run_fetches([fa, fb], 5.0)
+    pm = net.metrics("B").peer("A")
+    assert pm.max_want_delay == pytest.approx(t_serving + block_x / bw - t_ask)
+    assert pm.want_delay == pytest.approx(pm.max_want_delay)  # B sent A one want message
+    assert net.metrics("B").max_want_delay == pm.max_want_delay
+    assert net.metrics("A").max_want_delay == 0.0  # A's want found its pipe empty
+
+
+def test_link_bound() -> None:
+    blocks = random_blocks(10, 100_000, seed=22)
+    cids = [c for c, _ in blocks]
+    total = 10 * 100_000
+    net = make_net()
+    net.add_node("S1", blocks=blocks, link=Link(0.01, 1e6))
+    net.add_node("S2", blocks=blocks[:5], link=Link(0.02, 4e6), uplink=2e6)
+    net.add_node("L", link=Link(0.005, 8e6))
+    net.add_node("M", link=Link(0.005, 8e6))
+    net.connect_all()
+    fl = net.fetch("L", cids)
+    # L takes in 1 MB/s from S1, 2 MB/s from S2 (its uplink), 8 MB/s from M (which has
+    # nothing yet, but could relay); but blocks 5..9 are only on S1, whose connections carry
+    # 1 MB/s each: 3 MB/s for 500 kB. Plus L's shortest round trip (to M: 2 x 5 ms).
+    assert net.link_bound([fl]) == pytest.approx(max(total / 11e6, 500_000 / 3e6) + 0.01)
+    # two fetches: everything they need leaves some node's upload (S1 3, S2 2, L 10, M 10 MB/s)
+    fm = net.fetch("M", cids)
+    assert net.link_bound([fl, fm]) == pytest.approx(max(500_000 / 3e6, 2 * total / 25e6)
+                                                      + 0.01)
+    net.run_fetches([fl, fm], 10.0)
+    assert min(fl.duration, fm.duration) >= 500_000 / 3e6  # a bound indeed
+    with pytest.raises(SimulationError, match="between fetch"):
+        net.link_bound([fl])  # it ran already: the stores changed
+    lonely = make_net()
+    lonely.add_node("S", blocks=blocks)
+    lonely.add_node("X")
+    with pytest.raises(SimulationError, match="no connection"):
+        lonely.link_bound([lonely.fetch("X", cids)])
+
+
+def test_a_peer_that_slows_down_mid_transfer() -> None:
+    lat, bw = 0.01, 1e6
+    blocks = random_blocks(4, 50_000, seed=23)
+    cids = [c for c, _ in blocks]
+
+    def run(change: float | None) -> float:
+        net = make_net()
+        net.add_node("S", blocks=blocks, link=Link(lat, bw), uplink=bw)
+        net.add_node("L", link=Link(lat, bw))
+        net.connect("S", "L")
+        if change is not None:
+            net.set_uplink("S", bw / 10, at=change)
+        f = net.fetch("L", cids)
+        assert net.run_fetches([f], 10.0)
+        return f.duration
+
+    steady = run(None)
+    assert steady < 4 * 0.051 + 0.05
+    # from 0.1 s on, blocks leave at a tenth of the speed: the last two or three take 0.5 s each
+    assert run(0.1) > steady + 2 * 50_000 * 9 / bw
+    net = make_net()
+    net.add_node("S")
+    with pytest.raises(SimulationError, match="uplink"):
+        net.set_uplink("S", 0)
+    net.set_uplink("S", None)
+    assert net.node("S").uplink is None
