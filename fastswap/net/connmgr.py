@@ -227,15 +227,22 @@ class ConnManager:
         self.trimmed += closed
         return closed
 
-    def evict_one(self) -> bool:
-        """Make room for a newcomer: close the least useful evictable peer; False if none."""
-        host = self.host
+    def _evictable(self) -> list[PeerId]:
         now = self.clock()
-        candidates = [
-            p for p in host._by_peer
+        return [
+            p for p in self.host._by_peer
             if not self.is_protected(p) and not self.in_use(p)
             and now - self._first_seen(p) >= self.emergency_min_age
         ]
+
+    def can_evict(self) -> bool:
+        """True if some peer could make room for a newcomer."""
+        return bool(self._evictable())
+
+    def evict_one(self) -> bool:
+        """Make room for a newcomer: close the least useful evictable peer; False if none."""
+        host = self.host
+        candidates = self._evictable()
         if not candidates:
             return False
         victim = min(candidates, key=self._sort_key)

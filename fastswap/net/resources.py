@@ -40,8 +40,7 @@ class TokenBucket:
     def take(self, now: float, n: float = 1.0) -> bool:
         tokens = self.tokens + (now - self.stamp) * self.rate
         self.stamp = now
-        if tokens > self.burst:
-            tokens = self.burst
+        tokens = min(tokens, self.burst)
         tokens -= n
         self.tokens = tokens
         return tokens >= 0.0
@@ -124,7 +123,7 @@ class RateLimitedLog:
         self._kinds: OrderedDict[str, list] = OrderedDict()  # kind -> [last emitted, suppressed]
 
     def log(self, level: int, kind: str, msg: str, *args: object) -> bool:
-        """True if the line was written."""
+        """True if the line was written (call through ``warning``/``info``)."""
         if not self.logger.isEnabledFor(level):
             return False
         now = self.clock()
@@ -140,7 +139,8 @@ class RateLimitedLog:
         if suppressed:
             msg += " (%d similar messages suppressed in the last %.0f s)"
             args = (*args, suppressed, self.interval)
-        self.logger.log(level, msg, *args)
+        # stacklevel: the line names the caller of warning()/info(), not this module
+        self.logger.log(level, msg, *args, stacklevel=3)
         return True
 
     def warning(self, kind: str, msg: str, *args: object) -> bool:
