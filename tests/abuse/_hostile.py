@@ -108,14 +108,21 @@ async def main(mode: str, addr: str, seconds: float, arg: str | None) -> None:
             s.close()
         return
     if mode == "idle":
+        from fastswap.errors import NetError
+
         hosts = []
+        refused = 0
         try:
             for _ in range(int(arg or 100)):
                 h = Host(identify=False)
                 await h.start()
                 hosts.append(h)
-                await h.dial(addr)
-            out["sent"] = len(hosts)
+                try:
+                    await h.dial(addr)
+                except NetError:
+                    refused += 1
+            out["sent"] = len(hosts) - refused
+            out["refused"] = refused
             print(json.dumps(out), flush=True)
             await asyncio.sleep(seconds)
             out["alive"] = sum(1 for h in hosts if h.connections)
