@@ -185,6 +185,8 @@ SEND_BUFFER_POOL_SIZE = 8
 #: (malloc_trim): large response frames raise glibc's dynamic mmap threshold, after which freed
 #: multi-MiB buffers stay in the heap.
 HEAP_TRIM_AFTER_BYTES = 64 * 1024 * 1024
+#: ...or after this many inbound connections were accepted (handshakes churn small buffers).
+HEAP_TRIM_AFTER_CONNECTIONS = 256
 #: Seconds an inbound stream may take to agree on a protocol before it is reset.
 STREAM_NEGOTIATION_TIMEOUT_SECONDS = 10.0
 #: Bytes queued in a connection's transport before writers are paused (asyncio write buffer

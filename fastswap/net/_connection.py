@@ -87,6 +87,8 @@ _MAX_UPGRADE_INBOX = 1024 * 1024
 _CLOSE_LINGER = 2.0
 #: writes this small get a buffer of their own (cheap); larger ones one from the host's pool
 _SMALL_WRITE = 16 * 1024
+#: after a read this small the receive buffers go back to the pool at once
+_SMALL_READ = 16 * 1024
 
 
 def _addr_to_multiaddr(addr: Any) -> Multiaddr | None:
@@ -232,6 +234,11 @@ class Connection(asyncio.BufferedProtocol):
                     self.abort(NetError("the peer sent too much data during the upgrade"))
             else:
                 self._on_plain(plain)
+                if nbytes < _SMALL_READ:
+                    # a quiet connection (a small read, likely the last for a while) gives its
+                    # buffers back at once, so thousands of them share the pool's few buffers;
+                    # a busy one keeps them until a housekeeping pass finds it idle
+                    session.release()
         except NetError as exc:
             self.abort(exc)
         except Exception as exc:  # a bug here must not leave a half-dead connection

@@ -166,6 +166,8 @@ class Host:
         self._maintenance: asyncio.Task[None] | None = None
         self._bytes_at_tick = 0
         self._bytes_since_trim = 0
+        self._accepted = 0  # inbound connections accepted (for heap trimming after churn)
+        self._accepted_at_trim = 0
         #: refusals and evictions, for stats and tests
         self.refused: dict[str, int] = {}
         self.muxers = list(muxers)
@@ -357,12 +359,17 @@ class Host:
         delta = max(0, moved - self._bytes_at_tick)
         self._bytes_at_tick = moved
         self._bytes_since_trim += delta
+        accepted = self._accepted - self._accepted_at_trim
         if (
             self.trim_memory
-            and self._bytes_since_trim >= _defaults.HEAP_TRIM_AFTER_BYTES
+            and (
+                self._bytes_since_trim >= _defaults.HEAP_TRIM_AFTER_BYTES
+                or accepted >= _defaults.HEAP_TRIM_AFTER_CONNECTIONS
+            )
             and delta < _defaults.HEAP_TRIM_AFTER_BYTES // 64
         ):
             self._bytes_since_trim = 0
+            self._accepted_at_trim = self._accepted
             self._recv_pool.clear()
             self._send_pool.clear()
             trim_heap()
@@ -481,6 +488,7 @@ class Host:
             self._drop(oldest, NetError("handshake evicted: too many inbound handshakes"))
         self._handshaking[conn] = ip
         self._handshaking_ips[ip] = self._handshaking_ips.get(ip, 0) + 1
+        self._accepted += 1
         self._conns.add(conn)
         self._spawn(self._upgrade_inbound(conn), "fastswap-upgrade-in")
 
