@@ -170,10 +170,10 @@ async def _partial(host: Any, conn: Any, streams: int, seconds: float) -> tuple[
     t0 = time.monotonic()
     held = []
     body = b"\x00" * (1 << 20)
-    try:
-        for _ in range(streams):
-            if conn.is_closed:
-                break
+    for _ in range(streams):
+        if conn.is_closed:
+            break
+        try:
             s = await host.new_stream_on(conn, [BITSWAP_1_2_0])
             # a 4 MiB message, of which most is sent and the rest never
             s.write(frame_length_prefix(MAX_MESSAGE_SIZE))
@@ -181,8 +181,8 @@ async def _partial(host: Any, conn: Any, streams: int, seconds: float) -> tuple[
                 s.write(body)
             held.append(s)
             await s.drain()
-    except NetError:
-        pass
+        except NetError:
+            continue  # that stream was reset: try the next one
     while time.monotonic() - t0 < seconds and not conn.is_closed:
         await asyncio.sleep(0.05)
     return len(held), (time.monotonic() - t0) if conn.is_closed else None
