@@ -25,7 +25,7 @@ def test_malformed_messages_close_then_ban(run_uv, net_log, tmp_path) -> None:
             assert report["sent"] <= 3, report
             assert report["redial"] == "refused", report
             assert seeder.host.is_banned(peer)
-            assert seeder.node.net.bad_frames(peer) == 2
+            assert 2 <= seeder.node.net.bad_frames(peer) <= 3
             assert len(net_log.records) <= 6, [r.getMessage() for r in net_log.records]
 
     run_uv(main())
