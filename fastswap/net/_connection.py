@@ -234,10 +234,11 @@ class Connection(asyncio.BufferedProtocol):
                     self.abort(NetError("the peer sent too much data during the upgrade"))
             else:
                 self._on_plain(plain)
-                if nbytes < _SMALL_READ:
-                    # a quiet connection (a small read, likely the last for a while) gives its
-                    # buffers back at once, so thousands of them share the pool's few buffers;
-                    # a busy one keeps them until a housekeeping pass finds it idle
+                if nbytes < _SMALL_READ and not session.pending:
+                    # a quiet connection (a small read that ended on a frame boundary, likely
+                    # the last for a while) gives its buffers back at once, so thousands of
+                    # them share the pool's few; a busy one keeps them (no copy of a partial
+                    # frame) until a housekeeping pass finds it idle
                     session.release()
         except NetError as exc:
             self.abort(exc)

@@ -1,5 +1,5 @@
 """Shared pieces of the abuse tests (issue 8): an in-process seeder Node with a file, an honest
-in-process leecher, and the hostile peer (``_hostile.py``) as its own process, all on
+in-process leecher, and the hostile peer (``benchmarks/_hostile_peer.py``) as its own process, all on
 127.0.0.1 and bounded in time. Each test runs once, on uvloop (the loop ``fastswap seed``
 uses); the host's defences are loop-independent and tests/net covers both loops."""
 
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import uvloop
@@ -20,7 +20,7 @@ import uvloop
 from fastswap.node import Node
 
 ROOT = Path(__file__).resolve().parents[2]
-HOSTILE = Path(__file__).with_name("_hostile.py")
+HOSTILE = ROOT / "benchmarks" / "_hostile_peer.py"
 FILE_SIZE = 8 * 1024 * 1024
 
 
@@ -34,7 +34,7 @@ def rss_anon_kib() -> int:
 
 
 class Hostile:
-    """One ``_hostile.py`` process; ``line()`` reads its next JSON line."""
+    """One hostile peer process; ``line()`` reads its next JSON line."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -83,7 +83,7 @@ class Seeder:
         self.root: bytes = b""
         self.fetches = 0
 
-    async def __aenter__(self) -> Seeder:
+    async def __aenter__(self) -> Self:
         await self.node.start()
         path = self.tmp / "file.bin"
         path.write_bytes(os.urandom(FILE_SIZE))

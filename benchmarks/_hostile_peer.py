@@ -1,8 +1,9 @@
-"""A hostile libp2p peer, run as its own process by the abuse tests and the abuse benchmark
+"""A hostile libp2p peer, run as its own process by the abuse tests (``tests/abuse``) and the
+swarm-abuse benchmark
 (issue 8): it speaks enough Noise and yamux (fastswap's own ``net/`` pieces) to get in, then
 misbehaves at the frame level, bounded in time and count, on 127.0.0.1 only.
 
-``python tests/abuse/_hostile.py MODE ADDR SECONDS [ARG]`` prints one JSON line when the attack
+``python benchmarks/_hostile_peer.py MODE ADDR SECONDS [ARG]`` prints one JSON line when the attack
 is over (or the seeder closed the connection), then exits::
 
     {"peer": id, "mode": MODE, "sent": frames/connections sent, "closed": bool,
