@@ -13,8 +13,9 @@ message or keep one; the receiver must read every stream the peer opens).
   the middle of a message is reset (the connection carries on).
 * **unfinished messages** (issue 8, item 6): the bytes of messages received but not complete
   are budgeted per connection and per peer (``MAX_PARTIAL_MESSAGE_BYTES_PER_*``), and a message
-  must arrive whole within ``PARTIAL_MESSAGE_TIMEOUT_SECONDS`` of reading (time spent waiting on
-  our own consumer does not count). Over either, the stream is reset and the peer penalised.
+  must arrive whole within ``PARTIAL_MESSAGE_TIMEOUT_SECONDS`` of its first bytes (a watchdog
+  pass a second, not a timer per read). Over either, the stream is reset and the peer
+  penalised.
   Every per-peer log line is rate-limited (``Host.ratelog``).
 * **sending**: one outbound stream per peer, opened on demand with the protocols we speak in
   order of preference (1.2.0 first), kept while it lives and reopened when it dies. The
@@ -142,6 +143,9 @@ class BitswapNetwork:
         # bytes of unfinished messages held by the stream readers, per connection and per peer
         self._partial_conn: dict[Connection, int] = {}
         self._partial_peer: dict[PeerId, int] = {}
+        # loop time each stream's unfinished message began, for the watchdog
+        self._partial_since: dict[Stream, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
         #: messages received and sent, for stats
@@ -159,12 +163,15 @@ class BitswapNetwork:
         self._started = True
         for proto in self.protocols:
             self.host.set_stream_handler(proto, self._handle_inbound)
+        self._watchdog = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
         """Unregister, reset every Bitswap stream and wait for the readers to end."""
         if self._stopped:
             return
         self._stopped = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for proto in self.protocols:
             self.host.remove_stream_handler(proto)
         readers = []
@@ -245,24 +252,10 @@ class BitswapNetwork:
         # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
         held = 0  # unfinished bytes this reader has accounted for
-        waited = 0.0  # seconds spent reading the unfinished message so far
         try:
             while True:
                 # the chunks as delivered, not joined: a frame inside one stays a view of it
-                if held:
-                    left = self.partial_timeout - waited
-                    t0 = loop.time()
-                    try:
-                        async with asyncio.timeout(max(left, 0.0)):
-                            chunks = await stream.read_chunks()
-                    except TimeoutError:
-                        raise UnfinishedMessageError(
-                            f"a Bitswap message was not finished within {self.partial_timeout}"
-                            f" s ({held} bytes received)"
-                        ) from None
-                    waited += loop.time() - t0
-                else:
-                    chunks = await stream.read_chunks()
+                chunks = await stream.read_chunks()
                 if not chunks:
                     try:
                         decoder.eof()
@@ -281,8 +274,12 @@ class BitswapNetwork:
                         if res is not None and inspect.isawaitable(res):
                             await res
                 now_held = decoder.buffered
-                if completed or not now_held:
-                    waited = 0.0  # a new message began: its own clock
+                # the watchdog (_watch) resets a stream whose message takes too long; a
+                # message that began in this batch starts its own clock
+                if not now_held:
+                    self._partial_since.pop(stream, None)
+                elif completed or not held:
+                    self._partial_since[stream] = loop.time()
                 delta = now_held - held
                 held = now_held
                 self._hold_partial(conn, peer, delta)
@@ -291,7 +288,28 @@ class BitswapNetwork:
         except StreamClosedError as exc:
             log.debug("Bitswap stream from %s ended: %s", peer, exc)
         finally:
+            self._partial_since.pop(stream, None)
             self._hold_partial(conn, peer, -held)
+
+    async def _watch(self) -> None:
+        """Reset the streams whose unfinished message has taken longer than partial_timeout
+        (a timer per read would cost every message; one pass a second costs nothing)."""
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self.partial_timeout / 2)
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            late = [st for st, since in self._partial_since.items()
+                    if now - since > self.partial_timeout]
+            for stream in late:
+                self._partial_since.pop(stream, None)
+                exc = UnfinishedMessageError(
+                    f"a Bitswap message was not finished within {self.partial_timeout} s"
+                )
+                try:
+                    self._bad_frame(stream, stream.connection, stream.remote_peer, exc)
+                except Exception:  # the watchdog must outlive a bug in one pass
+                    log.exception("resetting a late Bitswap stream failed")
 
     def _bad_frame(self, stream: Stream, conn: Connection, peer: PeerId, exc: Exception) -> None:
         self._bad[peer] = self._bad.get(peer, 0) + 1
