@@ -242,8 +242,11 @@ class Connection(asyncio.BufferedProtocol):
                     session.release()
         except NetError as exc:
             self.abort(exc)
-        except Exception as exc:  # a bug here must not leave a half-dead connection
-            log.exception("unexpected error handling data from %s", self.remote_peer)
+        except Exception as exc:  # noqa: BLE001 - logged below; a bug must not leave a half-dead conn
+            self.host.ratelog.error(
+                "connection-bug", "unexpected error handling data from %s", self.remote_peer,
+                exc_info=True,
+            )
             self.abort(exc)
 
     def eof_received(self) -> bool:

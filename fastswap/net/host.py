@@ -790,8 +790,10 @@ class Host:
         except asyncio.CancelledError:
             stream.reset()
             raise
-        except Exception:
-            log.exception("handler for %s failed", stream.protocol)
+        except Exception:  # noqa: BLE001 - logged (rate-limited) with its traceback
+            self.ratelog.error(
+                "handler-bug", "handler for %s failed", stream.protocol, exc_info=True
+            )
             stream.reset()
 
     # -- identify --------------------------------------------------------------------------
@@ -811,7 +813,10 @@ class Host:
 
         def done(f: asyncio.Future[Any]) -> None:
             if not f.cancelled() and f.exception() is not None:
-                log.info("identify of %s failed: %s", conn.remote_peer, f.exception())
+                self.ratelog.info(
+                    "identify-failed", "identify of %s failed: %s", conn.remote_peer,
+                    f.exception(),
+                )
 
         fut.add_done_callback(done)
         return fut

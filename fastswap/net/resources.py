@@ -122,8 +122,10 @@ class RateLimitedLog:
         self.max_kinds = max_kinds
         self._kinds: OrderedDict[str, list] = OrderedDict()  # kind -> [last emitted, suppressed]
 
-    def log(self, level: int, kind: str, msg: str, *args: object) -> bool:
-        """True if the line was written (call through ``warning``/``info``)."""
+    def log(
+        self, level: int, kind: str, msg: str, *args: object, exc_info: bool = False
+    ) -> bool:
+        """True if the line was written (call through ``warning``/``info``/``error``)."""
         if not self.logger.isEnabledFor(level):
             return False
         now = self.clock()
@@ -140,7 +142,7 @@ class RateLimitedLog:
             msg += " (%d similar messages suppressed in the last %.0f s)"
             args = (*args, suppressed, self.interval)
         # stacklevel: the line names the caller of warning()/info(), not this module
-        self.logger.log(level, msg, *args, stacklevel=3)
+        self.logger.log(level, msg, *args, exc_info=exc_info, stacklevel=3)
         return True
 
     def warning(self, kind: str, msg: str, *args: object) -> bool:
@@ -148,6 +150,9 @@ class RateLimitedLog:
 
     def info(self, kind: str, msg: str, *args: object) -> bool:
         return self.log(logging.INFO, kind, msg, *args)
+
+    def error(self, kind: str, msg: str, *args: object, exc_info: bool = False) -> bool:
+        return self.log(logging.ERROR, kind, msg, *args, exc_info=exc_info)
 
 
 class BufferPool:
