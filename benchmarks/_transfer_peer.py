@@ -2,7 +2,7 @@
 bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so each side has a
 core and its own resident-set figures.
 
-``seed SIZE [--pattern] [--small N] [--leaves]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
@@ -93,7 +93,8 @@ def _reset_peak_rss() -> None:
         fh.write("5")
 
 
-async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
+async def seed(size: int, pattern: bool, small: int, leaves: bool,
+               host_options: dict[str, Any] | None = None) -> None:
     from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
@@ -101,7 +102,7 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
 
     work = tempfile.mkdtemp(prefix="fastswap-bench-seed-")
     try:
-        async with Node(os.path.join(work, "repo")) as node:
+        async with Node(os.path.join(work, "repo"), host_options=host_options) as node:
             opts: dict[str, Any] = {"cid_version": 1, "raw_leaves": True,
                                     "chunk_size": BLOCK, "max_children": 174}
             if pattern:
@@ -260,7 +261,9 @@ if __name__ == "__main__":
     if sys.argv[1] == "seed":
         argv = sys.argv[2:]
         n_small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 0
-        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv))
+        opts = ({"max_connections": int(argv[argv.index("--max-connections") + 1])}
+                if "--max-connections" in argv else None)
+        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, opts))
     elif sys.argv[1] == "abuse":
         uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

@@ -107,7 +107,8 @@ ASYNC_BLOCKSTORE_READERS = 2
 
 #: Seconds for TCP connect + Noise + muxer negotiation (go-libp2p: 15 s for the upgrade alone).
 CONNECT_TIMEOUT_SECONDS = 15.0
-#: Open connections (inbound + outbound) a host accepts before refusing new ones.
+#: Established connections (inbound + outbound); past it a newcomer evicts the least useful
+#: peer (see CONNMGR_*) or, if none may go, is refused. Handshaking sockets have their own budget.
 MAX_CONNECTIONS = 1024
 #: Streams per connection; an inbound stream past this is reset (go-yamux's default is 1000s;
 #: boxo opens one or two per peer, Helia one per message, so 1024 leaves ample room).
@@ -115,6 +116,107 @@ MAX_STREAMS_PER_CONNECTION = 1024
 #: Received-but-unread bytes per stream: the largest yamux window we grant (go-yamux's default
 #: max window is 16 MiB), and the explicit bound for mplex, which has no windows.
 MAX_BUFFERED_PER_STREAM = 16 * 1024 * 1024
+#: Inbound connections still handshaking (TCP accepted, Noise/muxer not done), all addresses
+#: together (go-libp2p's resource manager: transient scope, 64 inbound conns by default). When
+#: full, the oldest handshake that has run at least INBOUND_HANDSHAKE_EVICT_AGE_SECONDS is
+#: dropped for the newcomer (instead of refusing it: a honest handshake takes milliseconds,
+#: a silent socket never finishes).
+MAX_HANDSHAKING_INBOUND = 256
+#: ...and from one IP address (go-libp2p's conn limiter: 8 concurrent conns per IPv4 /32 and
+#: IPv6 /56, loopback unlimited; ours counts only sockets still handshaking, and loopback is not
+#: exempt because the abuse tests attack from other 127.0.0.0/8 addresses).
+MAX_HANDSHAKING_PER_IP = 16
+#: Seconds an inbound connection gets for Noise + muxer negotiation (go-libp2p: 15 s accept
+#: timeout). A peer that means to talk finishes in milliseconds; a silent socket holds a slot
+#: for at most this long.
+INBOUND_HANDSHAKE_TIMEOUT_SECONDS = 5.0
+INBOUND_HANDSHAKE_EVICT_AGE_SECONDS = 0.5
+#: Connections of one peer id at once (go-libp2p resource manager: peer scope, 8 conns).
+MAX_CONNECTIONS_PER_PEER = 8
+#: Connection manager (go-libp2p p2p/net/connmgr; Kubo's defaults are low 32, high 96, grace
+#: 20 s for a desktop node). A seeder serves many peers: above the high water mark, peers are
+#: trimmed down to the low one, least valuable first (tag values, then no streams, then
+#: inbound), never protected ones nor those younger than the grace period.
+CONNMGR_LOW_WATER = 768
+CONNMGR_HIGH_WATER = 960
+CONNMGR_GRACE_SECONDS = 20.0
+#: Seconds between trims (go-libp2p's silence period: 10 s).
+CONNMGR_SILENCE_SECONDS = 10.0
+#: When every established slot (MAX_CONNECTIONS) is taken, a newcomer evicts the least useful
+#: unprotected, not-in-use peer connected at least this long (go-libp2p's emergency trim ignores
+#: the grace period entirely; a short floor keeps a burst of newcomers from evicting each other).
+CONNMGR_EMERGENCY_MIN_AGE_SECONDS = 2.0
+#: An established connection with no stream data either way for this long, whose peer is
+#: neither protected nor marked in use, is closed (go-libp2p has no such timer and leaves it to
+#: the connection manager; an idle peer still costs a slot and its buffers).
+CONNECTION_IDLE_TIMEOUT_SECONDS = 120.0
+#: Inbound streams a peer may open: a token bucket per connection and one per peer (rate per
+#: second, burst). Helia opens a stream per message, so this is well above honest use; go-yamux
+#: bounds only concurrent streams (1000), not churn. Over it: the connection closes and the peer
+#: is banned for STREAM_CHURN_BAN_SECONDS.
+STREAM_OPEN_RATE_PER_CONNECTION = 256.0
+STREAM_OPEN_BURST_PER_CONNECTION = 1024
+STREAM_OPEN_RATE_PER_PEER = 512.0
+STREAM_OPEN_BURST_PER_PEER = 2048
+STREAM_CHURN_BAN_SECONDS = 60.0
+#: Frames that only cost us (yamux pings, data for streams that are gone) a connection may send:
+#: rate per second and burst. go-yamux answers every ping (up to 32 queued pongs) and drains data
+#: for unknown streams without limit; over this budget we close and ban instead.
+JUNK_FRAME_RATE_PER_CONNECTION = 200.0
+JUNK_FRAME_BURST_PER_CONNECTION = 2000
+FLOOD_BAN_SECONDS = 60.0
+#: Replies a peer can force (pongs, RSTs refusing streams past the limit) queued in a muxer
+#: session and not yet written; more are dropped (go-yamux: PingBacklog = 32 pongs).
+MUXER_MAX_PENDING_REPLIES = 32
+#: Bytes queued in a connection's transport above which its muxer frames stay in the muxer
+#: (bounded there) and reading from the connection pauses until the transport drains below
+#: its low-water mark (TRANSPORT_WRITE_HIGH_WATER / 4). Our own pumps stop at
+#: TRANSPORT_WRITE_HIGH_WATER, so only replies a peer forces can push the backlog this far.
+WRITE_BACKLOG_PAUSE_READING = 4 * 1024 * 1024
+#: Seconds a connection's transport may stay above its high-water mark without draining below
+#: the low mark before the connection is closed (go-yamux: ConnectionWriteTimeout = 10 s per
+#: write; ours is per backlog, so a slow but moving reader is not cut).
+WRITE_STALL_TIMEOUT_SECONDS = 30.0
+#: Peer penalty scores (go-libp2p-pubsub's peer score decays the same way): a score halves every
+#: PEER_SCORE_HALF_LIFE_SECONDS; at PEER_BAN_SCORE the peer is banned for PEER_BAN_SECONDS.
+PEER_SCORE_HALF_LIFE_SECONDS = 60.0
+PEER_BAN_SCORE = 100.0
+PEER_BAN_SECONDS = 300.0
+#: Penalty weights for protocol errors the network layer sees: a malformed muxer frame or
+#: Bitswap message (boxo closes the connection of such a peer), an unfinished message that broke
+#: its budget or time limit.
+PENALTY_MALFORMED = 50.0
+PENALTY_PARTIAL_FRAME = 25.0
+#: Peers remembered (scores, bans): the oldest entries go first past it.
+MAX_TRACKED_PEERS = 8192
+#: Bytes of unfinished Bitswap messages (received, not yet complete) held per connection and per
+#: peer; the stream that pushes past it is reset and the peer penalised. Two maximal messages
+#: per connection (Kubo keeps one stream, Helia one per message); boxo has no such bound (its
+#: msgio reader allocates the whole declared length up front).
+MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION = 8 * 1024 * 1024
+MAX_PARTIAL_MESSAGE_BYTES_PER_PEER = 16 * 1024 * 1024
+#: Seconds a Bitswap message may take from its first byte to its last (a 4 MiB message at 1 MB/s
+#: takes 4 s).
+PARTIAL_MESSAGE_TIMEOUT_SECONDS = 30.0
+#: Per-peer WARNING lines of one kind logged at most once per this many seconds; the next line
+#: says how many were suppressed.
+LOG_RATE_LIMIT_SECONDS = 10.0
+#: Seconds between the host's housekeeping passes (idle and stall timeouts, trimming, releasing
+#: idle connections' buffers).
+HOST_MAINTENANCE_INTERVAL_SECONDS = 1.0
+#: Receive buffers (Noise, per read) kept in a host's pool for reuse, and the size of each: a
+#: connection holds one only while it reads; an idle connection holds none.
+RECV_BUFFER_POOL_SIZE = 32
+RECV_BUFFER_SIZE = 256 * 1024
+#: Encrypt buffers for large writes kept for reuse (each STREAM_WRITE_CHUNK + Noise overhead).
+SEND_BUFFER_POOL_SIZE = 8
+#: After a busy spell (at least this many bytes moved since the last trim), when the host has
+#: been quiet for a maintenance pass, ask glibc to return freed heap memory to the OS
+#: (malloc_trim): large response frames raise glibc's dynamic mmap threshold, after which freed
+#: multi-MiB buffers stay in the heap.
+HEAP_TRIM_AFTER_BYTES = 64 * 1024 * 1024
+#: ...or after this many inbound connections were accepted (handshakes churn small buffers).
+HEAP_TRIM_AFTER_CONNECTIONS = 256
 #: Seconds an inbound stream may take to agree on a protocol before it is reset.
 STREAM_NEGOTIATION_TIMEOUT_SECONDS = 10.0
 #: Bytes queued in a connection's transport before writers are paused (asyncio write buffer

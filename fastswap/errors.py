@@ -40,6 +40,8 @@ __all__ = [
     "NonceExhaustedError",
     "OutputExistsError",
     "PathNotFoundError",
+    "PeerAbuseError",
+    "PeerBannedError",
     "PeerIdMismatchError",
     "PingError",
     "ProviderStoreError",
@@ -52,6 +54,7 @@ __all__ = [
     "StreamResetError",
     "TruncatedMessageError",
     "TruncatedVarintError",
+    "UnfinishedMessageError",
     "UnsafePathError",
     "UnsupportedHashError",
     "VarintError",
@@ -116,6 +119,11 @@ class CIDTooLongError(MessageError):
 
 class TruncatedMessageError(MessageError):
     """Input ends in the middle of a field or a length-prefixed frame."""
+
+
+class UnfinishedMessageError(MessageError):
+    """A peer holds too many bytes of unfinished Bitswap messages, or takes too long to finish
+    one; its stream is reset and the peer penalised."""
 
 
 class MalformedMessageError(MessageError):
@@ -205,6 +213,16 @@ class DialTimeoutError(DialError):
 
 class LimitExceededError(NetError):
     """A host limit (connections, streams per connection) was reached; close some first."""
+
+
+class PeerBannedError(DialError):
+    """The peer is banned (it broke the protocol or flooded us); wait for the ban to expire or
+    lift it with ``host.unban(peer)``."""
+
+
+class PeerAbuseError(NetError):
+    """A peer went over a budget it controls (stream opens, pings, frames for unknown streams,
+    forced replies): its connection is closed and the peer banned for a while."""
 
 
 class IdentifyError(NetError):

@@ -18,6 +18,20 @@ stream muxer inside the secure channel, then the muxer).
   buffer stays near its high-water mark; a stream's ``drain`` waits on both its window and the
   transport. Each pump hands at most ``STREAM_WRITE_CHUNK`` bytes per iteration, so mplex (which
   has no windows) cannot flood the transport either.
+
+Hostile peers (issue 8; go-yamux and go-libp2p's resource manager are the models):
+
+* Replies a peer forces (pongs, stream refusals) are capped in the muxer session; while the
+  transport holds ``WRITE_BACKLOG_PAUSE_READING`` bytes or more, ``_flush`` leaves the muxer's
+  frames where they are and reading pauses until the transport drains (``resume_writing``), so
+  a peer that sends without reading stops being read. The host closes a connection whose
+  transport stays above its high-water mark for ``WRITE_STALL_TIMEOUT_SECONDS``.
+* Inbound stream opens and junk frames (pings, data for unknown streams, refused SYNs) are
+  budgeted per second (token buckets); over budget, the host closes the connection and bans the
+  peer. A muxer protocol error closes the connection and penalises the peer.
+* Memory: the upgrade reads into the host's scratch buffer; afterwards the Noise receive buffers
+  come from the host's pool and go back when the connection is idle (``release_buffers``), and
+  large encrypt buffers come from a pool too, so an idle connection holds no buffer of its own.
 """
 
 from __future__ import annotations
@@ -28,12 +42,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults
-from ..errors import MuxerError, NegotiationError, NetError, StreamClosedError, StreamResetError
+from ..errors import (
+    MuxerError,
+    NegotiationError,
+    NetError,
+    PeerAbuseError,
+    StreamClosedError,
+    StreamResetError,
+)
 from . import mplex, yamux
 from ._muxer_events import (
     DataReceived,
     GoAwayReceived,
-    PongReceived,
     StreamEnded,
     StreamOpened,
     StreamReset,
@@ -45,6 +65,7 @@ from .multiaddr import Multiaddr
 from .multistream import MultistreamDialer, MultistreamListener
 from .noise import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from .noise import NoiseHandshake, NoiseSession, encrypted_size
+from .resources import TokenBucket
 
 if TYPE_CHECKING:
     from .host import Host
@@ -54,7 +75,6 @@ __all__ = ["SUPPORTED_MUXERS", "Connection"]
 log = logging.getLogger("fastswap.net")
 
 SUPPORTED_MUXERS = (yamux.PROTOCOL_ID, mplex.PROTOCOL_ID)
-_UPGRADE_READ = 64 * 1024
 #: muxer chunks at least this long are encrypted straight from the application's buffer (their
 #: Noise frames are cut from it); shorter ones (headers, window updates, small messages) are
 #: joined first so they share frames
@@ -64,6 +84,10 @@ _DIRECT_ENCRYPT = 4096
 _MAX_UPGRADE_INBOX = 1024 * 1024
 #: seconds a closing connection waits for the peer to close its side after our FIN
 _CLOSE_LINGER = 2.0
+#: writes this small get a buffer of their own (cheap); larger ones one from the host's pool
+_SMALL_WRITE = 16 * 1024
+#: after a read this small the receive buffers go back to the pool at once
+_SMALL_READ = 16 * 1024
 
 
 def _addr_to_multiaddr(addr: Any) -> Multiaddr | None:
@@ -94,16 +118,18 @@ class Connection(asyncio.BufferedProtocol):
         self.remote_peer: PeerId = None  # type: ignore[assignment]  # set by the handshake
         self.remote_public_key: PublicKey | None = None
         self.remote_addr: Multiaddr | None = None
+        #: the peer's IP address as the socket gives it (None if unknown)
+        self.remote_ip: str | None = None
+        #: bytes read from / written to the socket, for the host's quiet-time detection
+        self.bytes_received = 0
+        self.bytes_sent = 0
         self.local_addr: Multiaddr | None = None
         #: the muxer protocol id agreed ("/yamux/1.0.0" or "/mplex/6.7.0")
         self.muxer_protocol: str | None = None
         self._transport: asyncio.Transport | None = None
-        self._raw = bytearray(_UPGRADE_READ)
-        self._raw_view = memoryview(self._raw)
         self._inbox = bytearray()
         self._inbox_waiter: asyncio.Future[None] | None = None
         self._session: NoiseSession | None = None
-        self._out_buf: bytearray | None = None
         self._muxer: Any = None
         self._streams: dict[int, Stream] = {}
         self._blocked: set[Stream] = set()
@@ -112,6 +138,26 @@ class Connection(asyncio.BufferedProtocol):
         # yields cannot pile frames up in the muxer (drain then waits for the flush)
         self._unflushed = 0
         self._write_paused = False
+        # loop time since when the transport has been above its high-water mark (None: not)
+        self.paused_since: float | None = None
+        # reading paused because our write backlog is too large
+        self._read_paused = False
+        # the muxer's frames wait for the transport to drain
+        self._flush_on_resume = False
+        now = self.loop.time()
+        #: loop time the connection was accepted or dialled, and of its last stream data
+        self.opened_at = now
+        self.last_active = now
+        #: reads since the connection began (the host releases the buffers of idle ones)
+        self.reads = 0
+        self._reads_at_tick = 0
+        self._open_bucket = TokenBucket(
+            host.stream_open_rate, host.stream_open_burst, now
+        )
+        self._junk_bucket = TokenBucket(
+            _defaults.JUNK_FRAME_RATE_PER_CONNECTION, _defaults.JUNK_FRAME_BURST_PER_CONNECTION, now
+        )
+        self._junk_seen = 0
         self._eof = False
         # close() was called: our FIN is out (or going), received bytes are discarded
         self._closing = False
@@ -119,7 +165,6 @@ class Connection(asyncio.BufferedProtocol):
         self._closed = False
         self._error: BaseException | None = None
         self._remote_go_away = False
-        self._pings: dict[int, asyncio.Future[None]] = {}
         self.lost: asyncio.Future[None] = self.loop.create_future()
         #: set once the upgrade finished and the host registered this connection
         self.ready = False
@@ -148,7 +193,10 @@ class Connection(asyncio.BufferedProtocol):
         # (uvloop's transports are not asyncio.Transport subclasses, but quack alike)
         self._transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=_defaults.TRANSPORT_WRITE_HIGH_WATER)
-        self.remote_addr = _addr_to_multiaddr(transport.get_extra_info("peername"))
+        peername = transport.get_extra_info("peername")
+        self.remote_addr = _addr_to_multiaddr(peername)
+        if isinstance(peername, tuple) and peername:
+            self.remote_ip = peername[0]
         self.local_addr = _addr_to_multiaddr(transport.get_extra_info("sockname"))
         if not self.initiator:
             self.host._on_inbound(self)
@@ -157,14 +205,18 @@ class Connection(asyncio.BufferedProtocol):
         session = self._session
         if session is not None and not self._closing:
             return session.get_buffer(sizehint)
-        return self._raw_view
+        # the upgrade (and a closing connection) reads into the host's scratch buffer, which
+        # buffer_updated empties at once: no connection holds a read buffer of its own for it
+        return self.host._scratch
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._closing:
             return  # we hung up: whatever the peer still sends is discarded
+        self.reads += 1
+        self.bytes_received += nbytes
         session = self._session
         if session is None:
-            self._inbox += self._raw_view[:nbytes]
+            self._inbox += self.host._scratch[:nbytes]
             self._wake_inbox()
             if len(self._inbox) > _MAX_UPGRADE_INBOX:
                 self.abort(NetError("the peer sent too much data during the upgrade"))
@@ -180,10 +232,19 @@ class Connection(asyncio.BufferedProtocol):
                     self.abort(NetError("the peer sent too much data during the upgrade"))
             else:
                 self._on_plain(plain)
+                if nbytes < _SMALL_READ and not session.pending:
+                    # a quiet connection (a small read that ended on a frame boundary, likely
+                    # the last for a while) gives its buffers back at once, so thousands of
+                    # them share the pool's few; a busy one keeps them (no copy of a partial
+                    # frame) until a housekeeping pass finds it idle
+                    session.release()
         except NetError as exc:
             self.abort(exc)
-        except Exception as exc:  # a bug here must not leave a half-dead connection
-            log.exception("unexpected error handling data from %s", self.remote_peer)
+        except Exception as exc:  # noqa: BLE001 - logged below; a bug must not leave a half-dead conn
+            self.host.ratelog.error(
+                "connection-bug", "unexpected error handling data from %s", self.remote_peer,
+                exc_info=True,
+            )
             self.abort(exc)
 
     def eof_received(self) -> bool:
@@ -195,9 +256,18 @@ class Connection(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self.paused_since = self.loop.time()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self.paused_since = None
+        if self._read_paused:
+            self._read_paused = False
+            if self._transport is not None and not self._closing:
+                self._transport.resume_reading()
+        if self._flush_on_resume:
+            self._flush_on_resume = False
+            self._schedule_flush()
         for st in list(self._streams.values()):
             if st._pending_size or st._close_requested and not st._fin_sent:
                 self._pump(st)
@@ -222,11 +292,8 @@ class Connection(asyncio.BufferedProtocol):
                 st._on_reset(err)
         self._streams.clear()
         self._blocked.clear()
-        for fut in self._pings.values():
-            if not fut.done():
-                fut.set_exception(NetError("the connection closed before the pong arrived"))
-        self._pings.clear()
         self._transport = None
+        self.release_buffers()
         if not self.lost.done():
             self.lost.set_result(None)
         self.host._on_connection_lost(self)
@@ -291,7 +358,7 @@ class Connection(asyncio.BufferedProtocol):
         assert hs.remote_peer is not None
         self.remote_peer = hs.remote_peer
         self.remote_public_key = hs.remote_public_key
-        session = hs.session()
+        session = hs.session(self.host._recv_pool)
         # from here on the socket reads into the Noise buffer; what arrived already is
         # ciphertext that followed the handshake
         rest = hs.unused + bytes(self._inbox)
@@ -315,12 +382,14 @@ class Connection(asyncio.BufferedProtocol):
                 is_client=self.initiator,
                 max_window=window,
                 max_streams=h.max_streams_per_conn,
+                max_pending_replies=_defaults.MUXER_MAX_PENDING_REPLIES,
             )
         elif protocol == mplex.PROTOCOL_ID:
             self._muxer = mplex.MplexSession(
                 is_client=self.initiator,
                 max_streams=h.max_streams_per_conn,
                 max_buffered_per_stream=max(h.max_buffered_per_stream, mplex.MAX_MESSAGE_SIZE),
+                max_pending_replies=_defaults.MUXER_MAX_PENDING_REPLIES,
             )
         else:  # pragma: no cover - the listener only accepts what we offered
             raise NegotiationError(f"muxer {protocol} is not supported")
@@ -329,12 +398,27 @@ class Connection(asyncio.BufferedProtocol):
     # -- muxed phase: receiving ------------------------------------------------------------
 
     def _on_plain(self, plain: memoryview) -> None:
+        mux = self._muxer
         try:
-            events = self._muxer.receive_data(plain)
+            events = mux.receive_data(plain)
         except MuxerError as exc:
             self._flush()  # the session queued a GoAway; send it before closing
             self.abort(exc, graceful=True)
+            self.host._protocol_error(self, "malformed muxer frame", exc)
             return
+        now = self.loop.time()
+        junk = mux.junk_frames
+        if junk != self._junk_seen:
+            n = junk - self._junk_seen
+            self._junk_seen = junk
+            if not self._junk_bucket.take(now, n):
+                self._abused(
+                    f"sent more than {_defaults.JUNK_FRAME_BURST_PER_CONNECTION} frames that "
+                    "carry nothing (pings, refused streams, data for closed streams) at over "
+                    f"{_defaults.JUNK_FRAME_RATE_PER_CONNECTION:.0f}/s",
+                    _defaults.FLOOD_BAN_SECONDS,
+                )
+                return
         streams = self._streams
         for ev in events:
             t = type(ev)
@@ -342,6 +426,7 @@ class Connection(asyncio.BufferedProtocol):
                 st = streams.get(ev.stream_id)
                 if st is not None:
                     st._on_data(ev.data)
+                    self.last_active = now
                 else:
                     # a stream we dropped (reset locally) but the muxer still tracks
                     self._muxer.consumed(ev.stream_id, len(ev.data))
@@ -350,6 +435,13 @@ class Connection(asyncio.BufferedProtocol):
                 if st is not None and st in self._blocked:
                     self._pump(st)
             elif t is StreamOpened:
+                if not self._open_bucket.take(now) or not self.host._stream_budget(self, now):
+                    self._abused(
+                        "opened streams faster than its budget (stream churn)",
+                        _defaults.STREAM_CHURN_BAN_SECONDS,
+                    )
+                    return
+                self.last_active = now
                 st = Stream(self, ev.stream_id, outbound=False)
                 streams[ev.stream_id] = st
                 self.host._on_inbound_stream(st)
@@ -369,14 +461,17 @@ class Connection(asyncio.BufferedProtocol):
                             "because it broke a limit"
                         )
                     )
-            elif t is PongReceived:
-                fut = self._pings.pop(ev.opaque, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
             elif t is GoAwayReceived:
                 self._remote_go_away = True
-            # PingReceived: the session already queued the pong
+            # PingReceived: the session already queued the pong; PongReceived: we send no
+            # muxer pings (liveness is the idle and write-stall timeouts' job)
         self._schedule_flush()
+
+    def _abused(self, what: str, ban_seconds: float) -> None:
+        """The peer went over a budget it controls: drop the connection, ban the peer."""
+        exc = PeerAbuseError(f"{self.remote_peer} {what}; banned for {ban_seconds:.0f} s")
+        self.abort(exc)
+        self.host._abuse(self, what, ban_seconds, exc)
 
     def _consumed(self, st: Stream, n: int) -> None:
         if self._muxer is None or self._closed:
@@ -432,6 +527,7 @@ class Connection(asyncio.BufferedProtocol):
                 moved = True
                 budget -= n
                 self._unflushed += n
+                self.last_active = self.loop.time()
                 st._pending_size -= n
                 if n == len(view):
                     pending.popleft()
@@ -480,6 +576,13 @@ class Connection(asyncio.BufferedProtocol):
         transport = self._transport
         if transport is None or self._muxer is None or self._closing:
             return
+        limit = _defaults.WRITE_BACKLOG_PAUSE_READING
+        if self._write_paused and transport.get_write_buffer_size() >= limit:
+            # the peer does not read what we send: what the muxer queued meanwhile (replies it
+            # forced, window updates) stays there, bounded, until the transport drains
+            self._flush_on_resume = True
+            self._pause_reading(transport)
+            return
         chunks = self._muxer.data_to_send()
         if chunks:
             try:
@@ -487,9 +590,23 @@ class Connection(asyncio.BufferedProtocol):
             except NetError as exc:  # nonce exhausted
                 self.abort(exc)
                 return
+            if self._write_paused and transport.get_write_buffer_size() >= limit:
+                self._pause_reading(transport)
         if self._blocked and not self._write_paused:
             for st in list(self._blocked):
                 self._pump(st)
+
+    def _pause_reading(self, transport: asyncio.Transport) -> None:
+        """Stop reading a peer that makes us write more than it reads (resume_writing resumes:
+        the transport's low-water mark is the resume mark)."""
+        if not self._read_paused:
+            self._read_paused = True
+            transport.pause_reading()
+
+    def release_buffers(self) -> None:
+        """Give the receive buffers back to the host's pool (the connection is idle)."""
+        if self._session is not None:
+            self._session.release()
 
     def _write_encrypted(self, transport: asyncio.Transport, chunks: list) -> None:
         """Encrypt the muxer's frames into one buffer and write it: small chunks are joined
@@ -509,30 +626,20 @@ class Connection(asyncio.BufferedProtocol):
         total = 0
         for piece in pieces:
             total += encrypted_size(len(piece))
-        # reuse the last output buffer only if the transport kept no reference to it (it wrote
-        # everything at once); otherwise the transport owns it and we take a fresh one
-        out = self._out_buf
-        if out is None or len(out) < total:
-            out = bytearray(max(total, _defaults.STREAM_WRITE_CHUNK + 4096))
+        # a large output buffer comes from the host's pool and goes back only if the transport
+        # kept no reference to it (it wrote everything at once); otherwise the transport owns it
+        pool = self.host._send_pool
+        pooled = _SMALL_WRITE < total <= pool.size
+        out = pool.take() if pooled else bytearray(total)
         view = memoryview(out)
         encrypt_into = self._session.encrypt_into  # type: ignore[union-attr]
         pos = 0
         for piece in pieces:
             pos += encrypt_into(piece, view[pos:])
-        transport.write(view[:pos])
-        self._out_buf = out if transport.get_write_buffer_size() == 0 else None
-
-    # -- muxer-level ping ----------------------------------------------------------------
-
-    async def muxer_ping(self) -> None:
-        """A yamux ping round trip (mplex has none: NetError)."""
-        if self._muxer is None or not isinstance(self._muxer, yamux.YamuxSession):
-            raise NetError("muxer pings need yamux")
-        opaque = self._muxer.ping()
-        fut = self.loop.create_future()
-        self._pings[opaque] = fut
-        self._schedule_flush()
-        await fut
+        transport.write(view[:pos] if pooled else out)
+        self.bytes_sent += pos
+        if pooled and transport.get_write_buffer_size() == 0:
+            pool.give(out)
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -568,6 +675,7 @@ class Connection(asyncio.BufferedProtocol):
             self._error = exc
         if self._transport is None:
             return
+        self._closing = True  # a later close() has nothing to flush
         if graceful:
             self._transport.close()
         else:

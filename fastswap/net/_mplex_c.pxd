@@ -20,6 +20,10 @@ cdef class MplexSession:
     cdef public Py_ssize_t max_streams
     cdef public long long max_message_size
     cdef public long long max_buffered_per_stream
+    cdef public Py_ssize_t max_pending_replies
+    cdef Py_ssize_t _pending_replies
+    cdef public long long replies_dropped
+    cdef public long long junk_frames
     cdef long long _next_id
     cdef dict _streams
     cdef list _out

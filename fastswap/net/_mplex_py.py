@@ -16,7 +16,11 @@ use ``handle = id << 1 | 1`` for streams this side opened and ``id << 1`` for th
 
 from __future__ import annotations
 
-from .._defaults import MAX_BUFFERED_PER_STREAM, MAX_STREAMS_PER_CONNECTION
+from .._defaults import (
+    MAX_BUFFERED_PER_STREAM,
+    MAX_STREAMS_PER_CONNECTION,
+    MUXER_MAX_PENDING_REPLIES,
+)
 from ..errors import MplexError, NetError, StreamClosedError
 from ._muxer_events import DataReceived, StreamEnded, StreamOpened, StreamReset
 
@@ -57,7 +61,13 @@ class _MStream:
 
 
 class MplexSession:
-    """One side of an mplex session. ``is_client``: the dialer (odd ids) or not (even ids)."""
+    """One side of an mplex session. ``is_client``: the dialer (odd ids) or not (even ids).
+
+    Resets refusing streams past ``max_streams`` are bounded as yamux's forced replies are
+    (``max_pending_replies`` waiting at once, the rest dropped and counted in
+    ``replies_dropped``); ``junk_frames`` counts refused NewStreams and messages for unknown
+    streams, which the connection budgets per second.
+    """
 
     def __init__(
         self,
@@ -66,8 +76,14 @@ class MplexSession:
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         max_message_size: int = MAX_MESSAGE_SIZE,
         max_buffered_per_stream: int = MAX_BUFFERED_PER_STREAM,
+        max_pending_replies: int = MUXER_MAX_PENDING_REPLIES,
     ) -> None:
-        if max_streams < 1 or max_message_size < 1 or max_buffered_per_stream < max_message_size:
+        if (
+            max_streams < 1
+            or max_message_size < 1
+            or max_pending_replies < 1
+            or max_buffered_per_stream < max_message_size
+        ):
             raise NetError(
                 "mplex limits must be positive and max_buffered_per_stream must be at least "
                 "max_message_size (a single message must fit)"
@@ -76,6 +92,10 @@ class MplexSession:
         self.max_streams = max_streams
         self.max_message_size = max_message_size
         self.max_buffered_per_stream = max_buffered_per_stream
+        self.max_pending_replies = max_pending_replies
+        self._pending_replies = 0
+        self.replies_dropped = 0
+        self.junk_frames = 0
         self._next_id = 1 if is_client else 2
         self._streams: dict[int, _MStream] = {}
         self._out: list = []
@@ -96,6 +116,7 @@ class MplexSession:
         """Messages queued since the last call: bytes headers and memoryview payloads."""
         out = self._out
         self._out = []
+        self._pending_replies = 0
         return out
 
     def _message(self, stream_id: int, flag: int, length: int) -> None:
@@ -254,7 +275,12 @@ class MplexSession:
             if handle in self._streams:
                 raise self._fail(f"mplex NewStream for stream {mid}, which the peer already opened")
             if len(self._streams) >= self.max_streams:
-                self._send_reset(handle)
+                self.junk_frames += 1
+                if self._pending_replies < self.max_pending_replies:
+                    self._pending_replies += 1
+                    self._send_reset(handle)
+                else:
+                    self.replies_dropped += 1
             else:
                 self._streams[handle] = _MStream(handle)
                 events.append(StreamOpened(handle))
@@ -263,7 +289,9 @@ class MplexSession:
             st = self._streams.get(handle)
             # a message for a stream we do not know is dropped: after a reset the peer's
             # in-flight data still arrives (go-multiplex drops it the same way)
-            if st is not None and length > 0:
+            if st is None:
+                self.junk_frames += 1
+            elif length > 0:
                 if st.remote_closed or st.unconsumed + length > self.max_buffered_per_stream:
                     # data after Close, or a peer that ignores a slow reader: reset the stream
                     del self._streams[handle]

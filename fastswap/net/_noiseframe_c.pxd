@@ -25,11 +25,23 @@ cdef class FrameEncryptor:
 cdef class FrameDecryptor:
     cdef object _decrypt_into
     cdef public unsigned long long nonce
+    cdef object _pool
+    cdef Py_ssize_t _size
     cdef bytearray _buf
     cdef memoryview _view
     cdef Py_ssize_t _start, _end
+    cdef bytes _hold
     cdef bytearray _out
 
+    cdef bytearray _take(self)
+
+    @cython.locals(buf=bytearray, hold=bytes, n=Py_ssize_t)
+    cdef int _acquire(self) except -1
+
+    @cython.locals(buf=bytearray, out=bytearray)
+    cpdef release(self)
+
+    @cython.locals(out=bytearray)
     cdef memoryview _plain_buffer(self, Py_ssize_t need)
 
     @cython.locals(n="unsigned long long", plen=Py_ssize_t)

@@ -16,6 +16,10 @@ Copies: ciphertext is written by ``encrypt_into`` straight into the output buffe
 length prefix; received frames are decrypted by ``decrypt_into`` straight from the caller's bytes
 (or from our receive buffer, which the socket can fill with ``recv_into``) into one reused
 plaintext buffer. Only a frame split across two reads is copied once, to join its halves.
+
+Memory: the receive and plaintext buffers (256 KiB each) can come from a pool shared by a
+host's connections and go back to it with ``release()`` when the connection is idle (a partial
+frame is then kept as a copy of its bytes, at most 64 KiB), so an idle connection holds none.
 """
 
 from __future__ import annotations
@@ -110,26 +114,82 @@ class FrameDecryptor:
     call: consume or copy it first.
     """
 
-    def __init__(self, aead: object, buffer_size: int = DEFAULT_RECV_BUFFER) -> None:
+    def __init__(
+        self, aead: object, buffer_size: int = DEFAULT_RECV_BUFFER, pool: object = None
+    ) -> None:
+        """*pool*, if given, is a ``resources.BufferPool`` of buffers of at least two maximal
+        frames: buffers are taken from it when needed and given back by ``release()``."""
+        if pool is not None:
+            buffer_size = pool.size  # type: ignore[attr-defined]
+            if buffer_size < 2 * (MAX_FRAME + 2):
+                raise NoiseError(f"receive buffers of {buffer_size} bytes cannot hold 2 frames")
         buffer_size = max(buffer_size, 2 * (MAX_FRAME + 2))
         self._decrypt_into = aead.decrypt_into  # type: ignore[attr-defined]
         self.nonce = 0
-        self._buf = bytearray(buffer_size)
-        self._view = memoryview(self._buf)
+        self._pool = pool
+        self._size = buffer_size
+        # taken when bytes arrive (_acquire), given back by release()
+        self._buf = None
+        self._view = None
         self._start = 0  # unprocessed bytes are _buf[_start:_end]
         self._end = 0
-        self._out = bytearray(MAX_PLAINTEXT)
+        # a partial frame kept while the buffer is released
+        self._hold = b""
+        self._out = None
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held until the rest arrives."""
-        return self._end - self._start
+        return self._end - self._start + len(self._hold)
+
+    @property
+    def holds_buffers(self) -> bool:
+        """True while a receive or plaintext buffer is taken (``release()`` gives them back)."""
+        return self._buf is not None or self._out is not None
+
+    def _take(self) -> bytearray:
+        if self._pool is not None:
+            return self._pool.take()  # type: ignore[attr-defined]
+        return bytearray(self._size)
+
+    def _acquire(self) -> None:
+        buf = self._take()
+        self._buf = buf
+        self._view = memoryview(buf)
+        hold = self._hold
+        n = len(hold)
+        if n:
+            self._view[0:n] = hold
+            self._hold = b""
+        self._start = 0
+        self._end = n
+
+    def release(self) -> None:
+        """Give the buffers back (to the pool, if any): call when no bytes are expected soon.
+        A partial frame is kept as a copy; the next read takes a buffer again."""
+        if self._buf is not None:
+            if self._end > self._start:
+                self._hold = bytes(self._view[self._start : self._end])
+            buf = self._buf
+            self._buf = None
+            self._view = None
+            self._start = 0
+            self._end = 0
+            if self._pool is not None:
+                self._pool.give(buf)  # type: ignore[attr-defined]
+        out = self._out
+        if out is not None:
+            self._out = None
+            if self._pool is not None:
+                self._pool.give(out)  # type: ignore[attr-defined]
 
     def _plain_buffer(self, need: int) -> memoryview:
-        if len(self._out) < need:
+        out = self._out
+        if out is None or len(out) < need:
             # a new object, never a resize: a view handed out earlier may still be alive
-            self._out = bytearray(need)
-        return memoryview(self._out)
+            out = self._take() if need <= self._size else bytearray(need)
+            self._out = out
+        return memoryview(out)
 
     def _decrypt_frame(self, frame: memoryview, out: memoryview, opos: int) -> int:
         n = self.nonce
@@ -167,6 +227,8 @@ class FrameDecryptor:
 
     def feed(self, data: object) -> memoryview:
         """Plaintext of all frames completed by *data* (see the class doc for its lifetime)."""
+        if self._hold:
+            self._acquire()
         src = memoryview(data)  # type: ignore[arg-type]
         total = len(src)
         pending = self._end - self._start
@@ -205,6 +267,8 @@ class FrameDecryptor:
 
     def _append(self, chunk: memoryview) -> None:
         n = len(chunk)
+        if self._buf is None:
+            self._acquire()
         if self._start == self._end:
             self._start = 0
             self._end = 0
@@ -222,6 +286,8 @@ class FrameDecryptor:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Writable space at the end of the receive buffer (for ``recv_into``)."""
+        if self._buf is None:
+            self._acquire()
         if self._start == self._end:
             self._start = 0
             self._end = 0
@@ -231,7 +297,7 @@ class FrameDecryptor:
 
     def buffer_updated(self, nbytes: int) -> memoryview:
         """*nbytes* were written into the last ``get_buffer()``; decrypt what is complete."""
-        if nbytes < 0 or self._end + nbytes > len(self._buf):
+        if self._buf is None or nbytes < 0 or self._end + nbytes > len(self._buf):
             raise NoiseError(f"buffer_updated({nbytes}) is more than get_buffer() offered")
         self._end += nbytes
         out = self._plain_buffer(self._end - self._start)

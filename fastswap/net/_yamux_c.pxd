@@ -21,6 +21,10 @@ cdef class YamuxSession:
     cdef public long long max_window
     cdef public Py_ssize_t max_streams
     cdef public Py_ssize_t max_frame_size
+    cdef public Py_ssize_t max_pending_replies
+    cdef Py_ssize_t _pending_replies
+    cdef public long long replies_dropped
+    cdef public long long junk_frames
     cdef long long _next_id
     cdef dict _streams
     cdef list _out
@@ -37,6 +41,7 @@ cdef class YamuxSession:
 
     cpdef list data_to_send(self)
     cdef _frame(self, int typ, int flags, long long stream_id, long long length)
+    cdef bint _reply(self, int typ, int flags, long long stream_id, long long length) except -1
     cdef _check_alive(self)
     cdef _Stream _writable(self, long long stream_id)
 

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import struct
 
-from .._defaults import MAX_BUFFERED_PER_STREAM, MAX_STREAMS_PER_CONNECTION
+from .._defaults import (
+    MAX_BUFFERED_PER_STREAM,
+    MAX_STREAMS_PER_CONNECTION,
+    MUXER_MAX_PENDING_REPLIES,
+)
 from ..errors import NetError, StreamClosedError, YamuxError
 from ._muxer_events import (
     DataReceived,
@@ -84,6 +88,13 @@ class YamuxSession:
     which never exceeds ``max_window``; ``max_buffered_per_stream``, if given, lowers that cap
     (it is the same bound, named as for mplex). ``max_streams`` bounds the open streams: an
     inbound SYN past it is answered with RST.
+
+    Replies the peer forces (pongs, RSTs refusing a stream) are bounded: at most
+    ``max_pending_replies`` wait in ``data_to_send()`` at once, the rest are dropped and counted
+    in ``replies_dropped`` (go-yamux drops pongs past its PingBacklog of 32 the same way). Data
+    for a stream that is gone is discarded without a reply (as go-yamux does). ``junk_frames``
+    counts the frames that cost us and carry nothing for the application (pings, refused SYNs,
+    data for unknown streams): the connection budgets them per second.
     """
 
     def __init__(
@@ -95,6 +106,7 @@ class YamuxSession:
         max_streams: int = MAX_STREAMS_PER_CONNECTION,
         max_frame_size: int = 256 * 1024,
         max_buffered_per_stream: int = 0,
+        max_pending_replies: int = MUXER_MAX_PENDING_REPLIES,
     ) -> None:
         if max_buffered_per_stream > 0 and max_buffered_per_stream < max_window:
             max_window = max_buffered_per_stream
@@ -104,13 +116,21 @@ class YamuxSession:
                 f"max_window ({max_window}) < 4 GiB: peers assume 256 KiB, so a window can "
                 "only be announced larger"
             )
-        if max_streams < 1 or max_frame_size < 1:
-            raise NetError("yamux max_streams and max_frame_size must be positive")
+        if max_streams < 1 or max_frame_size < 1 or max_pending_replies < 1:
+            raise NetError(
+                "yamux max_streams, max_frame_size and max_pending_replies must be positive"
+            )
         self.is_client = is_client
         self.initial_window = initial_window
         self.max_window = max_window
         self.max_streams = max_streams
         self.max_frame_size = max_frame_size
+        self.max_pending_replies = max_pending_replies
+        self._pending_replies = 0
+        #: forced replies dropped because max_pending_replies were already waiting
+        self.replies_dropped = 0
+        #: pings, refused SYNs and data frames for unknown streams received
+        self.junk_frames = 0
         self._next_id = 1 if is_client else 2
         self._streams: dict[int, _Stream] = {}
         self._out: list = []
@@ -134,10 +154,20 @@ class YamuxSession:
         """Frames queued since the last call, in order: bytes headers and memoryview payloads."""
         out = self._out
         self._out = []
+        self._pending_replies = 0
         return out
 
     def _frame(self, typ: int, flags: int, stream_id: int, length: int) -> None:
         self._out.append(_HEADER.pack(0, typ, flags, stream_id, length))
+
+    def _reply(self, typ: int, flags: int, stream_id: int, length: int) -> bool:
+        """Queue a frame the peer forced us to send, unless too many already wait."""
+        if self._pending_replies >= self.max_pending_replies:
+            self.replies_dropped += 1
+            return False
+        self._pending_replies += 1
+        self._frame(typ, flags, stream_id, length)
+        return True
 
     def _check_alive(self) -> None:
         if self._error is not None:
@@ -331,8 +361,9 @@ class YamuxSession:
                 if sid != 0:
                     raise self._fail(f"yamux ping on stream {sid} (must be stream 0)")
                 if flags & FLAG_SYN:
-                    self._frame(TYPE_PING, FLAG_ACK, 0, length)
-                    events.append(PingReceived(length))
+                    self.junk_frames += 1
+                    if self._reply(TYPE_PING, FLAG_ACK, 0, length):
+                        events.append(PingReceived(length))
                 elif flags & FLAG_ACK:
                     events.append(PongReceived(length))
                 else:
@@ -362,7 +393,8 @@ class YamuxSession:
                 )
             if self.local_go_away or len(self._streams) >= self.max_streams:
                 # refuse the stream, not the session; swallow any payload it carried
-                self._frame(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
+                self.junk_frames += 1
+                self._reply(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
                 if is_data:
                     self._skip_body(length)
                 return
@@ -373,11 +405,12 @@ class YamuxSession:
                 TYPE_WINDOW_UPDATE, FLAG_ACK, sid, self.initial_window - SPEC_INITIAL_WINDOW
             )
         elif st is None:
-            # a stream we never knew, or reset/closed already; RST answers data, never an RST
+            # a stream we never knew, or reset/closed already (its data may still be in flight):
+            # discarded without a reply, which would let the peer make us write at its pace
             if is_data:
                 self._skip_body(length)
-                if length > 0 and not flags & FLAG_RST:
-                    self._frame(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0)
+                if length > 0:
+                    self.junk_frames += 1
             return
         if flags & FLAG_RST:
             del self._streams[sid]

@@ -8,8 +8,15 @@ message or keep one; the receiver must read every stream the peer opens).
 * **receiving**: a handler for each protocol id reads length-prefixed messages from any stream a
   peer opens (Helia opens one per message, Kubo keeps one) and hands ``(peer, Message, protocol)``
   to a callback. The streams we open are read too: py-libp2p answers on the requester's stream.
-  A frame that is oversized or malformed resets *that* stream (with a logged reason) and counts
-  against the peer (:meth:`bad_frames`); other streams and the connection carry on.
+  A frame that is oversized or malformed closes the connection it came on (as boxo does) and
+  penalises the peer (``Host.penalise``); it counts in :meth:`bad_frames`. A stream that ends in
+  the middle of a message is reset (the connection carries on).
+* **unfinished messages** (issue 8, item 6): the bytes of messages received but not complete
+  are budgeted per connection and per peer (``MAX_PARTIAL_MESSAGE_BYTES_PER_*``), and a message
+  must arrive whole within ``PARTIAL_MESSAGE_TIMEOUT_SECONDS`` of its first bytes (a watchdog
+  pass a second, not a timer per read). Over either, the stream is reset and the peer
+  penalised.
+  Every per-peer log line is rate-limited (``Host.ratelog``).
 * **sending**: one outbound stream per peer, opened on demand with the protocols we speak in
   order of preference (1.2.0 first), kept while it lives and reopened when it dies. The
   protocol it agreed is the peer's version (:meth:`version`). Writes to one peer are serialized
@@ -30,11 +37,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from .. import _defaults
 from .._defaults import MAX_MESSAGE_SIZE
 from ..errors import (
     MessageError,
     NetError,
     StreamClosedError,
+    UnfinishedMessageError,
 )
 from ..message import (
     FrameDecoder,
@@ -50,6 +59,7 @@ from ..message.versions import (
     BITSWAP_BARE,
     BITSWAP_PROTOCOLS,
 )
+from ._connection import Connection
 from .host import Host, Stream
 from .keys import PeerId
 
@@ -96,6 +106,9 @@ class BitswapNetwork:
         protocols: Sequence[str] = BITSWAP_PROTOCOLS,
         max_message_size: int = MAX_MESSAGE_SIZE,
         on_bad_frame: Callable[[PeerId, str], None] | None = None,
+        max_partial_per_connection: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION,
+        max_partial_per_peer: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_PEER,
+        partial_timeout: float = _defaults.PARTIAL_MESSAGE_TIMEOUT_SECONDS,
     ) -> None:
         protocols = tuple(protocols)
         if not protocols or any(p not in BITSWAP_PROTOCOLS for p in protocols):
@@ -110,6 +123,15 @@ class BitswapNetwork:
         self._out: dict[PeerId, _Outbound] = {}
         self._inbound: set[Stream] = set()
         self._bad: dict[PeerId, int] = {}
+        self.max_partial_per_connection = max_partial_per_connection
+        self.max_partial_per_peer = max_partial_per_peer
+        self.partial_timeout = partial_timeout
+        # bytes of unfinished messages held by the stream readers, per connection and per peer
+        self._partial_conn: dict[Connection, int] = {}
+        self._partial_peer: dict[PeerId, int] = {}
+        # loop time each stream's unfinished message began, for the watchdog
+        self._partial_since: dict[Stream, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
         #: messages received and sent, for stats
@@ -127,12 +149,15 @@ class BitswapNetwork:
         self._started = True
         for proto in self.protocols:
             self.host.set_stream_handler(proto, self._handle_inbound)
+        self._watchdog = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
         """Unregister, reset every Bitswap stream and wait for the readers to end."""
         if self._stopped:
             return
         self._stopped = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for proto in self.protocols:
             self.host.remove_stream_handler(proto)
         readers = []
@@ -156,8 +181,38 @@ class BitswapNetwork:
         return out.version if out is not None else None
 
     def bad_frames(self, peer: PeerId) -> int:
-        """Streams of *peer* reset for an oversized or malformed frame."""
+        """Oversized, malformed or unfinished frames from *peer*."""
         return self._bad.get(peer, 0)
+
+    def partial_bytes(self, peer: PeerId | None = None) -> int:
+        """Bytes of unfinished messages held (from *peer*, or from everyone)."""
+        if peer is None:
+            return sum(self._partial_peer.values())
+        return self._partial_peer.get(peer, 0)
+
+    def _hold_partial(self, conn: Connection, peer: PeerId, delta: int) -> None:
+        """Account *delta* more (or fewer) unfinished bytes; UnfinishedMessageError when a
+        budget is broken (the caller's ``finally`` gives its share back)."""
+        if not delta:
+            return
+        on_conn = self._partial_conn.get(conn, 0) + delta
+        on_peer = self._partial_peer.get(peer, 0) + delta
+        for table, key, value in ((self._partial_conn, conn, on_conn),
+                                  (self._partial_peer, peer, on_peer)):
+            if value > 0:
+                table[key] = value  # type: ignore[index]
+            else:
+                table.pop(key, None)  # type: ignore[arg-type]
+        if delta > 0 and on_conn > self.max_partial_per_connection:
+            raise UnfinishedMessageError(
+                f"{on_conn} bytes of unfinished Bitswap messages on one connection, over "
+                f"the {self.max_partial_per_connection}-byte budget"
+            )
+        if delta > 0 and on_peer > self.max_partial_per_peer:
+            raise UnfinishedMessageError(
+                f"{on_peer} bytes of unfinished Bitswap messages from one peer, over the "
+                f"{self.max_partial_per_peer}-byte budget"
+            )
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -169,42 +224,96 @@ class BitswapNetwork:
             self._inbound.discard(stream)
 
     async def _read_messages(self, stream: Stream, *, inbound: bool) -> None:
-        """Read frames until the stream ends; a bad frame resets the stream (never raises for
-        the peer's mistakes)."""
+        """Read frames until the stream ends; a bad frame closes the connection (a stream that
+        ends mid-message, or breaks the unfinished-message budgets, is reset); never raises for
+        the peer's mistakes."""
         peer = stream.remote_peer
+        conn = stream.connection
         protocol = stream.protocol or BITSWAP_BARE
+        loop = asyncio.get_running_loop()
         # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
+        held = 0  # unfinished bytes this reader has accounted for
         try:
             while True:
                 # the chunks as delivered, not joined: a frame inside one stays a view of it
                 chunks = await stream.read_chunks()
                 if not chunks:
-                    decoder.eof()
+                    try:
+                        decoder.eof()
+                    except MessageError as exc:  # the stream ended mid-message
+                        raise UnfinishedMessageError(str(exc)) from None
                     if inbound:
                         stream.close()  # we have nothing to say on a stream the peer opened
                     return
+                completed = False
                 for chunk in chunks:
                     for payload in decoder.feed(chunk):
+                        completed = True
                         msg = decode_message(payload, max_message_size=self.max_message_size)
                         self.messages_received += 1
                         res = self._on_message(peer, msg, protocol)
                         if res is not None and inspect.isawaitable(res):
                             await res
+                now_held = decoder.buffered
+                # the watchdog (_watch) resets a stream whose message takes too long; a
+                # message that began in this batch starts its own clock
+                if not now_held:
+                    self._partial_since.pop(stream, None)
+                elif completed or not held:
+                    self._partial_since[stream] = loop.time()
+                delta = now_held - held
+                held = now_held
+                self._hold_partial(conn, peer, delta)
         except MessageError as exc:
-            self._bad[peer] = self._bad.get(peer, 0) + 1
-            log.warning(
-                "resetting a Bitswap stream from %s: %s (bad frames from this peer: %d)",
-                peer, exc, self._bad[peer],
-            )
-            stream.reset()
-            if self._on_bad_frame is not None:
-                try:
-                    self._on_bad_frame(peer, str(exc))
-                except Exception:
-                    log.exception("bad-frame callback failed")
+            self._bad_frame(stream, conn, peer, exc)
         except StreamClosedError as exc:
             log.debug("Bitswap stream from %s ended: %s", peer, exc)
+        finally:
+            self._partial_since.pop(stream, None)
+            self._hold_partial(conn, peer, -held)
+
+    async def _watch(self) -> None:
+        """Reset the streams whose unfinished message has taken longer than partial_timeout
+        (a timer per read would cost every message; one pass a second costs nothing)."""
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self.partial_timeout / 2)
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            late = [st for st, since in self._partial_since.items()
+                    if now - since > self.partial_timeout]
+            for stream in late:
+                self._partial_since.pop(stream, None)
+                exc = UnfinishedMessageError(
+                    f"a Bitswap message was not finished within {self.partial_timeout} s"
+                )
+                try:
+                    self._bad_frame(stream, stream.connection, stream.remote_peer, exc)
+                except Exception:  # the watchdog must outlive a bug in one pass
+                    log.exception("resetting a late Bitswap stream failed")
+
+    def _bad_frame(self, stream: Stream, conn: Connection, peer: PeerId, exc: Exception) -> None:
+        self._bad[peer] = self._bad.get(peer, 0) + 1
+        host = self.host
+        if isinstance(exc, UnfinishedMessageError):
+            # a stream that ends or stalls mid-message: that stream goes, the connection stays
+            host.ratelog.warning(
+                "bitswap-unfinished", "resetting a Bitswap stream from %s: %s (bad frames "
+                "from this peer: %d)", peer, exc, self._bad[peer],
+            )
+            stream.reset()
+            host.penalise(peer, "unfinished Bitswap message", _defaults.PENALTY_PARTIAL_FRAME)
+        else:
+            # boxo closes the connection of a peer that sends a malformed message
+            stream.reset()
+            host.close_connection(conn)
+            host._protocol_error(conn, "malformed Bitswap message", exc)
+        if self._on_bad_frame is not None:
+            try:
+                self._on_bad_frame(peer, str(exc))
+            except Exception:
+                log.exception("bad-frame callback failed")
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -7,11 +7,32 @@ coalesces concurrent dials. Inbound streams are answered by multistream-select a
 handler registry (``set_stream_handler``) and handed to their handler in a task the host owns.
 Every new connection is identified (``identify.py``), results in ``host.peerstore``.
 
-Limits: ``max_connections`` (inbound past it are dropped at accept, dials raise
-``LimitExceededError``), ``max_streams_per_conn`` (the muxer resets inbound streams past it,
-``new_stream`` raises), ``max_buffered_per_stream`` (the largest yamux window we grant; mplex
-resets a stream whose peer overruns it), ``connect_timeout`` (TCP connect plus the whole
-upgrade).
+Limits (issue 8; go-libp2p's resource manager and connection manager are the models):
+
+* **Handshaking sockets** have their own budget: ``max_handshaking`` inbound at once and
+  ``max_handshaking_per_ip`` from one address (over it the socket is dropped at accept; when
+  the global budget is full the oldest handshake that has run for a while is dropped for the
+  newcomer), and ``inbound_handshake_timeout`` to finish Noise and the muxer
+  (``connect_timeout`` bounds our dials).
+* **Established connections**: ``max_connections`` in all, ``max_connections_per_peer`` per
+  peer id. When every slot is taken, a newcomer evicts the least useful peer (``connmgr``);
+  only if none may go is it refused (WARNING, rate-limited). The connection manager
+  (``host.connmgr``, see ``connmgr.py``) trims peers above its high water mark down to the low
+  one; the application tags, protects and marks peers in use through it. A connection with no
+  stream data for ``idle_timeout`` seconds whose peer is neither protected nor in use is closed.
+* **Streams**: ``max_streams_per_conn`` (the muxer resets inbound streams past it,
+  ``new_stream`` raises), ``max_buffered_per_stream`` (the largest yamux window we grant; mplex
+  resets a stream whose peer overruns it), and a budget of inbound stream opens per second per
+  connection and per peer (stream churn: over it the connection closes and the peer is banned).
+* **Penalties and bans**: ``penalise(peer, reason, weight)`` adds to a score that halves every
+  ``PEER_SCORE_HALF_LIFE_SECONDS``; at ``PEER_BAN_SCORE`` the peer is banned. ``ban(peer,
+  seconds, reason)`` closes its connections and refuses its inbound connections and our dials
+  (``PeerBannedError``) until it expires. Malformed muxer frames penalise; floods and churn ban.
+* **Housekeeping** every ``HOST_MAINTENANCE_INTERVAL_SECONDS``: idle and write-stall timeouts,
+  trimming, giving idle connections' receive buffers back to the pool, and after a busy spell
+  followed by a quiet one, returning freed heap memory to the OS (``resources.trim_heap``).
+
+Every per-peer log line goes through a rate limiter (``resources.RateLimitedLog``).
 
 ``stop()`` closes listeners and connections and cancels every task the host started, and waits
 for all of it: nothing is left running.
@@ -21,6 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Self
 
@@ -31,13 +54,16 @@ from ..errors import (
     LimitExceededError,
     NegotiationError,
     NetError,
+    PeerBannedError,
 )
 from . import identify as _identify
 from . import ping as _ping
 from ._connection import SUPPORTED_MUXERS, Connection
 from ._streams import Stream, negotiate_inbound, negotiate_outbound
+from .connmgr import ConnManager
 from .keys import Ed25519KeyPair, PeerId
 from .multiaddr import Multiaddr, parse_multiaddr
+from .resources import BufferPool, PeerScores, RateLimitedLog, TokenBucket, trim_heap
 
 __all__ = ["Connection", "Host", "Stream", "StreamHandler"]
 
@@ -66,10 +92,31 @@ class Host:
         muxers: Sequence[str] = SUPPORTED_MUXERS,
         agent_version: str = _identify.AGENT_VERSION,
         identify: bool = True,
+        max_handshaking: int = _defaults.MAX_HANDSHAKING_INBOUND,
+        max_handshaking_per_ip: int = _defaults.MAX_HANDSHAKING_PER_IP,
+        inbound_handshake_timeout: float = _defaults.INBOUND_HANDSHAKE_TIMEOUT_SECONDS,
+        max_connections_per_peer: int = _defaults.MAX_CONNECTIONS_PER_PEER,
+        idle_timeout: float = _defaults.CONNECTION_IDLE_TIMEOUT_SECONDS,
+        write_stall_timeout: float = _defaults.WRITE_STALL_TIMEOUT_SECONDS,
+        low_water: int | None = None,
+        high_water: int | None = None,
+        grace_period: float = _defaults.CONNMGR_GRACE_SECONDS,
+        stream_open_rate: float = _defaults.STREAM_OPEN_RATE_PER_CONNECTION,
+        stream_open_burst: int = _defaults.STREAM_OPEN_BURST_PER_CONNECTION,
+        peer_stream_open_rate: float = _defaults.STREAM_OPEN_RATE_PER_PEER,
+        peer_stream_open_burst: int = _defaults.STREAM_OPEN_BURST_PER_PEER,
+        trim_memory: bool = True,
     ) -> None:
         if not muxers or any(m not in SUPPORTED_MUXERS for m in muxers):
             raise NetError(f"muxers must be a non-empty subset of {list(SUPPORTED_MUXERS)}")
-        if max_connections < 1 or max_streams_per_conn < 1 or max_buffered_per_stream < 1:
+        if (
+            max_connections < 1
+            or max_streams_per_conn < 1
+            or max_buffered_per_stream < 1
+            or max_handshaking < 1
+            or max_handshaking_per_ip < 1
+            or max_connections_per_peer < 1
+        ):
             raise NetError("host limits must be positive")
         self.identity = identity or Ed25519KeyPair.generate()
         self.peer_id: PeerId = self.identity.peer_id
@@ -77,6 +124,52 @@ class Host:
         self.max_connections = max_connections
         self.max_streams_per_conn = max_streams_per_conn
         self.max_buffered_per_stream = max_buffered_per_stream
+        self.max_handshaking = max_handshaking
+        self.max_handshaking_per_ip = max_handshaking_per_ip
+        self.inbound_handshake_timeout = inbound_handshake_timeout
+        self.max_connections_per_peer = max_connections_per_peer
+        self.idle_timeout = idle_timeout
+        self.write_stall_timeout = write_stall_timeout
+        self.stream_open_rate = stream_open_rate
+        self.stream_open_burst = stream_open_burst
+        self.peer_stream_open_rate = peer_stream_open_rate
+        self.peer_stream_open_burst = peer_stream_open_burst
+        self.trim_memory = trim_memory
+        # the water marks scale with max_connections unless given (the defaults are for 1024)
+        scale = max_connections / _defaults.MAX_CONNECTIONS
+        if high_water is None:
+            high_water = max(1, int(_defaults.CONNMGR_HIGH_WATER * scale))
+        if low_water is None:
+            low_water = min(high_water, max(1, int(_defaults.CONNMGR_LOW_WATER * scale)))
+        #: the connection manager: tag, protect and mark peers in use (see connmgr.py)
+        self.connmgr = ConnManager(
+            self, low_water=low_water, high_water=high_water, grace=grace_period
+        )
+        self._scores = PeerScores(
+            half_life=_defaults.PEER_SCORE_HALF_LIFE_SECONDS,
+            ban_score=_defaults.PEER_BAN_SCORE,
+            ban_seconds=_defaults.PEER_BAN_SECONDS,
+            max_peers=_defaults.MAX_TRACKED_PEERS,
+        )
+        self._peer_open_buckets: OrderedDict[PeerId, TokenBucket] = OrderedDict()
+        #: rate-limited WARNINGs for everything a peer can make us log
+        self.ratelog = RateLimitedLog(log, _defaults.LOG_RATE_LIMIT_SECONDS, time.monotonic)
+        # the upgrade's read buffer, shared: buffer_updated copies out of it at once
+        self._scratch = memoryview(bytearray(64 * 1024))
+        self._recv_pool = BufferPool(_defaults.RECV_BUFFER_SIZE, _defaults.RECV_BUFFER_POOL_SIZE)
+        self._send_pool = BufferPool(
+            _defaults.STREAM_WRITE_CHUNK + 64 * 1024, _defaults.SEND_BUFFER_POOL_SIZE
+        )
+        # inbound connections still handshaking, oldest first, and how many per IP
+        self._handshaking: OrderedDict[Connection, str | None] = OrderedDict()
+        self._handshaking_ips: dict[str | None, int] = {}
+        self._maintenance: asyncio.Task[None] | None = None
+        self._bytes_at_tick = 0
+        self._bytes_since_trim = 0
+        self._accepted = 0  # inbound connections accepted (for heap trimming after churn)
+        self._accepted_at_trim = 0
+        #: refusals and evictions, for stats and tests
+        self.refused: dict[str, int] = {}
         self.muxers = list(muxers)
         self.agent_version = agent_version
         self.peerstore = _identify.PeerStore()
@@ -123,6 +216,89 @@ class Host:
                 return conn
         return None
 
+    def connection_count(self, peer: PeerId | None = None) -> int:
+        """Established connections (to *peer*, if given)."""
+        if peer is not None:
+            return len(self._by_peer.get(peer, ()))
+        return sum(len(c) for c in self._by_peer.values())
+
+    @property
+    def handshaking(self) -> int:
+        """Inbound connections still handshaking."""
+        return len(self._handshaking)
+
+    # -- penalties and bans ----------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def penalise(self, peer: PeerId, reason: str, weight: float) -> bool:
+        """Count a misdeed of *peer* (*weight* adds to a score that halves every
+        ``PEER_SCORE_HALF_LIFE_SECONDS``); at ``PEER_BAN_SCORE`` the peer is banned for
+        ``PEER_BAN_SECONDS``. Returns True if this banned it."""
+        if self._scores.penalise(peer, weight, self._now()):
+            self.ban(peer, _defaults.PEER_BAN_SECONDS, f"penalty score reached ({reason})")
+            return True
+        return False
+
+    def score(self, peer: PeerId) -> float:
+        """The peer's current (decayed) penalty score."""
+        return self._scores.score(peer, self._now())
+
+    def ban(self, peer: PeerId, seconds: float, reason: str) -> None:
+        """Close every connection of *peer* and refuse it (inbound and our dials) for
+        *seconds*."""
+        self._scores.ban(peer, seconds, reason, self._now())
+        self.ratelog.warning(
+            "ban", "banning %s for %.0f s: %s", peer, seconds, reason
+        )
+        self._close_peer(peer, f"banned: {reason}")
+
+    def unban(self, peer: PeerId) -> None:
+        """Lift a ban and forget the peer's penalty score."""
+        self._scores.unban(peer)
+
+    def banned(self, peer: PeerId) -> tuple[float, str] | None:
+        """``(seconds left, reason)`` while *peer* is banned, else None."""
+        return self._scores.banned(peer, self._now())
+
+    def is_banned(self, peer: PeerId) -> bool:
+        return self.banned(peer) is not None
+
+    def _refuse(self, kind: str, msg: str, *args: object) -> None:
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        self.ratelog.warning("refuse-" + kind, msg, *args)
+
+    def _protocol_error(self, conn: Connection, what: str, exc: BaseException) -> None:
+        """A peer broke a protocol on *conn* (already closed): log (rate-limited), penalise."""
+        peer = conn.remote_peer
+        if peer is None:
+            return
+        self.ratelog.warning(
+            "protocol-" + what, "closed the connection to %s: %s: %s", peer, what, exc
+        )
+        self.penalise(peer, what, _defaults.PENALTY_MALFORMED)
+
+    def _abuse(
+        self, conn: Connection, what: str, ban_seconds: float, exc: BaseException
+    ) -> None:
+        """A peer went over a budget on *conn* (already closed): ban it."""
+        if conn.remote_peer is not None:
+            self.ban(conn.remote_peer, ban_seconds, what)
+
+    def _stream_budget(self, conn: Connection, now: float) -> bool:
+        """Take one inbound stream open from *conn*'s peer's budget; False when spent."""
+        peer = conn.remote_peer
+        bucket = self._peer_open_buckets.get(peer)
+        if bucket is None:
+            bucket = TokenBucket(self.peer_stream_open_rate, self.peer_stream_open_burst, now)
+            self._peer_open_buckets[peer] = bucket
+            while len(self._peer_open_buckets) > _defaults.MAX_TRACKED_PEERS:
+                self._peer_open_buckets.popitem(last=False)
+        else:
+            self._peer_open_buckets.move_to_end(peer)
+        return bucket.take(now)
+
     def __repr__(self) -> str:
         return f"<Host {self.peer_id} {len(self._conns)} connections>"
 
@@ -132,8 +308,71 @@ class Host:
         if self._started:
             return
         self._started = True
+        self._start_maintenance()
         for addr in self._listen_addrs:
             await self.listen(addr)
+
+    def _start_maintenance(self) -> None:
+        if self._maintenance is None and not self._stopping:
+            self._maintenance = self._spawn(self._maintain(), "fastswap-host-maintenance")
+
+    async def _maintain(self) -> None:
+        interval = _defaults.HOST_MAINTENANCE_INTERVAL_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.maintain()
+            except Exception:  # housekeeping must outlive a bug in one pass
+                log.exception("host housekeeping failed")
+
+    def maintain(self) -> None:
+        """One housekeeping pass (the host runs it every HOST_MAINTENANCE_INTERVAL_SECONDS):
+        idle and write-stall timeouts, giving idle connections' buffers back, trimming, and
+        returning freed memory to the OS after a busy spell."""
+        now = asyncio.get_running_loop().time()
+        moved = 0
+        for conn in list(self._conns):
+            moved += conn.bytes_received + conn.bytes_sent
+            if conn.is_closed or not conn.ready:
+                continue
+            if conn.reads == conn._reads_at_tick:
+                conn.release_buffers()
+            conn._reads_at_tick = conn.reads
+            peer = conn.remote_peer
+            if (
+                conn.paused_since is not None
+                and now - conn.paused_since > self.write_stall_timeout
+            ):
+                self.ratelog.warning(
+                    "write-stall", "closing the connection to %s: it read nothing of %d "
+                    "queued bytes for %.0f s", peer,
+                    conn.transport.get_write_buffer_size() if conn.transport else 0,
+                    self.write_stall_timeout,
+                )
+                conn.abort(NetError(f"{peer} stopped reading for {self.write_stall_timeout} s"))
+                self._unregister(conn)
+            elif now - conn.last_active > self.idle_timeout and not self.connmgr.keeps(peer):
+                log.debug("closing idle connection to %s", peer)
+                self.close_connection(conn)
+        self.connmgr.trim()
+        # bytes moved since the last pass (closed connections' counts leave the sum: clamp)
+        delta = max(0, moved - self._bytes_at_tick)
+        self._bytes_at_tick = moved
+        self._bytes_since_trim += delta
+        accepted = self._accepted - self._accepted_at_trim
+        if (
+            self.trim_memory
+            and (
+                self._bytes_since_trim >= _defaults.HEAP_TRIM_AFTER_BYTES
+                or accepted >= _defaults.HEAP_TRIM_AFTER_CONNECTIONS
+            )
+            and delta < _defaults.HEAP_TRIM_AFTER_BYTES // 64
+        ):
+            self._bytes_since_trim = 0
+            self._accepted_at_trim = self._accepted
+            self._recv_pool.clear()
+            self._send_pool.clear()
+            trim_heap()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -209,17 +448,63 @@ class Host:
         return bound
 
     def _on_inbound(self, conn: Connection) -> None:
-        if self._stopping or len(self._conns) >= self.max_connections:
-            log.info("refusing inbound connection from %s: connection limit", conn.remote_addr)
-            assert conn.transport is not None
+        assert conn.transport is not None
+        if self._stopping:
             conn.transport.abort()
             return
+        ip = conn.remote_ip
+        if self.connection_count() >= self.max_connections and not self.connmgr.can_evict():
+            self._refuse(
+                "full", "refusing inbound connection from %s: %d connections are established "
+                "(max_connections) and none may be evicted", ip, self.max_connections,
+            )
+            conn.transport.abort()
+            return
+        if self._handshaking_ips.get(ip, 0) >= self.max_handshaking_per_ip:
+            self._refuse(
+                "handshaking-ip", "refusing inbound connection from %s: %d connections from "
+                "that address are still handshaking (max_handshaking_per_ip)", ip,
+                self.max_handshaking_per_ip,
+            )
+            conn.transport.abort()
+            return
+        if len(self._handshaking) >= self.max_handshaking:
+            # full: drop the oldest handshake if it has had time to finish (a silent socket),
+            # rather than the newcomer
+            oldest = next(iter(self._handshaking))
+            age = conn.loop.time() - oldest.opened_at
+            if age < _defaults.INBOUND_HANDSHAKE_EVICT_AGE_SECONDS:
+                self._refuse(
+                    "handshaking", "refusing inbound connection from %s: %d connections are "
+                    "handshaking (max_handshaking)", ip, self.max_handshaking,
+                )
+                conn.transport.abort()
+                return
+            self._refuse(
+                "handshake-evicted", "dropping a handshake from %s that ran %.1f s to make "
+                "room (max_handshaking)", oldest.remote_ip, age,
+            )
+            self._handshake_over(oldest)
+            self._drop(oldest, NetError("handshake evicted: too many inbound handshakes"))
+        self._handshaking[conn] = ip
+        self._handshaking_ips[ip] = self._handshaking_ips.get(ip, 0) + 1
+        self._accepted += 1
         self._conns.add(conn)
         self._spawn(self._upgrade_inbound(conn), "fastswap-upgrade-in")
 
+    def _handshake_over(self, conn: Connection) -> None:
+        ip = self._handshaking.pop(conn, False)
+        if ip is False:
+            return
+        left = self._handshaking_ips.get(ip, 1) - 1  # type: ignore[arg-type]
+        if left > 0:
+            self._handshaking_ips[ip] = left  # type: ignore[index]
+        else:
+            self._handshaking_ips.pop(ip, None)  # type: ignore[arg-type]
+
     async def _upgrade_inbound(self, conn: Connection) -> None:
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(self.inbound_handshake_timeout):
                 await conn.upgrade(self.identity, self.muxers)
         except (NetError, TimeoutError, OSError) as exc:
             log.debug("inbound upgrade from %s failed: %s", conn.remote_addr, exc)
@@ -228,9 +513,40 @@ class Host:
         except BaseException:
             self._drop(conn)
             raise
+        finally:
+            self._handshake_over(conn)
         if conn.is_closed:
             return
+        ban = self.banned(conn.remote_peer)
+        if ban is not None:
+            self._refuse(
+                "banned", "refusing inbound connection from %s: banned for %.0f more s (%s)",
+                conn.remote_peer, ban[0], ban[1],
+            )
+            self._drop(conn, PeerBannedError(f"{conn.remote_peer} is banned"))
+            return
+        if not self._admit(conn):
+            self._drop(conn, LimitExceededError("connection limit"))
+            return
         self._register(conn)
+
+    def _admit(self, conn: Connection) -> bool:
+        """Room for one more established connection of *conn*'s peer? Evicts the least useful
+        peer when every slot is taken (and says no only if none may go)."""
+        peer = conn.remote_peer
+        if self.connection_count(peer) >= self.max_connections_per_peer:
+            self._refuse(
+                "per-peer", "refusing a connection of %s: it has %d already "
+                "(max_connections_per_peer)", peer, self.max_connections_per_peer,
+            )
+            return False
+        if self.connection_count() >= self.max_connections and not self.connmgr.evict_one():
+            self._refuse(
+                "full", "refusing a connection of %s: %d connections are established "
+                "(max_connections) and none may be evicted", peer, self.max_connections,
+            )
+            return False
+        return True
 
     # -- dialing ---------------------------------------------------------------------------
 
@@ -247,6 +563,12 @@ class Host:
             existing = self.connection(peer)
             if existing is not None:
                 return existing
+            ban = self.banned(peer)
+            if ban is not None:
+                raise PeerBannedError(
+                    f"{peer} is banned for {ban[0]:.0f} more s ({ban[1]}); wait, or "
+                    "host.unban() it"
+                )
             pending = self._dialing.get(peer)
             if pending is not None:
                 return await asyncio.shield(pending)
@@ -272,10 +594,10 @@ class Host:
 
     async def _dial_new(self, ma: Multiaddr, peer: PeerId | None) -> Connection:
         host, port = ma.tcp_address()
-        if len(self._conns) >= self.max_connections:
+        if self.connection_count() >= self.max_connections and not self.connmgr.evict_one():
             raise LimitExceededError(
-                f"{len(self._conns)} connections are open, the max_connections limit; close "
-                "some or raise the limit"
+                f"{self.connection_count()} connections are open, the max_connections limit, "
+                "and none may be evicted; close some or raise the limit"
             )
         loop = asyncio.get_running_loop()
         conn: Connection | None = None
@@ -308,6 +630,18 @@ class Host:
             # dialled without /p2p/ a peer we were already connected to: keep the old one
             conn.close()
             return existing
+        ban = self.banned(conn.remote_peer)
+        if ban is not None:
+            self._drop(conn)
+            raise PeerBannedError(
+                f"{ma} is {conn.remote_peer}, banned for {ban[0]:.0f} more s ({ban[1]})"
+            )
+        if not self._admit(conn):
+            self._drop(conn)
+            raise LimitExceededError(
+                f"no connection slot for {conn.remote_peer}: max_connections or "
+                "max_connections_per_peer reached and no peer may be evicted"
+            )
         self._register(conn)
         return conn
 
@@ -315,11 +649,15 @@ class Host:
         """Abort a connection that failed its upgrade (it was never registered)."""
         if conn is not None:
             self._conns.discard(conn)
+            self._handshake_over(conn)
             conn.abort(exc if isinstance(exc, Exception) else None)
 
     def _register(self, conn: Connection) -> None:
         conn.ready = True
+        conn.opened_at = conn.last_active = conn.loop.time()
         self._by_peer.setdefault(conn.remote_peer, []).append(conn)
+        self.connmgr.connected(conn)
+        self._start_maintenance()
         for cb in list(self._on_connected):
             try:
                 cb(conn)
@@ -327,21 +665,42 @@ class Host:
                 log.exception("connected callback failed")
         if self._auto_identify:
             self._start_identify(conn)
+        self.connmgr.trim()
 
-    def _on_connection_lost(self, conn: Connection) -> None:
-        self._conns.discard(conn)
-        if not conn.ready:
-            return
+    def close_connection(self, conn: Connection) -> None:
+        """Close *conn* now: it leaves ``connections`` (and the disconnected callbacks run) at
+        once; its FIN goes after what is queued."""
+        conn.close()
+        self._unregister(conn)
+
+    def _close_peer(self, peer: PeerId, reason: str) -> int:
+        """Close every connection of *peer* now (they leave ``connections`` at once);
+        the number closed."""
+        conns = list(self._by_peer.get(peer, ()))
+        for conn in conns:
+            log.debug("closing the connection to %s: %s", peer, reason)
+            self.close_connection(conn)
+        return len(conns)
+
+    def _unregister(self, conn: Connection) -> None:
+        """*conn* leaves the established set (once) and the disconnected callbacks run."""
         conns = self._by_peer.get(conn.remote_peer)
-        if conns is not None and conn in conns:
-            conns.remove(conn)
-            if not conns:
-                del self._by_peer[conn.remote_peer]
+        if not conn.ready or conns is None or conn not in conns:
+            return
+        conns.remove(conn)
+        if not conns:
+            del self._by_peer[conn.remote_peer]
+        self.connmgr.disconnected(conn.remote_peer)
         for cb in list(self._on_disconnected):
             try:
                 cb(conn)
             except Exception:
                 log.exception("disconnected callback failed")
+
+    def _on_connection_lost(self, conn: Connection) -> None:
+        self._conns.discard(conn)
+        self._handshake_over(conn)
+        self._unregister(conn)
 
     def subscribe(
         self,
@@ -431,8 +790,10 @@ class Host:
         except asyncio.CancelledError:
             stream.reset()
             raise
-        except Exception:
-            log.exception("handler for %s failed", stream.protocol)
+        except Exception:  # noqa: BLE001 - logged (rate-limited) with its traceback
+            self.ratelog.error(
+                "handler-bug", "handler for %s failed", stream.protocol, exc_info=True
+            )
             stream.reset()
 
     # -- identify --------------------------------------------------------------------------
@@ -452,7 +813,10 @@ class Host:
 
         def done(f: asyncio.Future[Any]) -> None:
             if not f.cancelled() and f.exception() is not None:
-                log.info("identify of %s failed: %s", conn.remote_peer, f.exception())
+                self.ratelog.info(
+                    "identify-failed", "identify of %s failed: %s", conn.remote_peer,
+                    f.exception(),
+                )
 
         fut.add_done_callback(done)
         return fut

@@ -231,12 +231,13 @@ class NoiseHandshake:
             raise
         return bytes(out)
 
-    def session(self) -> NoiseSession:
+    def session(self, buffer_pool: object = None) -> NoiseSession:
+        """The transport; *buffer_pool* (a ``resources.BufferPool``) lends its receive buffers."""
         if self._keys is None:
             raise HandshakeError("the handshake is not complete")
         k1, k2 = self._keys
         send, recv = (k1, k2) if self.initiator else (k2, k1)
-        return NoiseSession(send, recv)
+        return NoiseSession(send, recv, buffer_pool)
 
     def selected_muxer(self, local_preference: Sequence[str] | None = None) -> str | None:
         """Early muxer negotiation (libp2p/specs connections "Early Multiplexer Negotiation"):
@@ -375,9 +376,9 @@ class NoiseSession:
 
     __slots__ = ("decryptor", "encryptor")
 
-    def __init__(self, send_key: bytes, recv_key: bytes) -> None:
+    def __init__(self, send_key: bytes, recv_key: bytes, buffer_pool: object = None) -> None:
         self.encryptor = FrameEncryptor(ChaCha20Poly1305(send_key))
-        self.decryptor = FrameDecryptor(ChaCha20Poly1305(recv_key))
+        self.decryptor = FrameDecryptor(ChaCha20Poly1305(recv_key), pool=buffer_pool)
 
     def encrypt(self, data: bytes | bytearray | memoryview) -> bytearray:
         return self.encryptor.encrypt(data)
@@ -393,6 +394,14 @@ class NoiseSession:
 
     def buffer_updated(self, nbytes: int) -> memoryview:
         return self.decryptor.buffer_updated(nbytes)
+
+    def release(self) -> None:
+        """Give the receive buffers back while the connection is idle."""
+        self.decryptor.release()
+
+    @property
+    def holds_buffers(self) -> bool:
+        return self.decryptor.holds_buffers
 
     @property
     def pending(self) -> int:

@@ -254,6 +254,20 @@ def test_too_many_streams_are_reset(mp) -> None:
     assert out_bytes(s) == msg(3, RESET_R)
 
 
+def test_refusals_are_capped_until_written(mp) -> None:
+    s = mp.MplexSession(False, max_streams=1, max_pending_replies=2)
+    ev = s.receive_data(b"".join(msg(i, NEW) for i in range(1, 7)))
+    assert ev == [StreamOpened(2)]
+    assert out_bytes(s) == msg(2, RESET_R) + msg(3, RESET_R)
+    assert (s.replies_dropped, s.junk_frames) == (3, 5)
+    # data for a stream we do not know is dropped, counted, and never answered
+    assert s.receive_data(msg(40, MSG_I, b"zz")) == []
+    assert out_bytes(s) == b""
+    assert s.junk_frames == 6
+    s.receive_data(msg(7, NEW))
+    assert out_bytes(s) == msg(7, RESET_R)
+
+
 def test_misuse(mp) -> None:
     with pytest.raises(NetError):
         mp.MplexSession(True, max_buffered_per_stream=10)

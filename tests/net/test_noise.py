@@ -18,6 +18,7 @@ from fastswap._proto import noise_pb2
 from fastswap.errors import HandshakeError, NoiseError, NonceExhaustedError, PeerIdMismatchError
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.net.noise import SIGNATURE_PREFIX, NoiseHandshake
+from fastswap.net.resources import BufferPool
 from tests.conftest import import_twin, twin_params
 
 
@@ -78,6 +79,46 @@ def test_buffered_protocol_path(nf) -> None:
         i += 1
         got += dec.buffer_updated(n)
     assert got == data
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_release_between_reads_keeps_partial_frames(nf, pooled: bool) -> None:
+    """release() after every read (an idle connection gives its buffers back): partial frames
+    survive as copies, the buffers go back to the pool and come out again, and the plaintext
+    is the same as without releasing."""
+    key = os.urandom(32)
+    pool = BufferPool(256 * 1024, 4) if pooled else None
+    enc = nf.FrameEncryptor(ChaCha20Poly1305(key))
+    dec = nf.FrameDecryptor(ChaCha20Poly1305(key), pool=pool)
+    assert not dec.holds_buffers
+    data = os.urandom(400_000)
+    wire = enc.encrypt(data)
+    got, pos, sizes = bytearray(), 0, [1, 5000, 70000, 3, 131072, 65537]
+    i = 0
+    while pos < len(wire):
+        buf = dec.get_buffer(-1)
+        assert dec.holds_buffers
+        n = min(len(buf), sizes[i % len(sizes)], len(wire) - pos)
+        buf[:n] = wire[pos : pos + n]
+        pos += n
+        i += 1
+        got += dec.buffer_updated(n)
+        dec.release()
+        assert not dec.holds_buffers
+        if pooled:
+            assert pool.spare >= 1
+    assert got == data and dec.pending == 0
+    # feed() after a release with a partial frame held
+    tail = enc.encrypt(b"x" * 1000)
+    dec.feed(tail[:10])
+    dec.release()
+    assert dec.pending == 10
+    assert bytes(dec.feed(tail[10:])) == b"x" * 1000
+
+
+def test_pool_refuses_too_small_buffers(nf) -> None:
+    with pytest.raises(NoiseError):
+        nf.FrameDecryptor(ChaCha20Poly1305(os.urandom(32)), pool=BufferPool(1000, 1))
 
 
 def test_encrypt_into_caller_buffer(nf) -> None:

@@ -417,14 +417,31 @@ def test_window_update_overflow(ym) -> None:
         feed(c, hdr(WUP, 0, 1, 0xFFFFFFFF))
 
 
-def test_data_for_unknown_stream_is_reset_and_skipped(ym) -> None:
+def test_data_for_unknown_stream_is_skipped_without_reply(ym) -> None:
     c = ym.YamuxSession(True)
     ev = feed(c, hdr(DATA, 0, 4, 5) + b"xxxxx" + hdr(PING, SYN, 0, 2))
     assert ev == [PingReceived(2)]  # the payload was skipped, the next frame parsed
-    assert out_bytes(c) == hdr(WUP, RST, 4, 0) + hdr(PING, ACK, 0, 2)
-    # an RST for an unknown stream is not answered (no RST ping-pong)
+    # no RST for the data (go-yamux drains it silently): a peer cannot make us write at will
+    assert out_bytes(c) == hdr(PING, ACK, 0, 2)
     assert feed(c, hdr(DATA, RST, 4, 0)) == []
     assert out_bytes(c) == b""
+    assert c.junk_frames == 2  # the data frame and the ping
+
+
+def test_forced_replies_are_capped_until_written(ym) -> None:
+    s = ym.YamuxSession(False, max_streams=1, max_pending_replies=3)
+    pings = b"".join(hdr(PING, SYN, 0, i) for i in range(10))
+    ev = feed(s, pings)
+    assert ev == [PingReceived(0), PingReceived(1), PingReceived(2)]
+    assert out_bytes(s) == b"".join(hdr(PING, ACK, 0, i) for i in range(3))
+    assert s.replies_dropped == 7
+    # written: the budget is back; refused SYNs share it
+    ev = feed(s, hdr(WUP, SYN, 1, 0) + b"".join(hdr(WUP, SYN, 3 + 2 * i, 0) for i in range(5)))
+    assert ev == [StreamOpened(1)]
+    assert out_bytes(s) == hdr(WUP, ACK, 1, 0) + b"".join(
+        hdr(WUP, RST, 3 + 2 * i, 0) for i in range(3))
+    assert s.replies_dropped == 9
+    assert s.junk_frames == 15
 
 
 def test_data_after_fin_resets_the_stream(ym) -> None:

@@ -135,7 +135,10 @@ async def _expect_reset(stream) -> None:
         pytest.param(b"\xff" * 11, id="overlong-prefix"),
     ],
 )
-def test_bad_frame_resets_only_that_stream(run, frame):
+def test_bad_frame_closes_the_connection(run, frame):
+    """boxo closes the connection of a peer that sends a malformed message (issue 8, item 9):
+    so do we, and the peer is penalised (not banned by one mistake); it may reconnect."""
+
     async def main():
         async with Pair() as p:
             good = Message(entries=[Entry(_cidv0(b"y"))])
@@ -146,11 +149,17 @@ def test_bad_frame_resets_only_that_stream(run, frame):
             await bad.drain()
             await _expect_reset(bad)
             assert p.nb.bad_frames(p.a.peer_id) == 1
-            # the other stream and the connection are untouched
+            assert p.b.connection(p.a.peer_id) is None
+            conn = p.a.connection(p.b.peer_id)
+            if conn is not None:
+                await asyncio.wait_for(conn.wait_closed(), 5)
+            assert p.b.score(p.a.peer_id) > 0
+            assert not p.b.is_banned(p.a.peer_id)
+            assert p.qb.empty()
+            # a new connection works
+            await p.a.dial(p.b.addrs[0])
             await p.na.send(p.b.peer_id, good)
             assert (await p.qb.get())[1] == good
-            assert p.a.connection(p.b.peer_id) is not None
-            assert p.qb.empty()
 
     run(main())
 
