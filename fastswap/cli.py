@@ -31,7 +31,8 @@ EXIT_INTERRUPTED = 130
 
 
 class Context:
-    """What a runner may need: the repo's blockstore (opened on first use, closed by main)."""
+    """What a runner may need: the repo's blockstore (opened on first use, closed by main; with
+    identity CIDs answered from the CID, as a Node's is)."""
 
     def __init__(self, repo: str | None) -> None:
         self.repo = repo
@@ -40,9 +41,9 @@ class Context:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from .blockstore import open_blockstore
+            from .blockstore import open_blockstore, with_identity
 
-            self._store = open_blockstore(self.repo)
+            self._store = with_identity(open_blockstore(self.repo))
         return self._store
 
     def close(self) -> None:
@@ -400,8 +401,7 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
 
     async def go() -> tuple[int, Any]:
         async with Node(ctx.repo or default_repo_path(), listen=[]) as node:
-            for peer in args.peer:
-                await _with_timeout(node.connect(peer), min(args.timeout, 30.0), "connect")
+            await _connect_all(node, args.peer, min(args.timeout, 30.0))
             n = await node.fetch_dag(root, timeout=args.timeout)
             return n, node.stat()
 
@@ -426,6 +426,27 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
     print(f"fetched {nblocks} blocks, {size} bytes in {elapsed:.2f} s "
           f"({size / max(elapsed, 1e-9) / 1e6:.1f} MB/s)", file=sys.stderr)
     return EXIT_OK
+
+
+async def _connect_all(node: Any, peers: Sequence[str], timeout: float) -> None:
+    """Dial every --peer at once. One that cannot be reached is a warning while another
+    answers (the fetch may not need it); if none answers, an error naming each failure."""
+    import asyncio
+
+    from .errors import DialError
+
+    results = await asyncio.gather(
+        *(_with_timeout(node.connect(p), timeout, "connect") for p in peers),
+        return_exceptions=True,
+    )
+    failed = [(p, r) for p, r in zip(peers, results) if isinstance(r, BaseException)]
+    for p, r in failed:
+        if not isinstance(r, FastswapError):
+            raise r  # a bug or a cancellation, not an unreachable peer
+    if len(failed) == len(peers):
+        raise DialError("cannot reach any --peer: " + "; ".join(f"{p}: {r}" for p, r in failed))
+    for p, r in failed:
+        print(f"fastswap: warning: skipping --peer {p}: {r}", file=sys.stderr)
 
 
 #: Every subcommand, in the order --help lists them.
