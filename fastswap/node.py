@@ -189,6 +189,7 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._unstored = 0
+        self._store_failing = False
         self._store_room: asyncio.Event | None = None
         # messages whose blocks the verifier thread is naming, in arrival order
         self._verifying: deque[_Verifying] = deque()
@@ -199,7 +200,7 @@ class Node:
         self._stopped = False
         self._counters = {"bad_blocks": 0, "blocks_stored": 0, "bytes_stored": 0,
                           "responses_sent": 0, "bad_frames": 0,
-                          "bad_messages": 0, "peers_dropped": 0}
+                          "bad_messages": 0, "peers_dropped": 0, "store_failures": 0}
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -506,10 +507,14 @@ class Node:
                 return
             exc = f.exception()
             if exc is not None:
-                log.error("cannot store received blocks: %s", exc)
+                self._counters["store_failures"] += 1
+                if not self._store_failing:  # once until a write works again (disk full...)
+                    self._store_failing = True
+                    log.error("cannot store received blocks: %s", exc)
                 for cid, _ in blocks:
                     self._deliver(cid, None, exc)
                 return
+            self._store_failing = False
             self._counters["blocks_stored"] += len(blocks)
             self._counters["bytes_stored"] += nbytes
             for cid, data in blocks:
