@@ -1218,6 +1218,7 @@ class ClientEngine:
         self._totals["wants_failed"] += 1
         del s.wants[w.cid]
         self._drop_want(s, w)
+        self._route_all(now)  # as a cancel: its slots may serve other wants
 
     # -- introspection -----------------------------------------------------------------------
 

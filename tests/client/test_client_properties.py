@@ -196,12 +196,11 @@ def test_random_events_never_raise_and_every_want_is_eventually_served(ops):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, max_size=40))
-def test_with_a_give_up_time_every_want_is_served_or_failed_once(ops):
-    # peers that answer a round (10 s) late look dead to a 3 s want timeout: a want may fail,
-    # but it is never stranded, and fails once per session that wanted it
+def test_with_a_give_up_time_every_want_is_served_or_failed(ops):
+    # peers that answer a round (10 s) late look dead to a 3 s want timeout: a want may fail
+    # (and is dropped: drive() checks nothing is left wanted), but it is never stranded, and
+    # never fails before it was stuck for the give-up time
     failed = drive(World(), ops)
-    keys = [(f.session, f.cid) for f in failed]
-    assert len(keys) == len(set(keys))
     assert all(f.waited >= 20.0 - 1e-9 for f in failed)
 
 
