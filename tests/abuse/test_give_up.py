@@ -47,6 +47,17 @@ def failures(e: ClientEngine, now: float) -> list[WantFailed]:
     return [a for a in e.actions(now) if isinstance(a, WantFailed)]
 
 
+def wanting(*peers: str, **cfg: object) -> ClientEngine:
+    """An engine (ClientConfig(**cfg)) with *peers* connected, whose new session wants MISSING
+    (the want-haves of discovery are out)."""
+    e = ClientEngine(config=ClientConfig(**cfg))  # type: ignore[arg-type]
+    for p in peers:
+        e.peer_connected(p, 0.0)
+    e.want(e.new_session(0.0), [MISSING], 0.0)
+    e.outgoing(0.0)
+    return e
+
+
 def tick_until(e: ClientEngine, until: float, answer: dict[str, int] | None = None
                ) -> list[WantFailed]:
     """Fire the engine's timers up to *until*; the wants it gave up on (each once). The peers
@@ -74,18 +85,13 @@ def tick_until(e: ClientEngine, until: float, answer: dict[str, int] | None = No
 
 
 def test_every_peer_said_dont_have_fails_after_the_give_up_time_naming_them():
-    e = ClientEngine()  # the defaults: give up after 20 s
-    for p in "AB":
-        e.peer_connected(p, 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A", "B")  # the defaults: give up after 20 s
     e.receive_message("A", said(DONT_HAVE, MISSING), 0.1)
     e.receive_message("B", said(DONT_HAVE, MISSING), 0.2)  # stuck from here
     no = {"A": DONT_HAVE, "B": DONT_HAVE}
     assert tick_until(e, 20.1, no) == []
     (f,) = tick_until(e, 20.2, no)
-    assert (f.cid, f.session, f.waited) == (MISSING, s, pytest.approx(20.0))
+    assert (f.cid, f.session, f.waited) == (MISSING, 1, pytest.approx(20.0))
     assert sorted(f.dont_have) == ["A", "B"] and not (f.timed_out or f.bad_data or f.disconnected)
     assert f.searches == 2  # at once, and again at 10 s
     assert e.wanted() == []
@@ -95,12 +101,7 @@ def test_every_peer_said_dont_have_fails_after_the_give_up_time_naming_them():
 
 
 def test_a_have_stops_the_clock_and_silence_is_named():
-    e = ClientEngine(config=ClientConfig(want_timeout=5.0))
-    for p in "AB":
-        e.peer_connected(p, 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A", "B", want_timeout=5.0)
     e.receive_message("A", said(DONT_HAVE, MISSING), 0.1)
     e.receive_message("B", said(HAVE, MISSING), 0.2)  # B can help: it gets the want-block...
     no = {"A": DONT_HAVE}
@@ -111,11 +112,7 @@ def test_a_have_stops_the_clock_and_silence_is_named():
 
 
 def test_every_peer_gone_fails_naming_them():
-    e = ClientEngine()
-    e.peer_connected("A", 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A")
     e.peer_disconnected("A", 1.0)  # before it answered
     assert [type(a) for a in e.actions(1.0)] == [FindProviders]  # routing may find others
     (f,) = tick_until(e, 21.0)
@@ -124,11 +121,7 @@ def test_every_peer_gone_fails_naming_them():
 
 
 def test_a_new_peer_restarts_the_clock():
-    e = ClientEngine()
-    e.peer_connected("A", 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A")
     e.receive_message("A", said(DONT_HAVE, MISSING), 0.1)
     no = {"A": DONT_HAVE, "B": DONT_HAVE}
     assert tick_until(e, 15.0, no) == []
@@ -141,11 +134,7 @@ def test_a_new_peer_restarts_the_clock():
 
 
 def test_a_peer_that_sends_a_block_nobody_asked_for_is_dropped_and_named():
-    e = ClientEngine()
-    e.peer_connected("A", 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A")
     e.receive_message("A", said(HAVE, MISSING), 0.1)
     e.outgoing(0.1)  # the want-block goes to A; A answers with other data under its prefix
     forged = Message(blocks=[(wire_block(MISSING, b"")[0], b"not what was asked")])
@@ -159,11 +148,7 @@ def test_a_peer_that_sends_a_block_nobody_asked_for_is_dropped_and_named():
 
 
 def test_give_up_can_be_switched_off():
-    e = ClientEngine(config=ClientConfig(give_up_after=None))
-    e.peer_connected("A", 0.0)
-    s = e.new_session(0.0)
-    e.want(s, [MISSING], 0.0)
-    e.outgoing(0.0)
+    e = wanting("A", give_up_after=None)
     e.receive_message("A", said(DONT_HAVE, MISSING), 0.1)
     assert tick_until(e, 600.0) == [] and e.wanted() == [MISSING]
 
