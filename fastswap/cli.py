@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ._defaults import CLIENT_GIVE_UP_SECONDS
 from ._version import __version__
 from .errors import FastswapError
 
@@ -369,6 +370,18 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+_GET_DESCRIPTION = f"""\
+Fetch the UnixFS file under CID from the --peer peers (Bitswap), verifying every block, into
+the repo, and write it to -o FILE (or standard output).
+
+Every --peer is dialled at once; one that cannot be reached is a warning while another answers.
+A block no peer can provide -- every peer said DONT_HAVE, did not answer, went away, or sent
+data that does not hash to what was asked (such a peer is disconnected and the fetch goes on
+from the others) -- fails the get after {CLIENT_GIVE_UP_SECONDS:g} s with the peers named by
+cause; --timeout bounds the whole fetch. Identity CIDs (inline blocks) are read from the CID,
+never fetched."""
+
+
 def _setup_get(p: argparse.ArgumentParser) -> None:
     p.add_argument("cid", metavar="CID", help="root CID of a UnixFS file")
     p.add_argument(
@@ -461,7 +474,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "seed": Command("import files and serve them over Bitswap", _setup_seed, _run_seed,
                     _SEED_DESCRIPTION),
-    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get),
+    "get": Command("fetch a UnixFS file from Bitswap peers and write it", _setup_get, _run_get,
+                   _GET_DESCRIPTION),
     "id": Command(
         "connect to a libp2p peer and print what identify says about it",
         _setup_id,

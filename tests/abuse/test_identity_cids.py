@@ -163,7 +163,7 @@ def test_our_server_answers_a_want_for_an_identity_cid_from_the_cid():
     assert uvloop.run(main()) == {c: b"served from the CID itself"}
 
 
-# -- fetching DAGs with inline blocks ---------------------------------------------------------------
+# -- fetching DAGs with inline blocks ------------------------------------------------------------
 
 
 def record_sent(node: Node) -> list[Message]:
