@@ -1165,12 +1165,14 @@ class ClientEngine:
         return routed
 
     def _arm(self, s: _Session, w: _Want, now: float) -> None:
-        """Arm *w*'s timer for its next search or its give-up, whichever comes first."""
+        """Arm *w*'s timer for its next search or its give-up, whichever comes first (a search
+        already due -- its timer came while a peer was being asked -- at the next tick)."""
         when = w.search_at
         give_up = self.config.give_up_after
         if give_up is not None and w.stuck_since is not None:
             when = min(when, w.stuck_since + give_up)
-        if when <= now or when == w.wake_at:
+        when = max(when, now)
+        if when == w.wake_at:
             return
         w.wake_at = when
         self._seq += 1
