@@ -32,6 +32,7 @@ from fastswap.events import DisconnectPeer, FindProviders, WantFailed
 from fastswap.message import DONT_HAVE, HAVE, BlockPresence, Message, wire_block
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.node import Node
+from fastswap.testing import VirtualNetwork, random_blocks
 from tests.node.test_cli_seed_get import Seeder, _env
 
 pytestmark = pytest.mark.timeout(120)
@@ -151,6 +152,39 @@ def test_give_up_can_be_switched_off():
     e = wanting("A", give_up_after=None)
     e.receive_message("A", said(DONT_HAVE, MISSING), 0.1)
     assert tick_until(e, 600.0) == [] and e.wanted() == [MISSING]
+
+
+# -- the virtual network (the same engines, on a virtual clock) ----------------------------------
+
+
+def test_the_virtual_network_fails_a_fetch_nobody_can_complete_and_records_why():
+    blocks = random_blocks(4, 1000, seed=3)
+    net = VirtualNetwork(1)
+    net.add_node("S", blocks=blocks)
+    net.add_node("T", blocks=blocks[:2])
+    net.add_node("L")
+    net.connect_all()
+    f = net.fetch("L", [c for c, _ in blocks] + [MISSING])
+    assert not net.run_fetches([f], max_time=120.0)
+    assert f.remaining == {MISSING}  # everything else arrived
+    assert f.failed_at is not None and 20.0 <= f.failed_at < 21.0
+    (why,) = f.failed.values()
+    assert why.cid == MISSING and {p.name for p in why.dont_have} == {"S", "T"}
+    assert net.metrics("L").wants_failed == 1
+
+
+def test_the_virtual_network_drops_a_forging_peer_and_completes_from_the_honest_one():
+    blocks = random_blocks(16, 4000, seed=4)
+    net = VirtualNetwork(2)
+    net.add_node("F", blocks=[(c, b"forged " + d[:64]) for c, d in blocks])
+    net.add_node("S", blocks=blocks)
+    net.add_node("L")
+    net.connect_all()
+    f = net.fetch("L", [c for c, _ in blocks])
+    assert net.run_fetches([f], max_time=30.0)
+    assert all(net.node("L").store.get(c) == d for c, d in blocks)
+    assert net.metrics("L").peers_dropped == 1
+    assert not net.connected("L", "F") and net.connected("L", "S")
 
 
 # -- Node, against real (and hostile) fastswap peers ---------------------------------------------
