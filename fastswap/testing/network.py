@@ -4,8 +4,9 @@ Spec: ipfs/specs bitswap-protocol (the messages exchanged are real, encoded and 
 messages) and DESIGN.md "Fetching (client): keep every peer busy", whose claims this network
 makes testable. Every node is a :class:`~fastswap.server.engine.ServerEngine`, a
 :class:`~fastswap.client.engine.ClientEngine` and a
-:class:`~fastswap.blockstore.memory.MemoryBlockstore`, driven the way ``fastswap.Node`` drives
-them, except that the sockets are simulated links and the clock is virtual
+:class:`~fastswap.blockstore.memory.MemoryBlockstore` (under the identity layer, as a Node's
+store is), driven the way ``fastswap.Node`` drives them, except that the sockets are simulated
+links and the clock is virtual
 (:mod:`fastswap.testing.clock`). Same seed, same run: events at the same instant run in the order
 they were scheduled, and the only randomness is the seeded ``rng``.
 
@@ -63,7 +64,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 from .._defaults import MAX_BLOCK_SIZE
-from ..blockstore.identity import with_identity
+from ..blockstore.identity import IdentityBlockstore, with_identity
 from ..blockstore.memory import MemoryBlockstore
 from ..cid import compute_cid
 from ..client.naming import name_blocks
@@ -315,7 +316,7 @@ class VirtualNode:
         name: Hashable,
         link: Link,
         version: str,
-        store: MemoryBlockstore,
+        store: IdentityBlockstore,
         server: Any,
         client: Any,
     ) -> None:
@@ -368,7 +369,7 @@ def random_blocks(n: int, size: int, seed: int = 0) -> list[tuple[bytes, bytes]]
     return out
 
 
-def _default_server(store: MemoryBlockstore) -> Any:
+def _default_server(store: IdentityBlockstore) -> Any:
     from ..server.engine import ServerEngine
 
     return ServerEngine(store)
@@ -406,7 +407,7 @@ class VirtualNetwork:
         self,
         seed: int = 0,
         *,
-        server_factory: Callable[[MemoryBlockstore], Any] | None = None,
+        server_factory: Callable[[IdentityBlockstore], Any] | None = None,
         client_factory: Callable[[], Any] | None = None,
         send_buffer: int = 0,
         routing_delay: float = 0.05,
