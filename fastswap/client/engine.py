@@ -1203,7 +1203,12 @@ class ClientEngine:
         """Nobody could help with *w* for ``give_up_after``: drop it (cancels go out) and tell
         the driver who said what (``WantFailed``)."""
         bad, gone, timed, dont = [], [], [], []
-        for k in dict.fromkeys(chain(w.asked, w.dont, s.peers)):
+        involved = w.asked | w.dont | s.peers.keys()
+        # in the order they connected (the sets' order changes from run to run), then the
+        # ones forgotten since
+        ordered = [k for k in self._peers if k in involved]
+        ordered += sorted((k for k in involved if k not in self._peers), key=str)
+        for k in ordered:
             p = self._peers.get(k)
             if k in self._bad:
                 bad.append(k)
