@@ -290,9 +290,22 @@ CLIENT_HIGH_WATER_BYTES = 8 * 1024 * 1024
 #: Seconds without progress from a peer before a want-block sent to it is re-routed
 #: (boxo: dontHaveTimeoutMgr, 5 s default ceiling for peers that never answer).
 CLIENT_WANT_TIMEOUT_SECONDS = 5.0
-#: Seconds between searches (FindProviders, re-asking peers that said DONT_HAVE) for a want
-#: nobody has (boxo: session.periodicSearchDelay = 1 min; we are a fetcher, so sooner).
+#: Seconds from a want's first search (FindProviders, at once when every peer said no) to its
+#: second (re-asking peers that said DONT_HAVE, FindProviders again); each later interval
+#: doubles, up to CLIENT_MAX_SEARCH_INTERVAL_SECONDS. boxo searches a session's wants once a
+#: minute (session.periodicSearchDelay) whatever the answers; we are a fetcher, so the first
+#: re-search comes sooner, and the doubling keeps a want nobody has from costing its peers a
+#: round trip per interval forever (issue 8: re-asking at once after every DONT_HAVE cost
+#: ~10,000 round trips in 8 s against Kubo).
 CLIENT_SEARCH_INTERVAL_SECONDS = 10.0
+#: The longest interval between two searches for one want (boxo's periodicSearchDelay).
+CLIENT_MAX_SEARCH_INTERVAL_SECONDS = 60.0
+#: Seconds a want may stay with nobody to ask (every peer said DONT_HAVE, did not answer, sent
+#: bad data or went away, and neither routing nor a new peer brought one that says HAVE) before
+#: it fails with BlockUnavailableError. boxo has no such bound (the caller's context decides);
+#: a fetcher pointed at a few peers is better told within seconds that none has the block than
+#: after its whole timeout. 20 s leaves room for the first re-search at 10 s; None disables it.
+CLIENT_GIVE_UP_SECONDS = 20.0
 #: want-have entries piggybacked on each want-block sent to a peer (boxo sends want-have for
 #: every other session want; bounded here so a 100k-want session cannot flood one message).
 CLIENT_PIGGYBACK_MAX = 16
@@ -300,6 +313,14 @@ CLIENT_PIGGYBACK_MAX = 16
 CLIENT_MAX_FANOUT = 3
 #: Recently received CIDs remembered to count duplicates.
 CLIENT_RECENT_BLOCKS = 4096
+#: CIDs whose asks ended recently (block received elsewhere, cancel, session closed): a block
+#: for one is late, not unsolicited. A block a peer sends that names neither a wanted CID nor
+#: one of these was never asked of anyone -- tampered data hashes to such a name -- and the
+#: peer is disconnected. Twice the most a peer may be asked about at once (its blocks in flight
+#: when the cancels went out are at most that).
+CLIENT_LAPSED_WANTS = 2 * 1024
+#: Peers remembered as having sent bad data (never asked again, not redialled for routing).
+CLIENT_BAD_PEERS = 1024
 #: CIDs we ask one peer about at once (want-have + want-block): boxo's server keeps at most
 #: 1024 wantlist entries per peer (MaxQueuedWantlistEntriesPerPeer) and drops the rest.
 CLIENT_MAX_PEER_WANTS = 1024

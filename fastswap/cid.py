@@ -35,6 +35,8 @@ __all__ = [
     "decode_prefix",
     "encode_cid",
     "hash_digest",
+    "identity_data",
+    "is_identity",
     "is_valid_cid",
     "parse",
     "to_multiformats",
@@ -118,6 +120,35 @@ def is_valid_cid(cid: bytes | memoryview) -> bool:
     except CIDError:
         return False
     return True
+
+
+def is_identity(cid: bytes | memoryview) -> bool:
+    """Whether *cid* is a CIDv1 whose multihash is ``identity`` (its data is the digest).
+
+    Cheap enough for every blockstore lookup: it reads the version byte, skips the codec varint
+    and looks at the next byte, without decoding or copying the CID (a CIDv0 is a sha2-256
+    multihash and never identity). Whether such a CID is well formed is :func:`identity_data`'s
+    question."""
+    n = len(cid)
+    if n < 4 or cid[0] != 1:
+        return False
+    i = 1
+    while cid[i] & 0x80:  # codec varint continuation bytes
+        i += 1
+        if i >= n - 1:
+            return False
+    return cid[i + 1] == IDENTITY
+
+
+def identity_data(cid: bytes | memoryview) -> bytes | None:
+    """The block data an identity CID carries (its digest), or None if *cid* is not one.
+
+    Identity CIDs (multiformats multihash ``0x00``) inline their block: stores never hold them
+    and peers are never asked for them (Kubo's and Helia's blockstores answer them from the CID
+    alone). CIDError if *cid* looks like an identity CID but is malformed."""
+    if not is_identity(cid):
+        return None
+    return decode_cid(cid)[3]
 
 
 def cid_prefix(cid: bytes | memoryview) -> bytes:

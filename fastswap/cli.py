@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from ._defaults import CLIENT_GIVE_UP_SECONDS
 from ._version import __version__
 from .errors import FastswapError
 
@@ -33,7 +34,8 @@ EXIT_INTERRUPTED = 130
 
 
 class Context:
-    """What a runner may need: the repo's blockstore (opened on first use, closed by main)."""
+    """What a runner may need: the repo's blockstore (opened on first use, closed by main; with
+    identity CIDs answered from the CID, as a Node's is)."""
 
     def __init__(self, repo: str | None) -> None:
         self.repo = repo
@@ -42,9 +44,9 @@ class Context:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from .blockstore import open_blockstore
+            from .blockstore import open_blockstore, with_identity
 
-            self._store = open_blockstore(self.repo)
+            self._store = with_identity(open_blockstore(self.repo))
         return self._store
 
     def close(self) -> None:
@@ -573,17 +575,24 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-_GET_DESCRIPTION = """\
+_GET_DESCRIPTION = f"""\
 Write the file, directory tree or symlink each PATH names (CID or CID/path/inside).
 
 With no --peer and no content routing (--bootstrap, --delegated-routing) every block must
-already be in the repo (no network). Otherwise the DAG is fetched from those peers and the
-providers routing finds first, every block verified. Output: -o OUT (a file or a new
-directory; with several PATHs, a directory that receives each under its name), '-' for
-standard output (files only). OUT is checked writable before anything is fetched, written
-under a temporary .part name beside it and moved into place at the end: an interrupted get
-leaves nothing behind. Names inside directories are checked: an entry that is not a plain
-file name ('..', '/', NUL...) is refused before anything of it is written."""
+already be in the repo (no network). Otherwise what the repo lacks is fetched from those peers
+and the providers routing finds, every block verified, and written as it arrives. Output: -o OUT
+(a file or a new directory; with several PATHs, a directory that receives each under its name),
+'-' for standard output (files only). OUT is checked writable before anything is fetched,
+written under a temporary .part name beside it and moved into place at the end: an interrupted
+get leaves nothing behind. Names inside directories are checked: an entry that is not a plain
+file name ('..', '/', NUL...) is refused before anything of it is written.
+
+Every --peer is dialled at once; one that cannot be reached is a warning while another source
+remains. A block no peer can provide -- every peer said DONT_HAVE, did not answer, went away, or
+sent data that does not hash to what was asked (such a peer is disconnected and the fetch goes on
+from the others) -- fails the get after {CLIENT_GIVE_UP_SECONDS:g} s with the peers named by
+cause; --timeout bounds the whole fetch. Identity CIDs (inline blocks) are read from the CID,
+never fetched."""
 
 
 def _setup_get(p: argparse.ArgumentParser) -> None:
@@ -640,7 +649,7 @@ async def _fetching_node(args: argparse.Namespace, ctx: Context) -> AsyncIterato
     the connections it dials. A --peer that cannot be reached is a warning while other sources
     remain."""
     from .blockstore import default_repo_path
-    from .errors import NetError, RoutingError
+    from .errors import RoutingError
     from .net.multiaddr import parse_multiaddr
     from .node import Node
     from .routing import DelegatedRouting, Router, StaticRouting
@@ -658,17 +667,8 @@ async def _fetching_node(args: argparse.Namespace, ctx: Context) -> AsyncIterato
                     "no --bootstrap peer could be reached that serves the DHT "
                     f"({', '.join(d.protocol for d in dhts)}); check the addresses, or pick the "
                     "DHT they run with --dht")
-            results = await asyncio.gather(
-                *(_with_timeout(node.connect(p), min(args.timeout, 30.0), f"connecting to {p}")
-                  for p in args.peer), return_exceptions=True)
-            failed = [(p, r) for p, r in zip(args.peer, results) if isinstance(r, BaseException)]
-            for _, exc in failed:
-                if not isinstance(exc, NetError):
-                    raise exc
-            if failed and len(failed) == len(args.peer) and not (dhts or delegated):
-                raise _UserError("; ".join(f"cannot reach {p}: {exc}" for p, exc in failed))
-            for p, exc in failed:  # others remain: a warning each
-                print(f"fastswap: warning: cannot reach {p}: {exc}", file=sys.stderr)
+            await _connect_all(node, args.peer, min(args.timeout, 30.0),
+                               others=bool(dhts or delegated))
             yield node
         finally:
             await _stop_all([*delegated, *dhts])
@@ -726,6 +726,27 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print("every block was in the repo", file=sys.stderr)
     return EXIT_OK
+
+
+async def _connect_all(node: Any, peers: Sequence[str], timeout: float, *,
+                       others: bool = False) -> None:
+    """Dial every --peer at once. One that cannot be reached is a warning while another
+    answers, or *others* (content routing) may find providers; if none answers and there is
+    nothing else, an error naming each failure."""
+    from .errors import DialError
+
+    results = await asyncio.gather(
+        *(_with_timeout(node.connect(p), timeout, "connect") for p in peers),
+        return_exceptions=True,
+    )
+    failed = [(p, r) for p, r in zip(peers, results) if isinstance(r, BaseException)]
+    for p, r in failed:
+        if not isinstance(r, FastswapError):
+            raise r  # a bug or a cancellation, not an unreachable peer
+    if failed and len(failed) == len(peers) and not others:
+        raise DialError("cannot reach any --peer: " + "; ".join(f"{p}: {r}" for p, r in failed))
+    for p, r in failed:
+        print(f"fastswap: warning: skipping --peer {p}: {r}", file=sys.stderr)
 
 
 #: Every subcommand, in the order --help lists them.

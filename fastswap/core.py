@@ -28,8 +28,9 @@ What the core decides, so that drivers cannot drift apart:
 * what a server response looks like on the wire for the peer's protocol version
   (:func:`pack_response`: presences and ``pendingBytes`` only for 1.2.0, field-2 blocks for
   1.0.0 and the bare id);
-* the order of a poll: the client's wantlist messages, its content-routing queries, the peers
-  the server has work for, then the next deadline.
+* the order of a poll: the client's wantlist messages, its own actions (content-routing
+  queries, peers to drop for bad data, wants it gave up on), the peers the server has work
+  for, then the next deadline.
 
 Nothing here blocks, reads a clock or touches a socket: ``now`` is always the driver's.
 """

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "BadBlockError",
     "BlockNotFoundError",
     "BlockTooLargeError",
+    "BlockUnavailableError",
     "BlockstoreError",
     "CIDError",
     "CIDTooLongError",
@@ -15,6 +18,7 @@ __all__ = [
     "DelegatedRoutingError",
     "DialError",
     "DialTimeoutError",
+    "DiskFullError",
     "ExtensionMissingError",
     "ExtensionMissingWarning",
     "FastswapError",
@@ -135,6 +139,24 @@ class MalformedMessageError(MessageError):
 
 class BlockstoreError(FastswapError):
     """The blockstore could not complete an operation."""
+
+
+class DiskFullError(BlockstoreError, OSError):
+    """A write to the blockstore failed because its filesystem has no room: ``path`` (the
+    store), ``free`` (bytes available then) and ``needed`` (about what the write needed). The
+    write was rolled back; the store is intact and takes writes again once there is room."""
+
+    def __init__(self, message: str, *, path: str, free: int, needed: int) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+        self.strerror = message
+        self.filename = path
+        self.path = path
+        self.free = free
+        self.needed = needed
+
+    def __str__(self) -> str:  # OSError would format its (errno, strerror, filename) instead
+        return str(self.args[0])
 
 
 class BlockNotFoundError(BlockstoreError, KeyError):
@@ -322,6 +344,22 @@ class NodeError(FastswapError):
 
 class FetchTimeoutError(NodeError, TimeoutError):
     """Blocks were not found within the time given; connect to a peer that has them."""
+
+
+class BlockUnavailableError(NodeError):
+    """No connected peer can provide a block and content routing found nobody else within the
+    client's give-up time (``ClientConfig.give_up_after``). The message names the peers by
+    cause (DONT_HAVE, no answer, bad data, disconnected); so do the attributes, as tuples of
+    peers."""
+
+    def __init__(self, message: str, *, cid: bytes, dont_have: tuple = (), timed_out: tuple = (),
+                 bad_data: tuple = (), disconnected: tuple = ()) -> None:
+        super().__init__(message)
+        self.cid = cid
+        self.dont_have = dont_have
+        self.timed_out = timed_out
+        self.bad_data = bad_data
+        self.disconnected = disconnected
 
 
 class SessionError(FastswapError, ValueError):

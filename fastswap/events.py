@@ -14,6 +14,8 @@ driver of ``fastswap.compat``) only does I/O, and dispatches on the action's *ty
             case FindProviders(cid, session): ...  # ask routing, then core.add_peers(...)
             case StoreBlocks(peer, blocks): ...    # commit verified blocks, then blocks_stored
             case PeerMisbehaved(peer, kind, detail): ...  # count, log (rate-limited), penalise
+            case DisconnectPeer(peer, reason): ...  # close it: it sent data we never asked for
+            case WantFailed(cid, session): ...     # fail the session's waiters: action.error()
             case Deadline(when): ...               # call core.tick(when) at that time
 
 The client engine's *events* (what a received message meant: a wanted block, a duplicate, a bad
@@ -31,14 +33,17 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .errors import BlockUnavailableError
 from .message import Message
 
 __all__ = [
     "Action",
     "BadBlock",
     "BlockReceived",
+    "ClientAction",
     "ClientEngineContract",
     "Deadline",
+    "DisconnectPeer",
     "DontHave",
     "Event",
     "FindProviders",
@@ -50,6 +55,7 @@ __all__ = [
     "ServePeer",
     "ServerEngineContract",
     "StoreBlocks",
+    "WantFailed",
 ]
 
 #: How the engines name a peer: any hashable key the driver chose (a PeerId, an int...).
@@ -142,6 +148,56 @@ class PeerMisbehaved:
 
 
 @dataclass(frozen=True, slots=True)
+class DisconnectPeer:
+    """The client engine will not fetch from *peer* again: it sent data we never asked for (a
+    block that hashes to nothing it was asked, or one whose prefix is malformed), which an
+    honest peer never does. The driver closes its connections and does not dial it again for
+    content routing; ``reason`` says what it sent (name the peer in the log)."""
+
+    peer: Peer
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WantFailed:
+    """No peer can provide ``cid`` to ``session``: every peer that could be asked said
+    DONT_HAVE, did not answer, sent bad data or went away, and searching (content routing, new
+    peers) found nobody else for the client's give-up time (``ClientConfig.give_up_after``).
+    The client dropped the want (cancels went out as for ``cancel``); the driver fails whoever
+    waits for it in that session with :meth:`error`. The peers are named by cause."""
+
+    cid: bytes
+    session: int
+    dont_have: tuple[Peer, ...] = ()  # said DONT_HAVE
+    timed_out: tuple[Peer, ...] = ()  # asked for the block and never answered
+    bad_data: tuple[Peer, ...] = ()  # sent data we never asked for; dropped
+    disconnected: tuple[Peer, ...] = ()  # asked or known to the session, then gone
+    searches: int = 0  # content-routing queries made for it
+    waited: float = 0.0  # seconds since the first peer said it could not help
+
+    def error(self) -> BlockUnavailableError:
+        """The error that tells the user why, naming the peers by cause."""
+        from .cid import to_str
+
+        causes = []
+        for peers, what in ((self.dont_have, "said they do not have it (DONT_HAVE)"),
+                            (self.timed_out, "did not answer"),
+                            (self.bad_data, "sent data we never asked for and were dropped"),
+                            (self.disconnected, "disconnected")):
+            if peers:
+                causes.append(f"{', '.join(str(p) for p in peers)} {what}")
+        if not causes:
+            causes.append("no peer was connected")
+        return BlockUnavailableError(
+            f"block {to_str(self.cid)} is not available: {'; '.join(causes)}; content routing "
+            f"found no other provider in {self.waited:.0f} s ({self.searches} searches). "
+            "Connect to a peer that has it and try again",
+            cid=self.cid, dont_have=self.dont_have, timed_out=self.timed_out,
+            bad_data=self.bad_data, disconnected=self.disconnected,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Deadline:
     """The core has timed work at ``when`` (driver clock): call ``tick(now)`` then, or sooner
     (an early tick is harmless). Emitted at the end of every :meth:`DriverCore.poll` that has a
@@ -150,7 +206,10 @@ class Deadline:
     when: float
 
 
-Action = SendMessage | ServePeer | FindProviders | StoreBlocks | PeerMisbehaved | Deadline
+Action = (SendMessage | ServePeer | FindProviders | StoreBlocks | PeerMisbehaved | DisconnectPeer
+          | WantFailed | Deadline)
+#: What a client engine's ``actions()`` hands out (the core passes them on in :meth:`poll`).
+ClientAction = FindProviders | DisconnectPeer | WantFailed
 
 
 # -- the engines' contracts --------------------------------------------------------------------
@@ -213,7 +272,7 @@ class ClientEngineContract(Protocol):
 
     def outgoing(self, now: float) -> list[tuple[Peer, Message]]: ...
 
-    def actions(self, now: float) -> list[FindProviders]: ...
+    def actions(self, now: float) -> list[ClientAction]: ...
 
     def next_deadline(self) -> float | None: ...
 

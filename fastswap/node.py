@@ -25,8 +25,9 @@ Event flow:
   waits when too many messages wait for the verifier or too many bytes for the store;
 * one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) fires a
   due tick and carries out ``core.poll``'s actions (``fastswap.events``): wantlist messages
-  to send, FindProviders (routing, dial, ``add_peers``), peers to serve (a writer each), the
-  next deadline (``call_at``);
+  to send, FindProviders (routing, dial, ``add_peers``), peers to serve (a writer each),
+  DisconnectPeer (close it, never dial it for routing again), WantFailed (the waiting session
+  gets BlockUnavailableError), the next deadline (``call_at``);
 * a per-peer writer sends the client's messages first (wantlists are small and unblock data),
   then the server's responses: block data are read zero-copy from the store in a reader thread
   and packed (``core.pack_response``) and encoded straight into one frame (their only copy),
@@ -47,18 +48,20 @@ from typing import Any, Self
 
 from . import _defaults
 from .block import Block
-from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore
+from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore, with_identity
 from .blockstore.pins import PinStore
 from .cid import CID, RAW, compute_cid, decode_cid, parse, to_str
 from .core import DriverCore, pack_response
 from .errors import FetchTimeoutError, NetError, NodeError
 from .events import (
     Deadline,
+    DisconnectPeer,
     FindProviders,
     PeerMisbehaved,
     SendMessage,
     ServePeer,
     StoreBlocks,
+    WantFailed,
 )
 from .fetch import NodeSource
 from .message import Message, encode_message_parts, frame_length_prefix
@@ -141,7 +144,9 @@ class Node:
         self._owns_store = store is None
         if store is None:
             store = MemoryBlockstore() if self.repo is None else open_blockstore(self.repo)
-        self.store = store
+        #: the store, with identity CIDs answered from the CID (blockstore.identity): they are
+        #: never fetched, and a peer's want for one is served from the CID
+        self.store = store = with_identity(store)
         #: the repo's pin set (None without a repo): roots added or fetched are pinned
         self.pins: PinStore | None = None if self.repo is None else PinStore(self.repo)
         if identity is None and self.repo is not None:
@@ -179,13 +184,17 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: dict[PeerId, asyncio.Task[None]] = {}
         self._out: dict[PeerId, _PeerOut] = {}
-        self._waiters: dict[bytes, list[Any]] = {}
+        # cid -> [(session id, fn(cid, data, exc))]: who waits for a block
+        self._waiters: dict[bytes, list[tuple[int, Any]]] = {}
+        # peers the client dropped for sending bad data -> why (not dialled again by routing)
+        self._dropped: dict[PeerId, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finding: set[int] = set()
         self._pass_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._unstored = 0
+        self._store_failing = False
         self._store_room: asyncio.Event | None = None
         # messages whose blocks the verifier thread is naming, in arrival order
         self._verifying: deque[_Verifying] = deque()
@@ -196,7 +205,7 @@ class Node:
         self._stopped = False
         self._counters = {"bad_blocks": 0, "blocks_stored": 0, "bytes_stored": 0,
                           "responses_sent": 0, "bad_frames": 0,
-                          "bad_messages": 0}
+                          "bad_messages": 0, "peers_dropped": 0, "store_failures": 0}
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -282,7 +291,7 @@ class Node:
         self._verifying.clear()
         err = NodeError("the node was stopped before the block arrived")
         for waiters in self._waiters.values():
-            for w in waiters:
+            for _, w in waiters:
                 w(None, None, err)
         self._waiters.clear()
         if self._started:
@@ -505,10 +514,14 @@ class Node:
                 return
             exc = f.exception()
             if exc is not None:
-                log.error("cannot store received blocks: %s", exc)
+                self._counters["store_failures"] += 1
+                if not self._store_failing:  # once until a write works again (disk full...)
+                    self._store_failing = True
+                    log.error("cannot store received blocks: %s", exc)
                 for cid, _ in blocks:
                     self._deliver(cid, None, exc)
                 return
+            self._store_failing = False
             self._counters["blocks_stored"] += len(blocks)
             self._counters["bytes_stored"] += nbytes
             for cid, data in blocks:
@@ -522,16 +535,28 @@ class Node:
     def _deliver(self, cid: bytes, data: Any, exc: BaseException | None) -> None:
         waiters = self._waiters.pop(cid, None)
         if waiters:
-            for w in waiters:
+            for _, w in waiters:
                 w(cid, data, exc)
 
-    def _add_waiter(self, cid: bytes, fn: Any) -> None:
-        self._waiters.setdefault(cid, []).append(fn)
+    def _fail_want(self, session: int, cid: bytes, exc: BaseException) -> None:
+        """Session *session* will not get *cid*: its waiters get *exc* (others wait on)."""
+        ws = self._waiters.get(cid)
+        if not ws:
+            return
+        failed = [w for sid, w in ws if sid == session]
+        ws[:] = [(sid, w) for sid, w in ws if sid != session]
+        if not ws:
+            del self._waiters[cid]
+        for w in failed:
+            w(cid, None, exc)
+
+    def _add_waiter(self, cid: bytes, fn: Any, session: int) -> None:
+        self._waiters.setdefault(cid, []).append((session, fn))
 
     def _remove_waiter(self, cid: bytes, fn: Any) -> None:
         ws = self._waiters.get(cid)
-        if ws is not None and fn in ws:
-            ws.remove(fn)
+        if ws is not None:
+            ws[:] = [(sid, w) for sid, w in ws if w is not fn]
             if not ws:
                 del self._waiters[cid]
 
@@ -574,6 +599,10 @@ class Node:
                     case PeerMisbehaved(peer, kind, detail):
                         self._counters[_MISBEHAVIOUR_COUNTERS.get(kind, "bad_messages")] += 1
                         log.warning("%s from %s: %s", kind.replace("_", " "), peer, detail)
+                    case DisconnectPeer(peer, reason):
+                        self._drop_peer(peer, reason)
+                    case WantFailed(cid, session):
+                        self._fail_want(session, cid, action.error())
                     case Deadline(when):
                         if when != self._timer_at:
                             if self._timer is not None:
@@ -584,6 +613,18 @@ class Node:
         except Exception:
             log.exception("engine pass failed")
 
+    def _drop_peer(self, peer: PeerId, reason: str) -> None:
+        """The client will not use *peer* (it sent bad data): close its connections and keep
+        routing from dialling it again."""
+        self._counters["peers_dropped"] += 1
+        self._dropped[peer] = reason
+        if len(self._dropped) > _defaults.CLIENT_BAD_PEERS:
+            del self._dropped[next(iter(self._dropped))]
+        log.warning("disconnecting %s: it %s", peer, reason)
+        for conn in self.host.connections:
+            if conn.remote_peer == peer:
+                conn.close()
+
     async def _find_providers(self, session: int, cid: bytes) -> None:
         try:
             found = await self.routing.find_providers(cid)
@@ -593,6 +634,8 @@ class Node:
                     if self.core.is_connected(p):
                         peers.append(p)
                     continue
+                if p.peer_id is not None and p.peer_id in self._dropped:
+                    continue  # it sent us bad data
                 try:
                     peers.append(await self.connect(p))
                 except NetError as exc:

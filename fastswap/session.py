@@ -98,7 +98,7 @@ class Session:
                         datas = await node.astore.get_many(local)
                         for c, d in zip(local, datas):
                             if d is None:  # deleted meanwhile: fetch it
-                                node._add_waiter(c, waiter)
+                                node._add_waiter(c, waiter, self.id)
                                 wanted.add(c)
                                 self._want([c])
                             else:
@@ -123,7 +123,7 @@ class Session:
         have = node.store.has_many(batch)
         missing = [c for c, h in zip(batch, have) if not h]
         for c in missing:
-            node._add_waiter(c, waiter)
+            node._add_waiter(c, waiter, self.id)
             wanted.add(c)
         if missing:
             self._want(missing)

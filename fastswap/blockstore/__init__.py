@@ -1,4 +1,5 @@
-"""Blockstores: the Blockstore protocol, LMDB (the embedded default) and memory.
+"""Blockstores: the Blockstore protocol, LMDB (the embedded default), memory, and the identity
+layer every node puts on top (identity CIDs answered from the CID, never stored or fetched).
 
 The repository layout (fastswap's own; Kubo's repo keeps blocks under ``<repo>/blocks`` too):
 ``<repo>/blocks`` is the LMDB environment. The repo is chosen by :func:`default_repo_path`.
@@ -12,6 +13,7 @@ from .._defaults import LMDB_INITIAL_MAP_SIZE, LMDB_SYNC
 from ..errors import BlockstoreError
 from .aio import AsyncBlockstore
 from .base import Blockstore
+from .identity import IdentityBlockstore, with_identity
 from .lmdb import LMDBBlockstore
 from .memory import MemoryBlockstore
 
@@ -19,10 +21,12 @@ __all__ = [
     "BLOCKS_DIR",
     "AsyncBlockstore",
     "Blockstore",
+    "IdentityBlockstore",
     "LMDBBlockstore",
     "MemoryBlockstore",
     "default_repo_path",
     "open_blockstore",
+    "with_identity",
 ]
 
 #: The LMDB environment's directory inside a repo.

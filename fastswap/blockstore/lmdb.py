@@ -62,7 +62,7 @@ import lmdb
 
 from .. import _defaults
 from ..cid import to_str
-from ..errors import BlockNotFoundError, BlockstoreError
+from ..errors import BlockNotFoundError, BlockstoreError, DiskFullError
 from .base import check_cid, check_data
 
 __all__ = ["FORMAT", "LMDBBlockstore"]
@@ -84,6 +84,9 @@ _LARGE_VALUE = 2048
 
 #: Keys cids() reads per read txn: iteration never pins a snapshot (or the resize gate) for long.
 _CIDS_CHUNK = 1024
+#: Pages a write needs beyond its values' bytes (B-tree pages copied on write, the meta page):
+#: a failed write with less free space than that was short of room.
+_WRITE_MARGIN_PAGES = 64
 
 
 class _Gate:
@@ -467,10 +470,34 @@ class LMDBBlockstore:
                 self._adopt_map_size()
             except lmdb.Error as exc:
                 _abort(txn)
-                raise BlockstoreError(f"blockstore write failed at {self.path!r}: {exc}") from exc
+                raise self._write_error(exc, need) from exc
             except BaseException:
                 _abort(txn)
                 raise
+
+    def _write_error(self, exc: lmdb.Error, need: int) -> BlockstoreError:
+        """What to raise for a write txn LMDB refused. A full filesystem gets its own error in
+        words: LMDB reports the short write a full disk gives as EIO ("Input/output error",
+        mdb_page_flush), so the cause is read from the filesystem instead (free space below
+        what the write needs). The txn was aborted: the store is as before the write, and
+        takes writes again once there is room."""
+        try:
+            st = os.statvfs(self.path)
+        except OSError:
+            st = None
+        if st is not None:
+            free = st.f_bavail * st.f_frsize
+            # LMDB writes whole pages (data, overflow, B-tree copies, meta): a margin above
+            # what the values need
+            needed = need + _WRITE_MARGIN_PAGES * st.f_frsize
+            if free < needed:
+                return DiskFullError(
+                    f"disk full at {self.path!r}: {free:,} bytes free, the write needs about "
+                    f"{needed:,}; free some space or move the repo elsewhere (--repo or "
+                    "$FASTSWAP_HOME). The write was rolled back; the store is intact",
+                    path=self.path, free=free, needed=needed,
+                )
+        return BlockstoreError(f"blockstore write failed at {self.path!r}: {exc}")
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -578,6 +605,9 @@ class LMDBBlockstore:
             try:
                 env.sync(True)
             except lmdb.Error as exc:
+                err = self._write_error(exc, 0)
+                if isinstance(err, DiskFullError):
+                    raise err from exc
                 raise BlockstoreError(f"fsync of {self.path!r} failed: {exc}") from exc
 
     # -- reads -----------------------------------------------------------------------------

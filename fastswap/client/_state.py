@@ -79,7 +79,10 @@ class _Peer:
 
 
 class _Want:
-    __slots__ = ("asked", "block_peers", "cid", "dont", "exhausted_at", "have", "open", "priority")
+    __slots__ = (
+        "asked", "block_peers", "cid", "dont", "have", "open", "priority", "search_at",
+        "searches", "stuck_since", "timed", "wake_at",
+    )
 
     def __init__(self, cid: bytes, priority: int) -> None:
         self.cid = cid
@@ -88,7 +91,14 @@ class _Want:
         self.asked: set[Peer] = set()  # every peer asked (want-have or want-block)
         self.have: set[Peer] = set()
         self.dont: set[Peer] = set()  # said DONT_HAVE, or timed out
-        self.exhausted_at: float | None = None
+        self.timed: set[Peer] | None = None  # ...of which timed out (made on the first)
+        # Searching ("DONT_HAVE, timeouts and content routing" in the engine docstring): when
+        # every peer that could be asked said no (the give-up clock; a HAVE stops it), when
+        # the next search may run, how many ran, and when its timer is armed.
+        self.stuck_since: float | None = None
+        self.search_at = float("-inf")
+        self.searches = 0
+        self.wake_at = float("inf")
         self.open = False  # after a re-search: every connected peer is a candidate
 
 

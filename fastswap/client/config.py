@@ -23,6 +23,9 @@ class ClientConfig:
     decrease_factor: float = 0.5
     want_timeout: float = D.CLIENT_WANT_TIMEOUT_SECONDS
     search_interval: float = D.CLIENT_SEARCH_INTERVAL_SECONDS
+    max_search_interval: float = D.CLIENT_MAX_SEARCH_INTERVAL_SECONDS
+    #: Seconds a want may stay with nobody to ask before it fails (WantFailed); None: never.
+    give_up_after: float | None = D.CLIENT_GIVE_UP_SECONDS
     piggyback_max: int = D.CLIENT_PIGGYBACK_MAX
     max_fanout: int = D.CLIENT_MAX_FANOUT
     dup_high: float = 0.10
@@ -51,6 +54,10 @@ class ClientConfig:
             raise ValueError("ClientConfig: max_fanout >= 1, piggyback_max >= 0, recent_blocks >= 0")
         if self.want_timeout <= 0 or self.search_interval <= 0:
             raise ValueError("ClientConfig: want_timeout and search_interval must be positive")
+        if self.max_search_interval < self.search_interval:
+            raise ValueError("ClientConfig.max_search_interval must be >= search_interval")
+        if self.give_up_after is not None and not self.give_up_after > 0:
+            raise ValueError("ClientConfig.give_up_after must be positive seconds, or None")
         if self.max_peer_wants <= self.max_queue_limit:
             raise ValueError("ClientConfig.max_peer_wants must exceed max_queue_limit")
         if self.order_window < 1:

@@ -101,14 +101,30 @@ Queue limit per peer: the control law
     that bound holds it. One peer alone is not bounded at all.
 
 DONT_HAVE, timeouts and content routing
-    DONT_HAVE frees the slot and re-routes the want. When every peer we could ask about a CID has
-    said DONT_HAVE (or timed out) and nothing is outstanding, a :class:`FindProviders` action is
-    emitted at once, and the want-have is broadcast to connected peers not yet asked. Every
-    ``search_interval`` such a want is searched again (DONT_HAVE answers forgotten, every connected
-    peer made a candidate, FindProviders again), so a want is never abandoned while peers exist.
-    A want-block times out ``want_timeout`` seconds after it was sent *or after the peer's last
-    block, whichever is later* (a busy peer that keeps delivering is not timed out for the depth
-    of its queue); it is then cancelled there and re-routed.
+    DONT_HAVE frees the slot and re-routes the want. A want-block times out ``want_timeout``
+    seconds after it was sent *or after the peer's last block, whichever is later* (a busy peer
+    that keeps delivering is not timed out for the depth of its queue); it is then cancelled
+    there and re-routed, and the peer counts as having said no.
+
+    A want is *stuck* when every peer we could ask about it has said DONT_HAVE (or timed out),
+    nothing is outstanding, and no want-have is unanswered. The first time, it is *searched* at
+    once: a :class:`FindProviders` action, and want-have to connected peers not asked yet. The
+    answers stand: a peer that said no is not asked again for that want until its next search,
+    ``search_interval`` later, then twice that, and so on up to ``max_search_interval`` (each
+    search forgets the answers, makes every connected peer a candidate and asks routing again).
+    Routing naming a peer (``add_peers``) does not clear its answer -- static routing names the
+    same peers every time, and forgetting their DONT_HAVE there re-asked them after every one,
+    thousands of round trips a second against Kubo (issue 8). Peers new to a want are asked at
+    once: routing's new providers in the same pass, and a peer that connects is sent want-have
+    for every stuck want (want-block where it is a candidate).
+
+    Giving up: from the moment a want is first stuck, its *give-up clock* runs; a HAVE from any
+    peer stops it, a newly connected peer restarts it (that peer may help). When it reaches
+    ``give_up_after`` while the want is still stuck -- want-haves not answered by then do not
+    hold it back; a want-block waits for its answer or timeout -- the want is dropped (cancels
+    go out) and a :class:`WantFailed` action names the peers by cause: said DONT_HAVE, did not
+    answer, sent bad data, disconnected. ``give_up_after=None`` keeps searching forever, as
+    boxo does (its caller's context decides).
 
 Cancels and duplicates
     When a block arrives, every peer we asked about it (want-block or want-have) gets a cancel in
@@ -157,6 +173,24 @@ Block verification
     hash to a CID we want cannot be delivered for it. Tampered data thus shows up as an unwanted
     block (counted against the peer); a block with a malformed prefix, an unsupported hash or
     over ``MAX_BLOCK_SIZE`` is a :class:`BadBlock`.
+
+Peers that send bad data
+    An honest peer sends only blocks it was asked for (want-block, or want-have answered with a
+    small block). A block that names a CID nobody wants, that was not received recently and
+    whose ask did not end recently (``CLIENT_LAPSED_WANTS`` remembered: a block still in flight
+    when the cancel went out is late, not unsolicited) was never asked of anyone: tampered data
+    hashes to such a name. Such a block -- if it came with a prefix: a 1.0.0 block is named
+    CIDv0 by us, which proves nothing -- or one whose prefix is malformed makes the peer *bad*:
+    a :class:`DisconnectPeer` action (the driver closes its connections and does not dial it for
+    routing), its want-blocks re-routed at once as on a disconnect, and it is never asked
+    anything again (up to ``CLIENT_BAD_PEERS`` remembered). Its verified blocks of wanted CIDs
+    are still delivered. An unsupported hash is not held against a peer (it may be what we
+    asked for); an oversized block is only counted.
+
+Identity CIDs
+    An identity CID carries its block: ``want`` refuses one (WantlistError). Drivers answer them
+    from the CID (``fastswap.blockstore.with_identity``), so they never reach a wantlist (Kubo
+    drops the connection of a peer that wants one).
 """
 
 from __future__ import annotations
@@ -168,8 +202,21 @@ from collections.abc import Iterable, Sequence
 from itertools import chain, islice
 from typing import Any
 
-from ..errors import CIDError, SessionError
-from ..events import BadBlock, BlockReceived, DontHave, Event, FindProviders, Have, Peer
+from .. import _defaults as D
+from ..cid import is_identity, to_str
+from ..errors import CIDError, SessionError, UnsupportedHashError, WantlistError
+from ..events import (
+    BadBlock,
+    BlockReceived,
+    ClientAction,
+    DisconnectPeer,
+    DontHave,
+    Event,
+    FindProviders,
+    Have,
+    Peer,
+    WantFailed,
+)
 from ..message import DONT_HAVE, HAVE, Message
 from ..message import Entry as WireEntry
 from ..message.versions import BITSWAP_1_2_0, version_of
@@ -194,20 +241,29 @@ class ClientEngine:
         self._cid_sessions: dict[bytes, dict[int, None]] = {}  # wanted cid -> sessions
         self._recent: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
         self._dirty: dict[Peer, None] = {}  # peers whose PeerWants changed
-        self._actions: list[FindProviders] = []
+        self._actions: list[ClientAction] = []
         self._timeouts: list[tuple[float, int, int, bytes, Peer, float]] = []  # heap
+        # (when, seq, session, cid): a stuck want's next search or give-up (_wake)
         self._searches: list[tuple[float, int, int, bytes]] = []  # heap
+        # cids whose asks ended recently: a block for one is late, not unsolicited (LRU)
+        self._lapsed: dict[bytes, None] = {}
+        # peers that sent data we never asked for -> what: never asked again (LRU)
+        self._bad: dict[Peer, str] = {}
         self._seq = 0
         self._priority = _MAX_PRIORITY
         seed = self.config.order_seed
         self._rng = random.Random(seed) if seed is not None else None
         self._totals = {"blocks": 0, "bytes": 0, "duplicates": 0, "unwanted_blocks": 0,
-                        "bad_blocks": 0, "messages_sent": 0, "timeouts": 0}
+                        "bad_blocks": 0, "messages_sent": 0, "timeouts": 0, "searches": 0,
+                        "wants_failed": 0, "peers_dropped": 0}
 
     # -- peers -------------------------------------------------------------------------------
 
     def peer_connected(self, peer: Peer, now: float, *, version: str = BITSWAP_1_2_0) -> None:
-        """*peer* connected (or reconnected) speaking *version*: it gets a full wantlist."""
+        """*peer* connected (or reconnected) speaking *version*: it gets a full wantlist. A peer
+        that sent bad data (see ``DisconnectPeer``) is not asked anything again."""
+        if peer in self._bad:
+            return
         p = self._peers.get(peer)
         if p is None:
             p = _Peer(peer, version, self.config.initial_queue_limit,
@@ -219,15 +275,21 @@ class ClientEngine:
             p.connected = True
             p.needs_full = True
         self._dirty[peer] = None
-        # discovery for sessions still looking for peers, and searches in progress
+        # discovery for sessions still looking for peers, and wants nobody could help with: a
+        # new peer is asked at once (want-have; or want-block, where it is a candidate) and
+        # their give-up clock starts again from now
         for s in list(self._sessions.values()):
-            if s.id == 0 or not s.wants:
+            if not s.wants:
                 continue
-            searching = not self._has_connected_peer(s, exclude=p)
+            searching = s.id != 0 and not self._has_connected_peer(s, exclude=p)
             for w in s.wants.values():
-                if (searching or w.exhausted_at is not None) and p.presences:
+                if w.stuck_since is not None:
+                    w.stuck_since = now
+                    self._arm(s, w, now)
+                elif not searching:
+                    continue
+                if p.presences and s.id != 0:
                     self._ask(p, s, w, WANT_HAVE, now)
-                    w.exhausted_at = None
         self._route_all(now)
 
     def peer_disconnected(self, peer: Peer, now: float) -> None:
@@ -281,9 +343,18 @@ class ClientEngine:
             self._session(sid)  # type: ignore[arg-type]  # raises
 
     def want(self, session: int, cids: Sequence[bytes], now: float) -> None:
-        """Want *cids* in *session*, in priority order (first = most urgent)."""
+        """Want *cids* in *session*, in priority order (first = most urgent). Identity CIDs are
+        refused (WantlistError): their data is the CID, so a driver answers them from it (the
+        identity blockstore layer) and peers are never asked (Kubo drops a peer that does)."""
         s = self._session(session)
         cids = [_check_cid(c) for c in cids]
+        for c in cids:
+            if is_identity(c):
+                raise WantlistError(
+                    f"{to_str(c)} is an identity CID: its data is in the CID, so it is never "
+                    "fetched; read it with fastswap.cid.identity_data() or a store wrapped with "
+                    "fastswap.blockstore.with_identity()"
+                )
         new: list[_Want] = []
         for cid in cids:
             if cid in s.wants:
@@ -341,12 +412,12 @@ class ClientEngine:
             self._session_closed(session)
             return
         for peer in peers:
-            s.peers[peer] = None
-            p = self._peers.get(peer)
-            if p is not None and p.connected:
-                for w in s.wants.values():
-                    w.dont.discard(peer)
-                    w.exhausted_at = None
+            if peer not in self._bad:
+                s.peers[peer] = None
+        # A peer routing names that already said DONT_HAVE for a want is not asked again for
+        # it until the want's next search (static routing names the same peers every time:
+        # forgetting their answers here re-asked them after every DONT_HAVE, a storm). Peers
+        # new to a want are candidates now and get it in this pass.
         self._route(s, now)
 
     def wanted(self, session: int | None = None) -> list[bytes]:
@@ -400,10 +471,19 @@ class ClientEngine:
                 p.bad_blocks += 1
                 self._totals["bad_blocks"] += 1
                 events.append(BadBlock(peer, None, f"cannot verify block: {e}"))
+                if not isinstance(e, UnsupportedHashError):
+                    # a malformed prefix names no block at all (an unsupported hash may name
+                    # one we asked for: that peer is not lying, we just cannot check it)
+                    self._bad_data(p, f"sent a block with a malformed prefix ({e})", now)
                 continue
             if self._on_block(p, cid, data, now, events, touched):
                 nblocks += 1
-        for pr in msg.presences:
+            elif prefix and cid not in self._lapsed and cid not in self._recent:
+                # Never asked of anyone: tampered data hashes to such a name. (1.0.0 blocks
+                # carry no prefix, so we named them CIDv0 ourselves: no proof of anything.)
+                self._bad_data(p, f"sent block {to_str(cid)}, which we never asked for (data "
+                                  "that does not hash to what we asked?)", now)
+        for pr in () if peer in self._bad else msg.presences:
             cid = bytes(pr.cid)
             if pr.type == HAVE:
                 p.haves += 1
@@ -440,6 +520,21 @@ class ClientEngine:
         # reconnect, or membership of a session (routing named it)
         if not p.asks and not any(p.key in s.peers for s in self._sessions.values()):
             self._peers.pop(p.key, None)
+
+    def _bad_data(self, p: _Peer, reason: str, now: float) -> None:
+        """*p* sent data an honest peer never sends: it is dropped (``DisconnectPeer``), its
+        want-blocks go to other peers, and it is never asked anything again."""
+        if p.key in self._bad:
+            return
+        self._bad[p.key] = reason
+        if len(self._bad) > D.CLIENT_BAD_PEERS:
+            del self._bad[next(iter(self._bad))]
+        self._totals["peers_dropped"] += 1
+        self._actions.append(DisconnectPeer(p.key, reason))
+        self.peer_disconnected(p.key, now)  # as if gone: the fetch goes on from the others
+        for s in self._sessions.values():
+            s.peers.pop(p.key, None)
+        self._forget_if_idle(p)
 
     def _on_block(self, p: _Peer, cid: bytes, data: Any, now: float, events: list[Event],
                   touched: dict[int, _Session]) -> bool:
@@ -488,7 +583,7 @@ class ClientEngine:
             s.blocks += 1
             s.avg_block += (n - s.avg_block) / 8
             self._dup_sample(s, 0.0)
-            if sid != 0:
+            if sid != 0 and p.key not in self._bad:
                 s.peers[p.key] = None
             self._cancel_asks(s, w)
             touched[sid] = s
@@ -505,7 +600,9 @@ class ClientEngine:
             w = s.wants[cid]
             w.have.add(p.key)
             w.dont.discard(p.key)
-            w.exhausted_at = None
+            if w.timed is not None:
+                w.timed.discard(p.key)
+            w.stuck_since = None  # someone can help: the give-up clock stops
             if sid != 0 and p.key not in s.peers:
                 s.peers[p.key] = None
             if len(w.block_peers) < s.fanout:
@@ -519,6 +616,8 @@ class ClientEngine:
             w = s.wants[cid]
             w.have.discard(p.key)
             w.dont.add(p.key)
+            if w.timed is not None:
+                w.timed.discard(p.key)  # it answered after all
             if p.key in w.block_peers:
                 if p.unreported > 0:
                     p.unreported -= 1
@@ -582,6 +681,9 @@ class ClientEngine:
             self._totals["timeouts"] += 1
             self._unask_block(p, s, w)
             w.dont.add(peer)
+            if w.timed is None:
+                w.timed = set()
+            w.timed.add(peer)
             if now - p.last_decrease >= (p.srtt or 0.0):
                 self._decrease(p, now)
             if s.dup_ewma < cfg.dup_low and s.fanout < cfg.max_fanout:
@@ -589,23 +691,20 @@ class ClientEngine:
             routes[sid] = s
         sh = self._searches
         while sh and sh[0][0] <= now:
-            _, _, sid, cid = heapq.heappop(sh)
+            when, _, sid, cid = heapq.heappop(sh)
             s = self._sessions.get(sid)
             w = s.wants.get(cid) if s is not None else None
-            if w is None or w.exhausted_at is None:
-                continue
-            w.dont.clear()
-            w.open = True
-            s.opened[cid] = None
-            w.exhausted_at = None
-            s.needy[cid] = None
-            routes[sid] = s
+            if w is None or w.wake_at != when:
+                continue  # served, cancelled, or re-armed since
+            if self._wake(s, w, now):
+                routes[sid] = s
         for s in routes.values():
             self._route(s, now)
             self._check_all_exhausted(s, now)
 
-    def actions(self, now: float) -> list[FindProviders]:
-        """Pending actions (FindProviders), oldest first; each is returned once."""
+    def actions(self, now: float) -> list[ClientAction]:
+        """Pending actions (FindProviders, DisconnectPeer, WantFailed), oldest first; each is
+        returned once."""
         a = self._actions
         self._actions = []
         return a
@@ -961,6 +1060,12 @@ class ClientEngine:
             return
         if not asks:
             del p.asks[cid]
+            # what it may still send for this cid is late, not unsolicited
+            lapsed = self._lapsed
+            lapsed.pop(cid, None)
+            lapsed[cid] = None
+            if len(lapsed) > D.CLIENT_LAPSED_WANTS:
+                del lapsed[next(iter(lapsed))]
             p.live.pop(cid, None)
             p.wants.remove(cid)
         elif cid in p.live and WANT_BLOCK not in asks.values():
@@ -1010,28 +1115,117 @@ class ClientEngine:
 
     def _check_all_exhausted(self, s: _Session, now: float) -> None:
         for w in list(s.wants.values()):
-            if not w.block_peers and w.exhausted_at is None:
+            if not w.block_peers:
                 self._check_exhausted(s, w, now)
 
-    def _check_exhausted(self, s: _Session, w: _Want, now: float) -> None:
-        """If every peer we could ask about *w* said no and nothing is outstanding: search."""
-        if w.block_peers or w.exhausted_at is not None:
-            return
+    def _stuck(self, s: _Session, w: _Want) -> bool:
+        """Nobody is asked for *w*'s block, and every candidate said no (DONT_HAVE or timed
+        out) or there is none."""
+        if w.block_peers:
+            return False
         for p in self._candidates(s, w):
             if p.key not in w.dont:
-                return
+                return False
+        return True
+
+    def _check_exhausted(self, s: _Session, w: _Want, now: float) -> None:
+        """A peer's answer (DONT_HAVE, timeout, disconnect) may have left nobody to ask about
+        *w*: if so, start its give-up clock and search (see the module docstring)."""
+        if w.stuck_since is not None:
+            if now >= w.wake_at:
+                self._wake(s, w, now)  # its timer came while a peer was still being asked
+            return
+        if not self._stuck(s, w):
+            return
         for k in w.asked:
             p = self._peers.get(k)
             if p is not None and p.connected and k not in w.dont:
                 return  # a want-have not answered yet
-        w.exhausted_at = now
+        w.stuck_since = now
+        if now >= w.search_at:
+            self._search(s, w, now)
+        self._arm(s, w, now)
+
+    def _wake(self, s: _Session, w: _Want, now: float) -> bool:
+        """*w*'s timer: fail it if it has been stuck for ``give_up_after``, else search again
+        if its interval passed. Want-haves still unanswered do not hold it back (they had a
+        search interval to answer); a want-block does (it times out on its own). True if it
+        needs routing."""
+        if w.stuck_since is None or not self._stuck(s, w):
+            return False  # progress since; the next "no" checks again
+        give_up = self.config.give_up_after
+        if give_up is not None and now >= w.stuck_since + give_up:
+            self._give_up(s, w, now)
+            return False
+        routed = False
+        if now >= w.search_at:
+            self._search(s, w, now)
+            routed = True
+        self._arm(s, w, now)
+        return routed
+
+    def _arm(self, s: _Session, w: _Want, now: float) -> None:
+        """Arm *w*'s timer for its next search or its give-up, whichever comes first (a search
+        already due -- its timer came while a peer was being asked -- at the next tick)."""
+        when = w.search_at
+        give_up = self.config.give_up_after
+        if give_up is not None and w.stuck_since is not None:
+            when = min(when, w.stuck_since + give_up)
+        when = max(when, now)
+        if when == w.wake_at:
+            return
+        w.wake_at = when
+        self._seq += 1
+        heapq.heappush(self._searches, (when, self._seq, s.id, w.cid))
+
+    def _search(self, s: _Session, w: _Want, now: float) -> None:
+        """Ask content routing for *w* and tell connected peers not asked yet; from the second
+        search on, also forget the answers and ask every connected peer again. The next one
+        may run ``search_interval * 2**k`` later (capped at ``max_search_interval``)."""
+        cfg = self.config
+        if w.searches:
+            w.dont.clear()
+            w.timed = None
+            w.open = True
+            s.opened[w.cid] = None
+            s.needy[w.cid] = None
+        w.searches += 1
+        self._totals["searches"] += 1
         self._actions.append(FindProviders(w.cid, s.id))
         if s.id != 0:  # tell connected peers not asked yet (want-have, as in discovery)
             for p in self._peers.values():
                 if p.connected and p.presences and p.key not in w.asked:
                     self._ask(p, s, w, WANT_HAVE, now)
-        self._seq += 1
-        heapq.heappush(self._searches, (now + self.config.search_interval, self._seq, s.id, w.cid))
+        interval = cfg.search_interval * 2.0 ** min(w.searches - 1, 32)
+        w.search_at = now + min(interval, cfg.max_search_interval)
+
+    def _give_up(self, s: _Session, w: _Want, now: float) -> None:
+        """Nobody could help with *w* for ``give_up_after``: drop it (cancels go out) and tell
+        the driver who said what (``WantFailed``)."""
+        bad, gone, timed, dont = [], [], [], []
+        involved = w.asked | w.dont | s.peers.keys()
+        # in the order they connected (the sets' order changes from run to run), then the
+        # ones forgotten since
+        ordered = [k for k in self._peers if k in involved]
+        ordered += sorted((k for k in involved if k not in self._peers), key=str)
+        for k in ordered:
+            p = self._peers.get(k)
+            if k in self._bad:
+                bad.append(k)
+            elif p is None or not p.connected:
+                gone.append(k)
+            elif k in w.dont and (w.timed is None or k not in w.timed):
+                dont.append(k)
+            else:
+                timed.append(k)  # timed out, or a want-have never answered
+        assert w.stuck_since is not None
+        self._actions.append(WantFailed(
+            w.cid, s.id, tuple(dont), tuple(timed), tuple(bad), tuple(gone), w.searches,
+            now - w.stuck_since))
+        self._totals["wants_failed"] += 1
+        del s.wants[w.cid]
+        self._drop_want(s, w)
+        self._route_all(now)  # as a cancel: its slots may serve other wants
 
     # -- introspection -----------------------------------------------------------------------
 

@@ -40,11 +40,12 @@ from .._defaults import DAG_EXPORT_MAX_ENTRIES, MAX_DAG_DEPTH
 from ..cid import (
     CID,
     DAG_PB,
-    IDENTITY,
     RAW,
     SHA2_256,
     decode_cid,
     hash_digest,
+    identity_data,
+    is_identity,
     parse,
     to_str,
 )
@@ -164,12 +165,13 @@ def _join(parent: str, name: str) -> str:
 
 
 def _identity(cid: bytes) -> bytes | None:
-    """The data of an identity CID (None for any other CID); CID errors become DagError."""
+    """The data of an identity CID (None for any other CID). A DAG's links are untrusted: an
+    invalid CID is a DagError here, before it reaches a store."""
     try:
-        _v, _codec, mh_code, digest = decode_cid(cid)
+        decode_cid(cid)
+        return identity_data(cid)
     except CIDError as exc:
         raise DagError(f"DAG links to an invalid CID: {exc}") from None
-    return digest if mh_code == IDENTITY else None
 
 
 def load_block(store: Any, cid: bytes) -> bytes:
@@ -293,7 +295,7 @@ class Walker:
         """(CID, size hint) of every block known to be needed, in order, ``needed`` first; the
         hint is the link's Tsize (None if absent; for a leaf it is the block's size)."""
         for item in self._todo:
-            if item.op <= _SHARD and not _is_identity(item.cid):
+            if item.op <= _SHARD and not is_identity(item.cid):
                 yield item.cid, item.tsize
 
     def feed(self, data: bytes | memoryview) -> list[Event]:
@@ -477,12 +479,6 @@ class Walker:
                 f"{to_str(item.cid)} holds {n} bytes but its parent says {parent}; the DAG is "
                 "invalid"
             )
-
-
-def _is_identity(cid: bytes) -> bool:
-    # CIDv1 with a one-byte codec (dag-pb, raw) and the identity multihash; anything longer is
-    # checked when the walk reaches it
-    return len(cid) > 2 and cid[0] == 1 and cid[1] < 0x80 and cid[2] == IDENTITY
 
 
 def _file_size(fs: UnixFSData) -> int:

@@ -4,8 +4,9 @@ Spec: ipfs/specs bitswap-protocol (the messages exchanged are real, encoded and 
 messages) and DESIGN.md "Fetching (client): keep every peer busy", whose claims this network
 makes testable. Every node is a :class:`~fastswap.server.engine.ServerEngine`, a
 :class:`~fastswap.client.engine.ClientEngine` and a
-:class:`~fastswap.blockstore.memory.MemoryBlockstore`, driven the way ``fastswap.Node`` drives
-them, except that the sockets are simulated links and the clock is virtual
+:class:`~fastswap.blockstore.memory.MemoryBlockstore` (under the identity layer, as a Node's
+store is), driven the way ``fastswap.Node`` drives them, except that the sockets are simulated
+links and the clock is virtual
 (:mod:`fastswap.testing.clock`). Same seed, same run: events at the same instant run in the order
 they were scheduled, and the only randomness is the seeded ``rng``.
 
@@ -20,7 +21,9 @@ their connection's own pipe at once, as separate TCP flows would).
 
 The driver loop (what ``fastswap.Node`` does with sockets, done here with events). After every
 event that touches a node: send ``client.outgoing(now)``; answer ``client.actions(now)``
-(FindProviders, from a network-wide provider index, after ``routing_delay``); serve
+(FindProviders, from a network-wide provider index, after ``routing_delay``; DisconnectPeer
+closes the connection; WantFailed fails the session's :class:`Fetch`, recorded in its
+``failed``, and closes the session); serve
 ``server.peers_with_work()`` with ``next_response`` while the direction toward that peer has at
 most ``send_buffer`` bytes not yet serialized (the socket's write buffer: a real Node awaits
 ``drain()``), calling ``response_sent`` once the response has left; and arm a timer at
@@ -72,6 +75,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 from .._defaults import MAX_BLOCK_SIZE
+from ..blockstore.identity import IdentityBlockstore, with_identity
 from ..blockstore.memory import MemoryBlockstore
 from ..cid import compute_cid, to_str
 from ..client.naming import name_blocks
@@ -80,6 +84,7 @@ from ..errors import SimulationError
 from ..events import (
     BadBlock,
     Deadline,
+    DisconnectPeer,
     DontHave,
     FindProviders,
     Have,
@@ -87,6 +92,7 @@ from ..events import (
     SendMessage,
     ServePeer,
     StoreBlocks,
+    WantFailed,
 )
 from ..message import WANT_HAVE, Message, decode_message, encode_message, frame_length_prefix
 from ..message.versions import BITSWAP_1_2_0, BITSWAP_PROTOCOLS, VERSIONS
@@ -216,6 +222,8 @@ class NodeMetrics:
     # sent to a peer with no connection (the engine's mistake), or lost to a vanished peer
     dropped_messages: int = 0
     provider_queries: int = 0
+    peers_dropped: int = 0  # peers the client disconnected for sending data nobody asked for
+    wants_failed: int = 0  # wants the client gave up on (nobody could provide them)
     peers: dict[Hashable, PeerMetrics] = field(default_factory=dict)
 
     def peer(self, name: Hashable) -> PeerMetrics:
@@ -307,10 +315,18 @@ class Fetch:
         self.session: int | None = None
         self.started: float | None = None
         self.finished: float | None = None
+        #: wants the client gave up on (WantFailed: nobody could provide them), and when
+        self.failed: dict[bytes, WantFailed] = {}
+        self.failed_at: float | None = None
 
     @property
     def done(self) -> bool:
         return self.finished is not None
+
+    @property
+    def over(self) -> bool:
+        """Done, or failed: a want of it was given up on (its session is closed)."""
+        return self.finished is not None or self.failed_at is not None
 
     @property
     def duration(self) -> float | None:
@@ -320,7 +336,9 @@ class Fetch:
 
     def __repr__(self) -> str:
         state = (
-            f"done in {self.duration:.4f} s" if self.done else f"{len(self.remaining)} remaining"
+            f"done in {self.duration:.4f} s" if self.done
+            else f"failed at {self.failed_at:.4f} s ({len(self.failed)} given up)"
+            if self.failed_at is not None else f"{len(self.remaining)} remaining"
         )
         return f"Fetch({self.node.name!r}, {len(self.cids)} blocks, {state})"
 
@@ -333,7 +351,7 @@ class VirtualNode:
         name: Hashable,
         link: Link,
         version: str,
-        store: MemoryBlockstore,
+        store: IdentityBlockstore,
         server: Any,
         client: Any,
     ) -> None:
@@ -386,7 +404,7 @@ def random_blocks(n: int, size: int, seed: int = 0) -> list[tuple[bytes, bytes]]
     return out
 
 
-def _default_server(store: MemoryBlockstore) -> Any:
+def _default_server(store: IdentityBlockstore) -> Any:
     from ..server.engine import ServerEngine
 
     return ServerEngine(store)
@@ -424,7 +442,7 @@ class VirtualNetwork:
         self,
         seed: int = 0,
         *,
-        server_factory: Callable[[MemoryBlockstore], Any] | None = None,
+        server_factory: Callable[[IdentityBlockstore], Any] | None = None,
         client_factory: Callable[[], Any] | None = None,
         send_buffer: int = 0,
         routing_delay: float = 0.05,
@@ -493,7 +511,8 @@ class VirtualNetwork:
             raise SimulationError(
                 f"unknown Bitswap protocol {version!r}; use one of {list(BITSWAP_PROTOCOLS)}"
             )
-        store = MemoryBlockstore()
+        # identity CIDs are answered from the CID, as a Node's store does (never fetched)
+        store = with_identity(MemoryBlockstore())
         for item in blocks:
             if isinstance(item, (bytes, bytearray, memoryview)):
                 data = bytes(item)
@@ -652,8 +671,10 @@ class VirtualNetwork:
         return ok
 
     def run_fetches(self, fetches: Iterable[Fetch], max_time: float) -> bool:
+        """Run until every fetch is over (done, or failed); whether all are done."""
         fs = list(fetches)
-        return self.run_until(lambda: all(f.done for f in fs), max_time)
+        self.run_until(lambda: all(f.over for f in fs), max_time)
+        return all(f.done for f in fs)
 
     def metrics(self, name: Hashable) -> NodeMetrics:
         self._settle()
@@ -867,6 +888,13 @@ class VirtualNetwork:
                     self._serve(node, peer)
                 case PeerMisbehaved():
                     pass  # counted from the client's events (_handle_events)
+                case DisconnectPeer(peer):
+                    # as a Node closes the connection: after this pass
+                    node.metrics.peers_dropped += 1
+                    other = self.nodes[self._peer_name(node, peer)]
+                    self.clock.call_later(0.0, self._disconnect, node, other)
+                case WantFailed():
+                    self._want_failed(node, action)
                 case Deadline(when):
                     self._arm_timer(node, when)
 
@@ -1079,6 +1107,19 @@ class VirtualNetwork:
         if stored:
             node.core.blocks_stored(stored)
             self._stored(node, stored)
+
+    def _want_failed(self, node: VirtualNode, failed: WantFailed) -> None:
+        """The client gave up on a want: the fetch of that session fails (as a Node's waiting
+        session would) and closes its session."""
+        node.metrics.wants_failed += 1
+        now = self.clock.now
+        for f in node.fetches:
+            if f.session == failed.session and f.finished is None:
+                f.failed[bytes(failed.cid)] = failed
+                if f.failed_at is None:
+                    f.failed_at = now
+                    node.core.close_session(failed.session, now)
+                    self.clock.call_later(0.0, self._pump, node)  # its cancels
 
     def _answer_providers(self, node: VirtualNode, cid: bytes, session: int | None) -> None:
         if not node.up:

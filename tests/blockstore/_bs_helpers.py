@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fastswap.blockstore import LMDBBlockstore, MemoryBlockstore
+from fastswap.blockstore import IdentityBlockstore, LMDBBlockstore, MemoryBlockstore
 from fastswap.cid import compute_cid
 
 
@@ -21,7 +21,7 @@ def make_blocks(n: int, size: int, seed: int = 0) -> list[tuple[bytes, bytes]]:
 
 
 class StoreMaker:
-    """Opens stores of one kind; ``reopen()`` reopens the last one (LMDB: same directory)."""
+    """Opens stores of one kind (memory, lmdb, or identity: the identity layer over lmdb); ``reopen()`` reopens the last one (LMDB: same directory)."""
 
     def __init__(self, kind: str, tmp_path: Any) -> None:
         self.kind = kind
@@ -30,11 +30,15 @@ class StoreMaker:
 
     @property
     def persistent(self) -> bool:
-        return self.kind == "lmdb"
+        return self.kind != "memory"
 
     def open(self, **kw: Any) -> Any:
         if self.kind == "memory":
             s: Any = MemoryBlockstore()
+        elif self.kind == "identity":
+            # the identity layer (what every Node and the CLI use) over LMDB: every protocol
+            # test holds for it too
+            s = IdentityBlockstore(LMDBBlockstore(self.path, **kw))
         else:
             s = LMDBBlockstore(self.path, **kw)
         self.opened.append(s)

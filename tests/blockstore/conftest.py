@@ -13,7 +13,7 @@ from _bs_helpers import StoreMaker
 from fastswap.blockstore import LMDBBlockstore
 
 
-@pytest.fixture(params=["memory", "lmdb"])
+@pytest.fixture(params=["memory", "lmdb", "identity"])
 def maker(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StoreMaker]:
     m = StoreMaker(request.param, tmp_path)
     yield m

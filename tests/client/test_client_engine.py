@@ -13,7 +13,14 @@ import pytest
 from fastswap.cid import DAG_PB, compute_cid
 from fastswap.client.engine import ClientConfig, ClientEngine
 from fastswap.errors import SessionError, WantlistError
-from fastswap.events import BadBlock, BlockReceived, DontHave, FindProviders, Have
+from fastswap.events import (
+    BadBlock,
+    BlockReceived,
+    DisconnectPeer,
+    DontHave,
+    FindProviders,
+    Have,
+)
 from fastswap.message import (
     DONT_HAVE,
     HAVE,
@@ -446,7 +453,9 @@ def test_events_keep_arrival_order_and_unwanted_blocks_are_counted():
     s = e.new_session(0.0)
     blocks = make_blocks(3)
     c0, c1, c2 = blocks
-    e.want(s, [c0, c1], 0.0)
+    e.want(s, [c0, c1, c2], 0.0)
+    e.outgoing(0.0)
+    e.cancel(s, [c2], 0.0)  # A may still send it: late, not unsolicited
     msg = Message(blocks=[wire_block(c, blocks[c]) for c in (c1, c2, c0)],
                   presences=[BlockPresence(c1, HAVE)])
     ev = e.receive_message("A", msg, 0.1)
@@ -455,11 +464,13 @@ def test_events_keep_arrival_order_and_unwanted_blocks_are_counted():
     st = e.stats()
     assert st["unwanted_blocks"] == 1 and st["peers"]["A"]["unwanted_blocks"] == 1
     assert st["blocks"] == 2 and st["peers"]["A"]["bytes"] == 2 * 64
+    assert e.actions(0.1) == []  # nothing against A
 
 
 def test_bad_blocks_are_dropped_and_counted():
     e = engine(max_block_size=1000)
-    e.peer_connected("A", 0.0)
+    for p in "TAG":
+        e.peer_connected(p, 0.0)
     blocks = make_blocks(1)
     (c,) = blocks
     e.want(0, [c], 0.0)
@@ -467,13 +478,18 @@ def test_bad_blocks_are_dropped_and_counted():
     bad_prefix = Message(blocks=[(b"\x01\x55\x99\x99\x01\x20", blocks[c])])  # unknown hash
     garbage = Message(blocks=[(b"\xff", blocks[c])])
     big = Message(blocks=[(wire_block(c, b"")[0], b"x" * 1001)])
-    assert e.receive_message("A", tampered, 0.1) == []  # names another CID: unwanted
-    ev = e.receive_message("A", bad_prefix, 0.1) + e.receive_message("A", garbage, 0.1)
+    # names a CID nobody asked for: unwanted, and T (which lied) is dropped
+    assert e.receive_message("T", tampered, 0.1) == []
+    ev = e.receive_message("A", bad_prefix, 0.1) + e.receive_message("G", garbage, 0.1)
     ev += e.receive_message("A", big, 0.1)
     assert [type(x) for x in ev] == [BadBlock] * 3
-    assert all(x.peer == "A" for x in ev)
-    st = e.stats()["peers"]["A"]
+    assert [x.peer for x in ev] == ["A", "G", "A"]
+    st = e.stats()
     assert st["bad_blocks"] == 3 and st["unwanted_blocks"] == 1
+    assert st["peers"]["A"]["bad_blocks"] == 2  # what it cannot prove wrong: kept
+    # a malformed prefix names no block at all: G is dropped too
+    assert {(a.peer, type(a)) for a in e.actions(0.1)} == {("T", DisconnectPeer),
+                                                            ("G", DisconnectPeer)}
     assert e.wanted() == [c]  # still wanted
     ev = e.receive_message("A", blocks_msg(blocks, [c]), 0.2)
     assert ev == [BlockReceived(c, blocks[c], "A", False)]
