@@ -204,11 +204,13 @@ class HeliaPeer(PeerProcess):
         chunk_size: int | None = None,
         max_children: int | None = None,
         reduce_single_leaf_to_self: bool | None = None,
+        trickle: bool = False,
         timeout: float = 120.0,
     ) -> str:
         """@helia/unixfs ``addByteStream`` (a file by path) or ``addBytes`` (``data``).
         Options left as None keep @helia/unixfs 8 defaults: CIDv1, raw leaves, fixed 1 MiB
-        chunks, balanced layout with 1024 links per node. Returns the root CID."""
+        chunks, balanced layout with 1024 links per node (``trickle``: the trickle layout,
+        which needs ``max_children``). Returns the root CID."""
         if (path is None) == (data is None):
             raise ValueError("give exactly one of path or data")
         args: dict[str, Any] = {
@@ -217,12 +219,52 @@ class HeliaPeer(PeerProcess):
             "chunkSize": chunk_size,
             "maxChildren": max_children,
             "reduceSingleLeafToSelf": reduce_single_leaf_to_self,
+            "trickle": trickle,
         }
         if path is not None:
             args["path"] = str(Path(path).resolve())
         else:
             args["dataB64"] = base64.b64encode(data or b"").decode()
         return str(self.request("add", timeout=timeout, **args)["cid"])
+
+    def add_all(
+        self,
+        glob: str | os.PathLike[str] | None = None,
+        *,
+        entries: list[tuple[str, str | os.PathLike[str] | None]] | None = None,
+        wrap: bool = False,
+        hidden: bool = False,
+        cid_version: int | None = None,
+        raw_leaves: bool | None = None,
+        chunk_size: int | None = None,
+        max_children: int | None = None,
+        trickle: bool = False,
+        timeout: float = 300.0,
+    ) -> str:
+        """@helia/unixfs ``addAll``: of Helia's own ``globSource`` over the directory *glob*
+        (as a Helia user adds a directory; its paths start with the directory's name), or of
+        *entries* ``(path, file or None for a directory)`` in that order. ``wrap`` is
+        ``wrapWithDirectory``; importer options as :meth:`add`, ``trickle`` picks the trickle
+        layout (needs ``max_children``). Returns the last CID addAll yields: the root."""
+        if (glob is None) == (entries is None):
+            raise ValueError("give exactly one of glob or entries")
+        args: dict[str, Any] = {
+            "cidVersion": cid_version,
+            "rawLeaves": raw_leaves,
+            "chunkSize": chunk_size,
+            "maxChildren": max_children,
+            "trickle": trickle,
+            "wrap": wrap,
+            "hidden": hidden,
+        }
+        if glob is not None:
+            args["glob"] = str(Path(glob).resolve())
+        else:
+            args["entries"] = [
+                {"path": p, "file": None if f is None else str(Path(f).resolve())}
+                for p, f in entries or []
+            ]
+        return str(self.request("addAll", timeout=timeout, **args)["cid"])
 
     def dial(self, multiaddr: str, timeout: float = 30.0) -> dict[str, Any]:
         """Connect to a peer; returns {"peerId", "remoteAddr"}."""

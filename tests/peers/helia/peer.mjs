@@ -23,7 +23,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { withBitswap } from '@helia/bitswap'
 import { withLibp2pLight } from '@helia/libp2p'
-import { unixfs } from '@helia/unixfs'
+import { globSource, unixfs } from '@helia/unixfs'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
 import { ping } from '@libp2p/ping'
@@ -33,7 +33,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryBlockstore } from 'blockstore-core'
 import { createHeliaLight } from 'helia'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
-import { balanced } from 'ipfs-unixfs-importer/layout'
+import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
 
 function parseArgs (argv) {
@@ -190,7 +190,31 @@ function importerOptions (cmd) {
     opts.reduceSingleLeafToSelf = cmd.reduceSingleLeafToSelf
   }
   if (cmd.profile) opts.profile = cmd.profile
+  if (cmd.trickle) {
+    if (!cmd.maxChildren) throw new Error('trickle needs maxChildren (its default is not Helia\'s)')
+    opts.layout = trickle({ maxChildrenPerNode: cmd.maxChildren })
+  }
+  if (cmd.wrap) opts.wrapWithDirectory = true
   return opts
+}
+
+// what addAll imports: Helia's own globSource over a directory (`glob`: its parent is the
+// glob's cwd, so every path starts with the directory's name), or explicit entries
+// [{path, file}] in the order given (no `file`: a directory)
+async function * addAllSource (cmd) {
+  if (cmd.glob != null) {
+    const dir = cmd.glob.replace(/\/+$/, '')
+    const cut = dir.lastIndexOf('/')
+    const base = dir.slice(cut + 1)
+    yield * globSource(dir.slice(0, cut) || '/', `${base}/**/*`, { hidden: Boolean(cmd.hidden) })
+    return
+  }
+  for (const entry of cmd.entries ?? []) {
+    yield {
+      path: entry.path,
+      content: entry.file != null ? createReadStream(entry.file, { highWaterMark: 1 << 20 }) : undefined
+    }
+  }
 }
 
 function signalFor (cmd) {
@@ -214,6 +238,16 @@ const handlers = {
       throw new Error('add needs "path" or "dataB64"')
     }
     return { cid: cid.toString() }
+  },
+
+  async addAll (cmd) {
+    // @helia/unixfs addAll: every entry it yields (files first, the root last)
+    const entries = []
+    for await (const entry of fs.addAll(addAllSource(cmd), importerOptions(cmd))) {
+      entries.push({ path: entry.path, cid: entry.cid.toString() })
+    }
+    if (entries.length === 0) throw new Error('addAll imported nothing')
+    return { cid: entries[entries.length - 1].cid, entries }
   },
 
   async dial (cmd) {
