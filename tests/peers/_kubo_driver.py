@@ -330,8 +330,9 @@ def main() -> None:
 
     def op_add(cmd: dict[str, Any]) -> dict[str, Any]:
         path = os.path.abspath(cmd["path"])
-        if not os.path.isfile(path):
-            raise ValueError(f"no such file: {path}")
+        # AddFile takes a directory too (files.NewSerialFile, hidden entries included)
+        if not os.path.exists(path):
+            raise ValueError(f"no such file or directory: {path}")
         cid = kubo._string(kubo.lib.AddFile(kubo.repo, path.encode(), bool(cmd.get("onlyHash"))))
         if not cid:
             raise RuntimeError("AddFile failed (see the Go log lines)")
