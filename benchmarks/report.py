@@ -9,7 +9,9 @@ leechers, and writes:
 * ``BENCHMARKS.md``: a table per scenario, the machine, versions, date and command;
 * ``benchmarks/results/matrix.png``: the plot README.md shows;
 * ``benchmarks/results/matrix.json``: every round, in pytest-benchmark's JSON layout (the
-  input of ``python -m benchmarks.compare``, the regression guard).
+  input of ``python -m benchmarks.compare``, the regression guard);
+* ``benchmarks/results/micro.json``: the hot-path micro benchmarks (``MICRO``), whose ratios
+  -- compiled twin against pure twin and protobuf -- BENCHMARKS.md shows too.
 
 ``--smoke`` runs the same shapes tiny, one round, into ``.bench-smoke/`` (a minute or a few):
 proof that the harness works, not figures. ``--render FILE.json`` re-renders a saved run.
@@ -43,6 +45,9 @@ NOTES = ROOT / "benchmarks" / "NOTES.md"
 SMOKE_OUT = ROOT / ".bench-smoke"
 #: measured rounds per pair in the published run (the issue: medians of at least 5)
 ROUNDS = 5
+#: the hot-path micro benchmarks: compiled and pure twins side by side, protobuf as the oracle
+MICRO = ("test_bench_codec.py", "test_bench_wantlist.py", "test_bench_server.py",
+         "test_bench_client.py", "test_bench_noise.py", "test_bench_muxer.py")
 
 
 def _bench_requirements() -> list[str]:
@@ -136,7 +141,26 @@ def _versions(fastswap: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _write(doc: dict[str, Any], md: Path, png: Path | None, log: Any) -> None:
+def run_micro(path: Path, smoke: bool, log: Any) -> dict[str, Any] | None:
+    """The hot-path micro benchmarks (pytest-benchmark, in a pytest of their own, which
+    imports the installed fastswap: benchmarks/conftest.py); their JSON, or None if they
+    failed (said in the log)."""
+    quick = ["--benchmark-min-rounds=1", "--benchmark-max-time=0.01",
+             "--benchmark-warmup=off"] if smoke else []
+    log(f"micro benchmarks: {', '.join(MICRO)}")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"benchmarks/{f}" for f in MICRO), "-q",
+         "--benchmark-enable", "--benchmark-only", f"--benchmark-json={path}", *quick,
+         "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not path.exists():
+        log(f"micro benchmarks failed (exit {done.returncode}):\n{done.stdout[-3000:]}"
+            f"{done.stderr[-2000:]}")
+        return None
+    return dict(json.loads(path.read_text()))
+
+
+def _write(doc: dict[str, Any], md: Path, png: Path | None, log: Any,
+           micro: dict[str, Any] | None = None) -> None:
     from benchmarks.matrix.render import render_markdown, render_plot
 
     plot = None
@@ -149,7 +173,7 @@ def _write(doc: dict[str, Any], md: Path, png: Path | None, log: Any) -> None:
             log(f"no plot: {exc}")
     notes = NOTES.read_text() if NOTES.exists() else None
     md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(render_markdown(doc, plot=plot, notes=notes))
+    md.write_text(render_markdown(doc, plot=plot, notes=notes, micro=micro))
     log(f"wrote {md}")
 
 
@@ -171,11 +195,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="only render BENCHMARKS.md and the plot from a saved run")
     p.add_argument("--no-install", action="store_true", help="install nothing; fail instead")
+    micro = p.add_mutually_exclusive_group()
+    micro.add_argument("--micro", dest="micro", action="store_true", default=None,
+                       help="also run the hot-path micro benchmarks (default: on, not in smoke)")
+    micro.add_argument("--no-micro", dest="micro", action="store_false")
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.smoke else ROUNDS
     if args.warmup is None:
         args.warmup = 0 if args.smoke else 1
+    if args.micro is None:
+        args.micro = not args.smoke
     if args.rounds < 1 or args.warmup < 0:
         p.error("--rounds must be at least 1 and --warmup at least 0")
     return args
@@ -191,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     md = out / "BENCHMARKS.md" if out else ROOT / "BENCHMARKS.md"
     js = out / "matrix.json" if out else RESULTS / "matrix.json"
     png = out / "matrix.png" if out else RESULTS / "matrix.png"
+    mj = js.with_name("micro.json")
     if args.render:
-        _write(json.loads(args.render.read_text()), md, png, log)
+        saved = args.render.with_name("micro.json")
+        _write(json.loads(args.render.read_text()), md, png, log,
+               json.loads(saved.read_text()) if saved.exists() else None)
         return 0
 
     from benchmarks.matrix import scenarios as sc_mod
@@ -233,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         run = run_matrix(chosen, rounds=args.rounds, warmup=args.warmup, workdir=Path(work),
                          log=log)
     log(f"matrix done in {time.monotonic() - t0:.0f} s")
+    js.parent.mkdir(parents=True, exist_ok=True)
+    micro = run_micro(mj, args.smoke, log) if args.micro else None
     doc = to_benchmark_json(
         run.results,
         machine_info=pytest_benchmark_generate_machine_info(),
@@ -251,10 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             "bad_checks": run.bad_checks,
             "seconds": time.monotonic() - t0,
         })
-    js.parent.mkdir(parents=True, exist_ok=True)
     js.write_text(json.dumps(doc, indent=1))
     log(f"wrote {js}")
-    _write(doc, md, png, log)
+    _write(doc, md, png, log, micro)
     if run.bad_checks:
         print("benchmarks.report: leechers got other bytes than the seeders':\n  "
               + "\n  ".join(run.bad_checks), file=sys.stderr)

@@ -113,9 +113,30 @@ def _table(rows: list[PairResult], figure: str) -> list[str]:
     return lines
 
 
-def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None) -> str:
+def _micro_section(micro: dict[str, Any]) -> list[str]:
+    from benchmarks.ratios import from_json, ratio_tables
+
+    out = ["## Hot paths: compiled twin, pure twin, protobuf", "",
+           "The micro benchmarks of `benchmarks/` (pytest-benchmark, same run): each group's "
+           "median per entry and its ratios -- the compiled twin against its pure-Python twin "
+           "(`x pure`), against protobuf where protobuf is the reference, else against the "
+           "group's slowest entry. Above 1: faster. Raw: `micro.json` beside `matrix.json`.",
+           ""]
+    for group, rows in ratio_tables(from_json(micro)).items():
+        out += [f"**{group or '(no group)'}**", "", "| benchmark | median | ratios |",
+                "|---|---|---|"]
+        for e, ratios in rows:
+            refs = ", ".join(f"{r:.2f}x vs {k}" for k, r in ratios.items()) or "-"
+            out.append(f"| `{e.name}` | {e.median * 1e6:,.1f} us | {refs} |")
+        out.append("")
+    return out
+
+
+def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None,
+                    micro: dict[str, Any] | None = None) -> str:
     """BENCHMARKS.md for the document; *plot* is the PNG's path relative to the file,
-    *notes* Markdown written by people (why fastswap is not ahead where it is not)."""
+    *notes* Markdown written by people (why fastswap is not ahead where it is not), *micro*
+    the micro benchmarks' pytest-benchmark JSON."""
     results = from_benchmark_json(doc)
     m = doc["matrix"]
     scenarios = {s["id"]: s for s in m["scenarios"]}
@@ -193,6 +214,8 @@ def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None)
             out += [sc["note"][0].upper() + sc["note"][1:] + ".", ""]
         out += _table(rows, sc["figure"])
         out.append("")
+    if micro is not None:
+        out += _micro_section(micro)
     out += ["## Reproduce", "", "```sh", m["command"], "```", "",
             f"Raw rounds: `{m.get('json', 'the JSON file')}` (pytest-benchmark's JSON layout). "
             "Compare a later run with `python -m benchmarks.compare OLD.json NEW.json`.", ""]
