@@ -28,6 +28,8 @@ __all__ = ["BASELINES", "Entry", "from_json", "ratio_lines", "ratio_tables"]
 BASELINES: dict[str, tuple[str, ...]] = {
     # issue 4: fastswap -> fastswap against Kubo -> Kubo and Helia -> Helia, same file
     "transfer": ("kubo_to_kubo", "helia_to_helia"),
+    # issue 12: time to first byte from a bootstrap peer only, against Kubo in one topology
+    "routing-ttfb": ("kubo_via_dht",),
 }
 _PROTOBUF = "protobuf"
 

@@ -113,7 +113,7 @@ def _machine() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 mem = int(line.split()[1]) / (1 << 20)
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem,
-            "system": platform.platform()}
+            "system": platform.platform(), "load_after": os.getloadavg()[0]}
 
 
 def _versions(fastswap: dict[str, Any]) -> dict[str, str]:
@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         " " + shlex.join(argv if argv is not None else sys.argv[1:])
         if (argv if argv is not None else sys.argv[1:]) else "")
     t0 = time.monotonic()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="fastswap-matrix-", dir=args.workdir) as work:
         run = run_matrix(chosen, rounds=args.rounds, warmup=args.warmup, workdir=Path(work),
                          log=log)
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": args.warmup,
             "systems": systems,
             "scenarios": [asdict(s) for s in chosen],
-            "machine": _machine(),
+            "machine": {**_machine(), "load_before": load_before},
             "versions": _versions(fastswap),
             "json": os.path.relpath(js, md.parent),
             "bad_checks": run.bad_checks,

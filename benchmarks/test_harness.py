@@ -22,8 +22,9 @@ from benchmarks.matrix.scenarios import full, select, smoke
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _doc(medians: dict[tuple[str, str], float], unmeasured: dict[tuple[str, str], str] = {}
-         ) -> dict:
+def _doc(medians: dict[tuple[str, str], float],
+         unmeasured: dict[tuple[str, str], str] | None = None) -> dict:
+    unmeasured = unmeasured or {}
     return {
         "benchmarks": [{"group": g, "name": n, "stats": {"median": m}}
                        for (g, n), m in medians.items()],
@@ -93,7 +94,7 @@ def test_scenarios_cover_the_issue_and_select_by_system() -> None:
     ids = [s.id for s in full()]
     assert ids == ["1x1-64MiB", "1x1-256MiB", "1x1-1GiB", "1x1-16MiB-1KiB-blocks",
                    "1x1-tree-2000", "1x4-256MiB", "1x8-128MiB", "4x1-256MiB", "cli-256MiB"]
-    assert [s.id for s in smoke()][0] == "1x1-2MiB"
+    assert next(s.id for s in smoke()) == "1x1-2MiB"
     picked = select(smoke(), ids=["1x1-2MiB", "cli"], systems=["fastswap", "kubo"])
     assert [s.id for s in picked] == ["1x1-2MiB", "cli-2MiB"]
     assert picked[0].pairs == (("fastswap", "fastswap"), ("kubo", "kubo"),

@@ -50,11 +50,11 @@ if not fastswap.HAS_EXTENSIONS:
                      "(python -m pip install .) and run the benchmarks again")
 sys.path.append(str(ROOT))  # after fastswap: the checkout must not shadow it
 
-from benchmarks.matrix.content import BlockDir, BlockEntry  # noqa: E402
-from fastswap.block import Block  # noqa: E402
-from fastswap.cid import RAW, decode_cid, parse, to_str  # noqa: E402
-from fastswap.dag import cat, import_file  # noqa: E402
-from fastswap.node import Node  # noqa: E402
+from benchmarks.matrix.content import BlockDir, BlockEntry
+from fastswap.block import Block
+from fastswap.cid import RAW, decode_cid, parse, to_str
+from fastswap.dag import cat, import_file
+from fastswap.node import Node
 
 #: blocks per put_many while loading a block directory (bounded memory: 64 x 256 KiB)
 _LOAD_BATCH = 64
@@ -73,8 +73,9 @@ _MAX_CHILDREN = 174
 def directory_support() -> tuple[Any, Any, str | None]:
     """(import a directory -> root CID, walk a DAG -> events, None), or (None, None, why not)."""
     try:
-        from fastswap.dag import import_path, walk
         from fastswap.dag.exporter import End, Start
+
+        from fastswap.dag import import_path, walk
     except ImportError:
         return None, None, ("this fastswap cannot import or export directories yet (the "
                             "directory issue adds fastswap.dag.import_path and walk)")

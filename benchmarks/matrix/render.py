@@ -117,10 +117,10 @@ def _micro_section(micro: dict[str, Any]) -> list[str]:
     from benchmarks.ratios import from_json, ratio_tables
 
     out = ["## Hot paths: compiled twin, pure twin, protobuf", "",
-           "The micro benchmarks of `benchmarks/` (pytest-benchmark, same run): each group's "
+           ("The micro benchmarks of `benchmarks/` (pytest-benchmark, same run): each group's "
            "median per entry and its ratios -- the compiled twin against its pure-Python twin "
            "(`x pure`), against protobuf where protobuf is the reference, else against the "
-           "group's slowest entry. Above 1: faster. Raw: `micro.json` beside `matrix.json`.",
+           "group's slowest entry. Above 1: faster. Raw: `micro.json` beside `matrix.json`."),
            ""]
     for group, rows in ratio_tables(from_json(micro)).items():
         out += [f"**{group or '(no group)'}**", "", "| benchmark | median | ratios |",
@@ -145,21 +145,23 @@ def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None,
     out = [
         "# Benchmarks: Bitswap on loopback, fastswap against Kubo, Helia and py-libp2p",
         "",
-        f"Measured {doc['datetime'][:19].replace('T', ' ')} UTC with `{m['command']}` "
+        (f"Measured {doc['datetime'][:19].replace('T', ' ')} UTC with `{m['command']}` "
         f"(commit `{doc['commit_info'].get('id', '?')[:12]}`"
-        f"{', dirty' if doc['commit_info'].get('dirty') else ''}).",
+        f"{', dirty' if doc['commit_info'].get('dirty') else ''})."),
         "",
-        f"- Machine: {mi['cpu']}, {mi['cores']} cores, {mi['memory_gib']:.0f} GiB, "
-        f"{mi['system']}; every process on 127.0.0.1, the machine otherwise "
-        f"{'shared (noisy: compare ratios within this run)' if mi.get('shared', True) else 'idle'}.",
-        f"- fastswap {v['fastswap']} (installed at `{v['fastswap_file']}`, compiled twins), "
+        (f"- Machine: {mi['cpu']}, {mi['cores']} cores, {mi['memory_gib']:.0f} GiB, "
+         f"{mi['system']}; every process on 127.0.0.1. Load average (1 min) "
+         f"{mi['load_before']:.2f} before the run, {mi['load_after']:.2f} after: whatever "
+         "else ran on the machine slowed every system alike (rounds are interleaved), so "
+         "compare ratios within this run."),
+        (f"- fastswap {v['fastswap']} (installed at `{v['fastswap_file']}`, compiled twins), "
         f"Kubo {v['kubo']}, Helia {v['helia']}, py-libp2p {v['py-libp2p']}, "
-        f"Python {v['python']}.",
-        f"- {m['rounds']} measured round(s) per pair (the median shown), {m['warmup']} "
+        f"Python {v['python']}."),
+        (f"- {m['rounds']} measured round(s) per pair (the median shown), {m['warmup']} "
         "warm-up round(s) discarded; rounds interleaved across pairs (round 1 of every pair, then "
         "round 2, ...). Fresh leecher processes and stores every round; each seeder started "
         "and loaded once per scenario, before the first round. Every transfer checked (sha256 "
-        "of the file, or of every file of a directory) after its clock stopped.",
+        "of the file, or of every file of a directory) after its clock stopped."),
         "",
     ]
     if plot:
@@ -167,38 +169,38 @@ def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None,
     out += [
         "## Reading the tables",
         "",
-        "- **MB/s**: payload bytes (the file's, 10^6 B/s) delivered per second; with several "
+        ("- **MB/s**: payload bytes (the file's, 10^6 B/s) delivered per second; with several "
         "leechers, all of them together over the round's wall time. **blocks/s**, "
-        "**files/s**: the same for blocks and files.",
-        "- **x fastswap**: the row's figure over fastswap -> fastswap's (above 1: faster). "
+        "**files/s**: the same for blocks and files."),
+        ("- **x fastswap**: the row's figure over fastswap -> fastswap's (above 1: faster). "
         "**x peer's own pair**: a pair mixing fastswap with peer X over X -> X: what putting "
-        "fastswap on one side does for a network of X.",
-        "- **CPU s/GB**: CPU seconds (user + system, every thread) of each side's processes "
+        "fastswap on one side does for a network of X."),
+        ("- **CPU s/GB**: CPU seconds (user + system, every thread) of each side's processes "
         "during the timed fetch, per GB delivered. **RSS MiB**: each side's peak resident set "
         "during the round (`VmHWM`; file-backed pages such as an LMDB map count; the largest "
-        "process of the side). Read from `/proc` by the harness, the same way for every system.",
+        "process of the side). Read from `/proc` by the harness, the same way for every system."),
         "- **duplicate blocks**, **messages sent**: Bitswap counters, where the system reports "
         "them (n/a otherwise: "
         + "; ".join(f"{k}: {why}" for k, why in NOT_REPORTED.items()) + ").",
         "",
-        "What each leecher's clock covers (the harness's clock, `perf_counter`, around the "
-        "command that fetches):",
+        ("What each leecher's clock covers (the harness's clock, `perf_counter`, around the "
+        "command that fetches):"),
         "",
         "| leecher | clock |",
         "|---|---|",
         *[f"| {k} | {c} |" for k, c in CLOCKS.items()],
         "",
-        "Every seeder serves the same DAG in the file scenarios (CIDv1, raw 256 KiB leaves or "
+        ("Every seeder serves the same DAG in the file scenarios (CIDv1, raw 256 KiB leaves or "
         "1 KiB ones, 174 links per node, built by fastswap's importer and loaded into each "
-        "store as blocks: see `benchmarks/matrix/systems.py`).",
+        "store as blocks: see `benchmarks/matrix/systems.py`)."),
         "",
         "## Where fastswap is not ahead",
         "",
     ]
     behind = not_ahead(results, scenarios)
     out += [f"- {s}" for s in behind] if behind else [
-        "Nowhere: fastswap -> fastswap leads every scenario, and no pair with fastswap on "
-        "one side is slower than the peer's own pair."]
+        ("Nowhere: fastswap -> fastswap leads every scenario, and no pair with fastswap on "
+        "one side is slower than the peer's own pair.")]
     out.append("")
     if notes:
         out += ["### Why", "", notes.strip(), ""]
@@ -217,8 +219,8 @@ def render_markdown(doc: dict[str, Any], *, plot: str | None, notes: str | None,
     if micro is not None:
         out += _micro_section(micro)
     out += ["## Reproduce", "", "```sh", m["command"], "```", "",
-            f"Raw rounds: `{m.get('json', 'the JSON file')}` (pytest-benchmark's JSON layout). "
-            "Compare a later run with `python -m benchmarks.compare OLD.json NEW.json`.", ""]
+            (f"Raw rounds: `{m.get('json', 'the JSON file')}` (pytest-benchmark's JSON layout). "
+            "Compare a later run with `python -m benchmarks.compare OLD.json NEW.json`."), ""]
     return "\n".join(out)
 
 

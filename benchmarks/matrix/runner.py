@@ -39,7 +39,7 @@ from benchmarks.matrix.systems import (
     start_seeder,
 )
 
-__all__ = ["Run", "run_matrix", "round_timeout"]
+__all__ = ["Run", "round_timeout", "run_matrix"]
 
 
 def round_timeout(nbytes: int) -> float:
