@@ -1,7 +1,7 @@
 """What the matrix moves, made once per scenario and checked after every transfer.
 
-* a file of N bytes (``make_file``): seeded pseudo-random bytes, so every block is distinct
-  and a run is repeatable; its sha256 is the check;
+* a file of N random bytes (``write_random_file``, shared with the transfer benchmarks), so
+  every block is distinct; its sha256 is the check;
 * a directory of N files (``make_tree``): a flat directory of files between 512 B and 32 KiB
   with long names (so Kubo's and Helia's importers make one plain directory node or, past
   256 KiB of links, a HAMT shard, as they would for a real folder); its check is
@@ -28,40 +28,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._peerproc import file_sha256, write_random_file
+
 __all__ = [
     "BlockDir",
     "BlockEntry",
     "dir_tree_digest",
     "file_sha256",
-    "make_file",
     "make_tree",
     "tree_digest",
+    "write_random_file",
 ]
 
-_MIB = 1 << 20
 MANIFEST = "manifest.json"
-
-
-def make_file(path: str | os.PathLike[str], size: int, seed: int = 0) -> str:
-    """Write *size* bytes of ``random.Random(seed)`` to *path*; return their sha256."""
-    rng = random.Random(f"fastswap-matrix-{seed}")
-    h = hashlib.sha256()
-    with open(path, "wb") as fh:
-        left = size
-        while left:
-            chunk = rng.randbytes(min(left, _MIB))
-            h.update(chunk)
-            fh.write(chunk)
-            left -= len(chunk)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(4 * _MIB):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tree_digest(files: Iterable[tuple[str, str]]) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.matrix import procfs
-from benchmarks.matrix.content import make_file, make_tree
+from benchmarks.matrix.content import make_tree, write_random_file
 from benchmarks.matrix.results import PairResult, Round
 from benchmarks.matrix.scenarios import Scenario
 from benchmarks.matrix.systems import (
@@ -76,7 +76,7 @@ class _Contents:
                 self.made[key] = Content(tree=d / "tree", tree_digest=digest,
                                          tree_files=sc.size, tree_bytes=nbytes)
             else:
-                make_file(d / "source.bin", sc.size)
+                write_random_file(d / "source.bin", sc.size)
                 bd = build_blockdir(d / "source.bin", d / "blocks", sc.chunk)
                 (d / "source.bin").unlink()
                 self.made[key] = Content(blockdir=bd)
