@@ -46,6 +46,9 @@ def test_compare_names_what_got_slower_and_what_went_missing() -> None:
     assert [(c.name, round(c.ratio, 3)) for c in changes] == [
         ("fastswap -> fastswap", 1.5), ("kubo -> kubo", 1.05), ("encode[c]", 0.5)]
     assert gone == {("1x1", "helia -> helia"): "TimeoutError: helia did not finish in 60 s"}
+    # a run of only some groups: the others are not missing, a group's absent entry is
+    _, gone = compare(BASE, _doc({("1x1", "kubo -> kubo"): 4.0}))
+    assert set(gone) == {("1x1", "fastswap -> fastswap"), ("1x1", "helia -> helia")}
 
 
 def test_compare_relative_to_a_reference_forgives_a_uniformly_slower_machine() -> None:
