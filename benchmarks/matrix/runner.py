@@ -42,10 +42,11 @@ from benchmarks.matrix.systems import (
 __all__ = ["Run", "round_timeout", "run_matrix"]
 
 
-def round_timeout(nbytes: int) -> float:
-    """Seconds a round may take: a minute plus the bytes at 2 MB/s (py-libp2p, the slowest
-    peer, moves 11-55 MB/s here)."""
-    return 60.0 + nbytes / 2e6
+def round_timeout(nbytes: int, nblocks: int | None) -> float:
+    """Seconds a round may take: a minute, plus the bytes at 2 MB/s (py-libp2p, the slowest
+    peer, moves 11-55 MB/s here), plus the blocks at 100 a second (Helia and py-libp2p move
+    about a thousand 1 KiB blocks a second here)."""
+    return 60.0 + nbytes / 2e6 + (nblocks or 0) / 100
 
 
 @dataclass
@@ -127,7 +128,7 @@ def _run_scenario(sc: Scenario, content: Content, rounds: int, warmup: int, work
                         setattr(results[p], *why)
                         log(f"  {results[p].name:<44} not measured: {why[1]}")
                 active = [p for p in active if p[0] != system]
-        timeout = round_timeout(per_round)
+        timeout = round_timeout(per_round, results[sc.pairs[0]].blocks_per_round)
         for i in range(warmup + rounds):
             label = "warm-up" if i < warmup else f"round {i - warmup + 1}/{rounds}"
             for pair in list(active):
