@@ -13,8 +13,10 @@ leechers, and writes:
 * ``benchmarks/results/micro.json``: the hot-path micro benchmarks (``MICRO``), whose ratios
   -- compiled twin against pure twin and protobuf -- BENCHMARKS.md shows too.
 
-``--smoke`` runs the same shapes tiny, one round, into ``.bench-smoke/`` (a minute or a few):
+``--smoke`` runs the same shapes tiny, one round, into ``.bench-smoke/`` (a few minutes):
 proof that the harness works, not figures. ``--render FILE.json`` re-renders a saved run.
+BENCHMARKS.md lists, from the figures, every place fastswap is not ahead; the reasons are for
+people to write, in ``benchmarks/NOTES.md``, which the page then includes under "Why".
 Run it from the checkout; it measures the *installed* fastswap (``benchmarks/_installed.py``).
 """
 
