@@ -351,7 +351,7 @@ class Leecher:
         elif self.system == "kubo":
             fut = proc.submit("download", cid=root, dest=str(self.workdir / "out"), hash=False)
         elif self.system == "helia":
-            op = "tree" if content.is_tree else "cat"
+            op = "fetchTree" if content.is_tree else "cat"
             fut = proc.submit(op, cid=root, hash=False, timeoutMs=int(timeout * 1000))
         elif self.system == "py-libp2p":
             if content.is_tree:
@@ -440,7 +440,7 @@ class Leecher:
         if self.system == "fastswap":
             files = proc.request("check_tree", cid=root, timeout=600)["files"]
         else:
-            files = proc.request("tree", cid=root, timeoutMs=600_000, timeout=600)["files"]
+            files = proc.request("fetchTree", cid=root, timeoutMs=600_000, timeout=600)["files"]
         return tree_digest((p, d) for p, d in files)
 
     def counters(self) -> dict[str, int | None]:

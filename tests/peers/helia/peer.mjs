@@ -79,7 +79,7 @@ const helia = withBitswap(
 
 const fs = unixfs(helia)
 
-// files of a directory fetched at once by the `tree` command
+// files of a directory fetched at once by the `fetchTree` command
 const TREE_FILES_AT_ONCE = 16
 
 // ---- /fastswap/echo/1.0.0 (as tests/peers/pylibp2p_driver.py serves it) --------------------
@@ -288,10 +288,11 @@ const handlers = {
     return hash === null ? { size } : { sha256: hash.digest('hex'), size }
   },
 
-  async tree (cmd) {
-    // a UnixFS file or directory, fetched as a Helia user would: `ls` each directory and
-    // `cat` its files, TREE_FILES_AT_ONCE at a time. Returns every file's [path, sha256]
-    // (path relative to the root, "/"-separated) unless hash: false, and the byte count
+  async fetchTree (cmd) {
+    // the benchmark matrix's fetch of a UnixFS file or directory (benchmarks/matrix), as a
+    // Helia user would: `ls` each directory and `cat` its files, TREE_FILES_AT_ONCE at a time.
+    // Returns every file's [path, sha256] (path relative to the root, "/"-separated; sha256
+    // null with hash: false, which keeps hashing out of the benchmark's clock) and the bytes
     const signal = signalFor(cmd)
     const files = []
     let bytes = 0
