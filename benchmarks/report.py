@@ -75,9 +75,13 @@ def _missing(requirements: list[str]) -> list[str]:
     return out
 
 
-def ensure_installed(systems: list[str], log: Any) -> None:
-    """Install what the run needs and is missing (see the module docstring)."""
+def ensure_installed(systems: list[str], log: Any, *, install: bool = True) -> None:
+    """Install what the run needs and is missing (see the module docstring); with *install*
+    false, BenchmarkSetupError naming the missing packages instead."""
     missing = _missing(_bench_requirements())
+    if missing and not install:
+        raise BenchmarkSetupError(f"missing {' '.join(missing)}: run without --no-install, or "
+                                  "install them (python -m pip install '.[bench]')")
     if missing:
         log(f"installing the bench extra's missing packages: {' '.join(missing)}")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing],
@@ -243,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         raise SystemExit("no scenario left to run: check --scenarios and --systems")
     try:
-        if not args.no_install:
+        if args.no_install:
+            ensure_installed([], log, install=False)  # the peers check themselves at start
+        else:
             ensure_installed(systems, log)
         fastswap = probe()
     except (BenchmarkSetupError, subprocess.CalledProcessError) as exc:
