@@ -18,6 +18,7 @@
 
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -77,6 +78,9 @@ const helia = withBitswap(
 )
 
 const fs = unixfs(helia)
+
+// files of a directory fetched at once by the `tree` command
+const TREE_FILES_AT_ONCE = 16
 
 // ---- /fastswap/echo/1.0.0 (as tests/peers/pylibp2p_driver.py serves it) --------------------
 // Every byte read is written back until the remote closes its write side; then we close ours.
@@ -272,41 +276,54 @@ const handlers = {
   },
 
   async cat (cmd) {
-    // fetch (over Bitswap if needed) and hash the file's bytes; never kept in memory whole
+    // fetch (over Bitswap if needed) and hash the file's bytes; never kept in memory whole.
+    // hash: false only drains them (a benchmark hashes afterwards, outside its clock)
     const cid = CID.parse(cmd.cid)
-    const hash = createHash('sha256')
+    const hash = cmd.hash === false ? null : createHash('sha256')
     let size = 0
     for await (const chunk of fs.cat(cid, { signal: signalFor(cmd) })) {
-      hash.update(chunk)
+      hash?.update(chunk)
       size += chunk.byteLength
     }
-    return { sha256: hash.digest('hex'), size }
+    return hash === null ? { size } : { sha256: hash.digest('hex'), size }
   },
 
   async tree (cmd) {
-    // fetch (over Bitswap if needed) a whole UnixFS tree with @helia/unixfs's own ls/cat and
-    // describe it: every entry's path, type and, for files, size and sha256 (nothing kept)
+    // fetch a UnixFS file or directory tree (over Bitswap if needed) as a Helia user would:
+    // @helia/unixfs's own `ls` of each directory and `cat` of its files, TREE_FILES_AT_ONCE at
+    // a time, and describe it: every entry's path (relative to the root, "/"-separated; the
+    // root's is ""), type, and for files size and sha256 (null with hash: false, which keeps
+    // hashing out of a benchmark's clock). Nothing is kept; `bytes` is the files' total.
     const signal = signalFor(cmd)
     const entries = []
-    const visit = async (cid, path) => {
-      const st = await fs.stat(cid, { signal })
-      if (st.type === 'directory') {
-        entries.push({ path, type: 'directory' })
-        for await (const entry of fs.ls(cid, { signal })) {
-          await visit(entry.cid, path === '' ? entry.name : `${path}/${entry.name}`)
-        }
-        return
-      }
-      const hash = createHash('sha256')
+    let bytes = 0
+    async function file (cid, path) {
+      const hash = cmd.hash === false ? null : createHash('sha256')
       let size = 0
       for await (const chunk of fs.cat(cid, { signal })) {
-        hash.update(chunk)
+        hash?.update(chunk)
         size += chunk.byteLength
       }
-      entries.push({ path, type: 'file', size, sha256: hash.digest('hex') })
+      bytes += size
+      entries.push({ path, type: 'file', size, sha256: hash === null ? null : hash.digest('hex') })
+    }
+    async function visit (cid, path) {
+      const st = await fs.stat(cid, { signal })
+      if (st.type !== 'directory') return file(cid, path)
+      entries.push({ path, type: 'directory' })
+      const children = []
+      for await (const entry of fs.ls(cid, { signal })) children.push(entry)
+      let next = 0
+      const worker = async () => {
+        while (next < children.length) {
+          const entry = children[next++]
+          await visit(entry.cid, path === '' ? entry.name : `${path}/${entry.name}`)
+        }
+      }
+      await Promise.all(Array.from({ length: TREE_FILES_AT_ONCE }, worker))
     }
     await visit(CID.parse(cmd.cid), '')
-    return { entries }
+    return { entries, bytes }
   },
 
   async echo (cmd) {
@@ -374,6 +391,15 @@ const handlers = {
 
   async has (cmd) {
     return { has: await helia.blockstore.has(CID.parse(cmd.cid), { offline: true }) }
+  },
+
+  async putBlocks (cmd) {
+    // store blocks given as files ({cid, path}), as `ipfs block put` would: how the
+    // benchmark matrix gives every seeder the same DAG (benchmarks/matrix/systems.py)
+    for (const b of cmd.blocks) {
+      await helia.blockstore.put(CID.parse(b.cid), await readFile(b.path))
+    }
+    return { count: cmd.blocks.length }
   },
 
   async stop () {
