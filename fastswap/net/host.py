@@ -469,9 +469,12 @@ class Host:
             conn.transport.abort()
             return
         if len(self._handshaking) >= self.max_handshaking:
-            # full: drop the oldest handshake if it has had time to finish (a silent socket),
-            # rather than the newcomer
-            oldest = next(iter(self._handshaking))
+            # full: rather than the newcomer, drop the oldest handshake of the address that
+            # holds the most, if it has had time to finish (a silent socket). Evicting from the
+            # heaviest user keeps a flood from one address from evicting an honest handshake
+            # that a loaded machine makes slow.
+            heaviest = max(self._handshaking_ips, key=self._handshaking_ips.__getitem__)
+            oldest = next(c for c, a in self._handshaking.items() if a == heaviest)
             age = conn.loop.time() - oldest.opened_at
             if age < _defaults.INBOUND_HANDSHAKE_EVICT_AGE_SECONDS:
                 self._refuse(

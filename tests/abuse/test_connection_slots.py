@@ -121,3 +121,35 @@ def test_in_use_peers_are_kept_idle(run_uv) -> None:
             assert a.connection(c.peer_id) is None
 
     run_uv(main())
+
+
+def test_a_full_handshake_budget_evicts_from_the_address_holding_most(run_uv, monkeypatch) -> None:
+    """The victim is the oldest handshake of the heaviest address, not the oldest overall: a
+    slow honest handshake (here: the oldest) survives a flood from another address."""
+    from fastswap import _defaults
+
+    monkeypatch.setattr(_defaults, "INBOUND_HANDSHAKE_EVICT_AGE_SECONDS", 0.0)
+
+    async def silent_from(ip: str, port: int) -> asyncio.StreamWriter:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ip, 0))
+        return writer
+
+    async def main() -> None:
+        async with Host(listen_addrs=[LISTEN], max_handshaking=8, max_handshaking_per_ip=100,
+                        inbound_handshake_timeout=30.0) as host:
+            port = host.addrs[0].tcp_address()[1]
+            writers = [await silent_from("127.0.0.4", port)]  # the oldest: one "slow" peer
+            await asyncio.sleep(0.05)
+            for _ in range(7):
+                writers.append(await silent_from("127.0.0.5", port))
+            await asyncio.sleep(0.05)
+            assert host.handshaking == 8
+            writers.append(await silent_from("127.0.0.6", port))  # a newcomer: someone goes
+            await asyncio.sleep(0.1)
+            ips = sorted(host._handshaking.values())
+            assert ips.count("127.0.0.4") == 1 and ips.count("127.0.0.5") == 6, ips
+            assert ips.count("127.0.0.6") == 1
+            for w in writers:
+                w.close()
+
+    run_uv(main())
