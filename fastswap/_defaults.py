@@ -190,11 +190,14 @@ PENALTY_PARTIAL_FRAME = 25.0
 #: Peers remembered (scores, bans): the oldest entries go first past it.
 MAX_TRACKED_PEERS = 8192
 #: Bytes of unfinished Bitswap messages (received, not yet complete) held per connection and per
-#: peer; the stream that pushes past it is reset and the peer penalised. Two maximal messages
-#: per connection (Kubo keeps one stream, Helia one per message); boxo has no such bound (its
-#: msgio reader allocates the whole declared length up front).
-MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION = 8 * 1024 * 1024
-MAX_PARTIAL_MESSAGE_BYTES_PER_PEER = 16 * 1024 * 1024
+#: peer; the stream that pushes past it is reset and the peer penalised. boxo has no such bound
+#: (its msgio reader allocates the whole declared length up front). Honest peers hold several:
+#: Kubo 0.22 over 1.0.0/1.1.0 sends each message on a stream of its own, many at once, and held
+#: 11.5 MB (a 64 MiB fetch) to 22 MB (16 MiB, a loaded machine) of partial messages on one
+#: connection here; an 8 MiB budget banned it. 64 MiB is about three times the most seen, and
+#: still bounds a peer's hoard (the issue's attack held 800 MB).
+MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION = 64 * 1024 * 1024
+MAX_PARTIAL_MESSAGE_BYTES_PER_PEER = 128 * 1024 * 1024
 #: Seconds a Bitswap message may take from its first byte to its last (a 4 MiB message at 1 MB/s
 #: takes 4 s).
 PARTIAL_MESSAGE_TIMEOUT_SECONDS = 30.0

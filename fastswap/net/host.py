@@ -473,10 +473,15 @@ class Host:
             # holds the most, if it has had time to finish (a silent socket). Evicting from the
             # heaviest user keeps a flood from one address from evicting an honest handshake
             # that a loaded machine makes slow.
-            heaviest = max(self._handshaking_ips, key=self._handshaking_ips.__getitem__)
+            # An address that holds more handshakes than the newcomer's gives way at once (it
+            # is crowding the others out, however fast it replaces them); between equals the
+            # age rule keeps a burst of newcomers from evicting each other.
+            counts = self._handshaking_ips
+            heaviest = max(counts, key=counts.__getitem__)
             oldest = next(c for c, a in self._handshaking.items() if a == heaviest)
             age = conn.loop.time() - oldest.opened_at
-            if age < _defaults.INBOUND_HANDSHAKE_EVICT_AGE_SECONDS:
+            if (counts[heaviest] <= counts.get(ip, 0) + 1
+                    and age < _defaults.INBOUND_HANDSHAKE_EVICT_AGE_SECONDS):
                 self._refuse(
                     "handshaking", "refusing inbound connection from %s: %d connections are "
                     "handshaking (max_handshaking)", ip, self.max_handshaking,
