@@ -104,12 +104,23 @@ SERVER_TARGET_MESSAGE_BYTES = 1024 * 1024
 #: Wantlist entries kept per peer (boxo: MaxQueuedWantlistEntriesPerPeer = 1024). When full, a
 #: new want of higher priority evicts the lowest-priority entry; otherwise it is dropped.
 SERVER_MAX_WANTLIST_ENTRIES_PER_PEER = 1024
-#: Wantlist entries kept across all peers: bounds the engine's memory whatever number of peers
-#: connect (256 peers with full wantlists).
+#: Wantlist entries kept across all peers (boxo has no such budget: its memory grows with the
+#: number of peers times 1024). When it is full, a new entry is taken from the peer holding the
+#: most entries, never refused because others filled it (server/engine.py, "Budgets").
 SERVER_MAX_TOTAL_WANTLIST_ENTRIES = 256 * 1024
-#: Block bytes queued for sending across all peers; block tasks beyond it are refused (the peer
-#: re-sends its wantlist and gets them later). Accounting, not memory: data stays in the store.
+#: Wantlist entries every peer may hold whatever the others hold, even past the total budget:
+#: the total over MAX_CONNECTIONS peers (1024 x 256 = the total), so the reserve is a promise
+#: the connection limit keeps. An honest fetcher holds a few hundred entries at a seeder.
+SERVER_RESERVED_WANTLIST_ENTRIES_PER_PEER = 256
+#: Block bytes queued for sending across all peers (accounting, not memory: the data stays in
+#: the store). A push past it levels the peers' queues to a common level instead of refusing
+#: (server/_taskqueue_py.py, "Limits"); boxo has no byte budget (its queue is as deep as the
+#: wantlist).
 SERVER_MAX_TOTAL_QUEUED_BYTES = 1024 * 1024 * 1024
+#: Queued block bytes every peer may hold whatever the others hold: four 1 MiB responses, so a
+#: peer that reads keeps its pipe full (one response written, one built, two waiting) while
+#: 1,000 peers that never read hold the rest of the budget.
+SERVER_RESERVED_QUEUED_BYTES_PER_PEER = 4 * 1024 * 1024
 #: Response bytes handed to a peer's driver and not yet reported sent (boxo:
 #: MaxOutstandingBytesPerPeer = 1 MiB). Two full responses: one being written while the next is
 #: built keeps the pipe full; a greedy peer cannot take more of the server than this at a time.
