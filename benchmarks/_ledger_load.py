@@ -58,7 +58,7 @@ def messages(cids: list[bytes], peers: int = PEERS, rounds: int = ROUNDS
                        for k in range(WANTS_PER_MESSAGE)]
             # cancel some of what this peer wanted two rounds ago
             old = (p * 7919 + (r - 2) * WANTS_PER_MESSAGE) % n
-            entries += [Entry(cids[(old + k) % n], 0, True) for k in range(0, 8)]
+            entries += [Entry(cids[(old + k) % n], 0, True) for k in range(8)]
             msgs.append(Message(entries))
         out.append(msgs)
     return out

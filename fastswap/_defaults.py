@@ -134,6 +134,34 @@ SERVER_SERVED_HALF_LIFE_BYTES = 16 * 1024 * 1024
 #: Ledgers (byte/block counters) of disconnected peers kept for ledger()/stats(), oldest dropped.
 SERVER_RETAINED_LEDGERS = 1024
 
+# -- peer scores (fastswap/core.py, "Peer scores"; no boxo equivalent: it keeps no score) -----
+
+#: Penalty points at which a peer is disconnected and refused. With the weights below: 100 MiB
+#: of blocks we did not ask for or want, 10 blocks that cannot be verified, or 5 malformed
+#: messages or frames, net of recovery. An honest server's late blocks after our cancels (its
+#: in-flight responses, 1-2 MiB in boxo and here) stay far below it.
+PEER_SCORE_BAN_THRESHOLD = 100.0
+#: Points a penalty falls back per second (so a peer's old mistakes are forgiven).
+PEER_SCORE_RECOVERY_PER_SECOND = 1.0
+#: Points per MiB of blocks nobody asked for or wanted...
+PEER_SCORE_UNWANTED_POINTS_PER_MIB = 1.0
+#: ...and at least this many per such block (a flood of tiny blocks costs per block).
+PEER_SCORE_MIN_BLOCK_POINTS = 1.0 / 256
+#: Points for a block that cannot be verified (malformed prefix, unsupported hash, too large).
+PEER_SCORE_BAD_BLOCK = 10.0
+#: Points for a message an engine refused, or a malformed or oversized frame.
+PEER_SCORE_BAD_MESSAGE = 20.0
+#: Seconds a peer is refused once its score fell below the threshold (go-libp2p's connection
+#: gater leaves the duration to the application; GossipSub forgets scores after ~1 min). Ten
+#: minutes: long enough that a flooder's reconnects cost it, short enough for a peer that was
+#: merely broken.
+PEER_BAN_SECONDS = 600.0
+#: Refused peers remembered at once (the oldest refusal is forgotten first): bounded memory
+#: against identities made by the thousand.
+PEER_BAN_MAX_PEERS = 4096
+#: Penalty records kept at once (recovered ones are forgotten first).
+PEER_SCORE_MAX_RECORDS = 4096
+
 # -- node (fastswap/node.py: the asyncio driver) -----------------------------------------------
 
 #: Blocks a get_blocks() call keeps wanted or received-but-not-yet-consumed: a slow consumer
@@ -148,8 +176,16 @@ NODE_MAX_UNSTORED_BYTES = 16 * 1024 * 1024
 #: A received message with at least this many block bytes is hashed (verified) in the node's
 #: verifier thread while the loop reads on; smaller ones are cheaper to hash on the loop.
 NODE_VERIFY_OFFLOAD_BYTES = 64 * 1024
-#: Received messages queued for the verifier before the stream readers wait (each up to 4 MiB).
-NODE_MAX_VERIFYING_MESSAGES = 4
+#: Received messages one peer may have waiting in its inbox (fastswap/_receive.py) before its
+#: stream readers wait (each up to 4 MiB); other peers' readers do not.
+NODE_INBOX_MESSAGES = 4
+#: ...or block bytes waiting in its inbox.
+NODE_INBOX_BYTES = 16 * 1024 * 1024
+#: Block bytes a peer's turn at the verifier thread is worth (deficit round robin): one 1 MiB
+#: response of our server, or four 256 KiB blocks.
+NODE_VERIFY_QUANTUM_BYTES = 1024 * 1024
+#: Messages in the verifier thread's hands at once: one hashed while the loop handles another.
+NODE_VERIFY_JOBS = 2
 
 # -- client engine (fastswap/client/engine.py; boxo client/internal/session, messagequeue) -----
 

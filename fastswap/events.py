@@ -13,7 +13,8 @@ driver of ``fastswap.compat``) only does I/O, and dispatches on the action's *ty
             case ServePeer(peer): ...              # peer has responses: pull core.next_response
             case FindProviders(cid, session): ...  # ask routing, then core.add_peers(...)
             case StoreBlocks(peer, blocks): ...    # commit verified blocks, then blocks_stored
-            case PeerMisbehaved(peer, kind, detail): ...  # count, log (rate-limited), penalise
+            case PeerMisbehaved(peer, kind, detail): ...  # count, log (rate-limited)
+            case DisconnectPeer(peer, reason, secs): ...  # close its connections, refuse it
             case Deadline(when): ...               # call core.tick(when) at that time
 
 The client engine's *events* (what a received message meant: a wanted block, a duplicate, a bad
@@ -39,6 +40,7 @@ __all__ = [
     "BlockReceived",
     "ClientEngineContract",
     "Deadline",
+    "DisconnectPeer",
     "DontHave",
     "Event",
     "FindProviders",
@@ -142,6 +144,18 @@ class PeerMisbehaved:
 
 
 @dataclass(frozen=True, slots=True)
+class DisconnectPeer:
+    """*peer*'s score fell below the threshold (``fastswap.core``, "Peer scores"), or a peer
+    the core refuses connected again: close every connection to it now and refuse it for
+    ``ban_seconds`` (the core drops its messages meanwhile and refuses ``peer_connected``).
+    ``reason`` says why, for the log."""
+
+    peer: Peer
+    reason: str
+    ban_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Deadline:
     """The core has timed work at ``when`` (driver clock): call ``tick(now)`` then, or sooner
     (an early tick is harmless). Emitted at the end of every :meth:`DriverCore.poll` that has a
@@ -150,7 +164,8 @@ class Deadline:
     when: float
 
 
-Action = SendMessage | ServePeer | FindProviders | StoreBlocks | PeerMisbehaved | Deadline
+Action = (SendMessage | ServePeer | FindProviders | StoreBlocks | PeerMisbehaved | DisconnectPeer
+          | Deadline)
 
 
 # -- the engines' contracts --------------------------------------------------------------------
@@ -192,11 +207,15 @@ class ClientEngineContract(Protocol):
     """What the core asks of a client engine (``fastswap.client.engine.ClientEngine``).
 
     ``receive_message`` is called with ``names=`` only when the driver named (hashed) the
-    message's blocks itself (see ``fastswap.client.engine.name_blocks``)."""
+    message's blocks itself (see ``fastswap.client.engine.name_blocks``). ``asking(peer)``:
+    whether anything is outstanding at *peer* (a want we sent it and still wait on); it must
+    be cheap, the core asks it for every message with blocks before they are hashed."""
 
     def peer_connected(self, peer: Peer, now: float, *, version: str = ...) -> None: ...
 
     def peer_disconnected(self, peer: Peer, now: float) -> None: ...
+
+    def asking(self, peer: Peer) -> bool: ...
 
     def receive_message(self, peer: Peer, msg: Message, now: float, **kw: Any
                         ) -> list[Event]: ...

@@ -328,11 +328,12 @@ class LedgerBook:
                 if not self._replace_own(led, prio, touched):
                     self.wants_dropped += 1
                     continue
-            elif self._total >= self._max_total and not self._take_shared(led, n):
-                # led holds as many as anyone: its new want can only replace its own worst
-                if not self._replace_own(led, prio, touched):
-                    self.wants_refused_global += 1
-                    continue
+            elif (self._total >= self._max_total and not self._take_shared(led, n)
+                  and not self._replace_own(led, prio, touched)):
+                # led holds as many as anyone: its new want could only have replaced its own
+                # worst entry, and that one is worth more
+                self.wants_refused_global += 1
+                continue
             led.seq += 1
             wants[cid] = _new_want(prio, want_type, sdh, led.seq)
             heappush(led.heap, (0, prio, led.seq, cid))

@@ -315,11 +315,11 @@ class TaskQueue:
             if a is not None and kind >= a:
                 self._drop_if_idle(pq)
                 return MERGED  # the same or a stronger answer is in flight: nothing new
-            if kind == _BLOCK and self._bytes + size > self._max_bytes:
-                if not self._make_room(pq, size):
-                    self._starved[pq.peer] = None
-                    self._drop_if_idle(pq)
-                    return REFUSED
+            if (kind == _BLOCK and self._bytes + size > self._max_bytes
+                    and not self._make_room(pq, size)):
+                self._starved[pq.peer] = None
+                self._drop_if_idle(pq)
+                return REFUSED
             self._seq += 1
             t = _new_task(cid, kind, size, priority, self._seq)
             pq.tasks[cid] = t
@@ -341,10 +341,10 @@ class TaskQueue:
         if new_kind == old.kind and new_prio == old.priority:
             return MERGED
         delta = new_size - old.size
-        if delta > 0 and self._bytes + delta > self._max_bytes:
-            if not self._make_room(pq, delta):
-                self._starved[pq.peer] = None
-                return REFUSED
+        if (delta > 0 and self._bytes + delta > self._max_bytes
+                and not self._make_room(pq, delta)):
+            self._starved[pq.peer] = None
+            return REFUSED
         pq.queued_bytes += delta
         self._bytes += delta
         if self._level >= 0:

@@ -69,6 +69,7 @@ from ..errors import SimulationError
 from ..events import (
     BadBlock,
     Deadline,
+    DisconnectPeer,
     DontHave,
     FindProviders,
     Have,
@@ -185,6 +186,7 @@ class NodeMetrics:
     duplicate_bytes: int = 0
     bad_blocks: int = 0
     unwanted_blocks: int = 0  # blocks no fetch of this node wanted (not stored)
+    peers_disconnected: int = 0  # peers its core refused (DisconnectPeer)
     messages_sent: int = 0
     messages_received: int = 0
     wire_bytes_sent: int = 0
@@ -764,6 +766,13 @@ class VirtualNetwork:
                     self._serve(node, peer)
                 case PeerMisbehaved():
                     pass  # counted from the client's events (_handle_events)
+                case DisconnectPeer(peer, _, _):
+                    # the core refuses the peer meanwhile (it drops its messages and refuses
+                    # its peer_connected): closing the pipes is all the network has to do
+                    other = self.nodes[self._peer_name(node, peer)]
+                    node.metrics.peers_disconnected += 1
+                    # after this event (a disconnect pumps both nodes itself)
+                    self.clock.call_at(self.clock.now, self._disconnect, node, other)
                 case Deadline(when):
                     self._arm_timer(node, when)
 
@@ -893,6 +902,12 @@ class VirtualNetwork:
             return  # one end vanished: what was on the wire goes nowhere
         now = self.clock.now
         msg = decode_message(data)
+        # what a Node hands its pipeline: nothing from a refused peer, no blocks from a peer
+        # we ask nothing of (the metrics below still count the message as on the wire)
+        screened = dst.core.screen(src.key, msg, now)
+        if screened is None:
+            dst.metrics.dropped_messages += 1
+            return
         dst.metrics.messages_received += 1
         dst.metrics.wire_bytes_received += size
         dst.metrics.peer(src.name).max_pending_bytes = max(
@@ -901,7 +916,8 @@ class VirtualNetwork:
         # name (hash: verify) the blocks once, as Node's verifier does, for the metrics and
         # the client engine both
         names = name_blocks(msg.blocks, MAX_BLOCK_SIZE) if msg.blocks else None
-        events = dst.core.message_received(src.key, msg, now, names=names)
+        events = dst.core.message_received(src.key, screened, now,
+                                           names=names if screened.blocks else None)
         self._observe_received(dst, src.name, msg, names, events)
         self._pump(dst)
 
