@@ -2,17 +2,19 @@
 bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so each side has a
 core and its own resident-set figures.
 
-``seed SIZE [--pattern] [--small N] [--leaves]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+``seed SIZE [--pattern] [--small N] [--leaves] [--server-config JSON]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
 ``"leaves"``: the file's leaf CIDs, with ``--leaves``) as one JSON line, then answer commands on
 stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
-engine's stats, "ledgers": {peer id: ledger}}``.
+engine's stats, "ledgers": {peer id: ledger}}``; ``stat`` -> ``Node.stat()`` less the client's; ``ledger PEER`` ->
+the server's ledger of that peer id (connected or not). ``--server-config`` takes
+``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests).
 
 ``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
-repo with a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib"}``
+repo with a fresh Node, and print ``{"seconds", "blocks", "bytes", "maxrss_kib", "vmhwm_kib", "peer"}``
 (plus the file's ``"sha256"`` read back from the store, if asked; with ``ready``, a second line
 ``{"ready": true}`` once the repo is deleted) (seconds: connect
 + fetch, everything committed to LMDB; maxrss/vmhwm: this process's peak resident set so far).
@@ -91,15 +93,19 @@ def _reset_peak_rss() -> None:
         fh.write("5")
 
 
-async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
+async def seed(size: int, pattern: bool, small: int, leaves: bool,
+               server_config: dict[str, Any] | None = None) -> None:
     from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
+    from fastswap.net.keys import PeerId
     from fastswap.node import Node
+    from fastswap.server import ServerConfig
 
+    config = ServerConfig(**server_config) if server_config else None
     work = tempfile.mkdtemp(prefix="fastswap-bench-seed-")
     try:
-        async with Node(os.path.join(work, "repo")) as node:
+        async with Node(os.path.join(work, "repo"), server_config=config) as node:
             opts: dict[str, Any] = {"cid_version": 1, "raw_leaves": True,
                                     "chunk_size": BLOCK, "max_children": 174}
             if pattern:
@@ -149,6 +155,13 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool) -> None:
                             ledgers[str(p)] = {"error": repr(exc)}
                     print(json.dumps({"server": node.server.stats(), "ledgers": ledgers},
                                      default=str), flush=True)
+                elif line == "stat":
+                    stat = node.stat()
+                    del stat["client"]  # keyed by peer ids: not JSON, not needed here
+                    print(json.dumps(stat, default=str), flush=True)
+                elif line.startswith("ledger "):
+                    peer = PeerId.from_string(line.split()[1])
+                    print(json.dumps(node.server.ledger(peer), default=str), flush=True)
                 else:
                     print(json.dumps({"error": f"unknown command {line!r}"}), flush=True)
     finally:
@@ -190,7 +203,8 @@ async def leech() -> None:
             # answer before deleting the repo: removing a temporary directory is not part of
             # the transfer the caller times (as Kubo's and Helia's rounds do not time theirs)
             print(json.dumps({"seconds": seconds, "blocks": blocks, "bytes": nbytes,
-                              "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
+                              "maxrss_kib": rss, "peer": str(node.peer_id), **_proc_status(),
+                              **extra}), flush=True)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
         if "ready" in flags:
@@ -253,7 +267,9 @@ if __name__ == "__main__":
     if sys.argv[1] == "seed":
         argv = sys.argv[2:]
         n_small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 0
-        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv))
+        cfg = (json.loads(argv[argv.index("--server-config") + 1])
+               if "--server-config" in argv else None)
+        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, cfg))
     elif sys.argv[1] == "abuse":
         uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

@@ -372,7 +372,12 @@ class DriverCore:
         if deadline is not None:
             yield Deadline(deadline)
 
+    def peer_stats(self) -> dict[str, int]:
+        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, peers refused so
+        far, and the peers with a penalty or a refusal now."""
+        return {**self._counters, "penalised": len(self._penalties),
+                "refused": len(self._banned)}
+
     def stats(self) -> dict[str, Any]:
         return {"client": self.client.stats(), "server": self.server.stats(),
-                "peers": {**self._counters, "penalised": len(self._penalties),
-                          "refused": len(self._banned)}}
+                "peers": self.peer_stats()}

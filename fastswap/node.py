@@ -743,6 +743,7 @@ class Node:
             "messages_sent": self.net.messages_sent,
             "bytes_sent": self.net.bytes_sent,
             **self._counters,
+            "scores": self.core.peer_stats(),
             "client": self.client.stats(),
             "server": self.server.stats(),
         }

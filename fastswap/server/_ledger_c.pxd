@@ -40,6 +40,8 @@ cdef class Ledger:
     cdef readonly Py_ssize_t wants_received
     cdef readonly Py_ssize_t cancels_received
     cdef readonly Py_ssize_t messages_received
+    cdef readonly Py_ssize_t wants_refused
+    cdef readonly Py_ssize_t wants_lost
 
     cpdef set_version(self, str version, bint presences, bint prefixed)
     cpdef dict counters(self)

@@ -48,7 +48,8 @@ __all__ = ["COUNTERS", "STATS", "Ledger", "LedgerBook", "Want"]
 
 #: Per-peer counters, in the order :meth:`Ledger.counters` lists them.
 COUNTERS = ("blocks_sent", "bytes_sent", "haves_sent", "dont_haves_sent", "blocks_received",
-            "bytes_received", "wants_received", "cancels_received", "messages_received")
+            "bytes_received", "wants_received", "cancels_received", "messages_received",
+            "wants_refused", "wants_lost")
 #: What :meth:`LedgerBook.stats` counts across peers.
 STATS = ("invalid_entries", "unservable_wants", "wants_dropped", "wants_evicted",
          "wants_evicted_global", "wants_refused_global")
@@ -86,7 +87,9 @@ def _new_want(priority: int, want_type: int, sdh: bool, seq: int) -> Want:
 @cython.cclass
 class Ledger:
     """One connected peer: its wantlist (``wants``: cid -> :class:`Want`), protocol facts and
-    counters (attributes named as :data:`COUNTERS`)."""
+    counters (attributes named as :data:`COUNTERS`; ``wants_refused``: its wants a budget did
+    not take, ``wants_lost``: its entries evicted for another want, its own or another
+    peer's)."""
 
     def __init__(self, peer: object, version: str, presences: bool, prefixed: bool,
                  gen: int) -> None:
@@ -111,6 +114,8 @@ class Ledger:
         self.wants_received = 0
         self.cancels_received = 0
         self.messages_received = 0
+        self.wants_refused = 0
+        self.wants_lost = 0
 
     def set_version(self, version: str, presences: bool, prefixed: bool) -> None:
         self.version = version
@@ -123,7 +128,8 @@ class Ledger:
                 "haves_sent": self.haves_sent, "dont_haves_sent": self.dont_haves_sent,
                 "blocks_received": self.blocks_received, "bytes_received": self.bytes_received,
                 "wants_received": self.wants_received, "cancels_received": self.cancels_received,
-                "messages_received": self.messages_received}
+                "messages_received": self.messages_received, "wants_refused": self.wants_refused,
+                "wants_lost": self.wants_lost}
 
     def restore(self, counters: dict) -> None:
         """Resume the counters of an earlier connection (from :meth:`counters`)."""
@@ -136,6 +142,8 @@ class Ledger:
         self.wants_received = counters["wants_received"]
         self.cancels_received = counters["cancels_received"]
         self.messages_received = counters["messages_received"]
+        self.wants_refused = counters["wants_refused"]
+        self.wants_lost = counters["wants_lost"]
 
     def mark_have(self, cid: bytes) -> None:
         """We hold the block of *cid*'s entry: it is no longer among the first to evict."""
@@ -327,12 +335,14 @@ class LedgerBook:
             if n >= self._cap:
                 if not self._replace_own(led, prio, touched):
                     self.wants_dropped += 1
+                    led.wants_refused += 1
                     continue
             elif (self._total >= self._max_total and not self._take_shared(led, n)
                   and not self._replace_own(led, prio, touched)):
                 # led holds as many as anyone: its new want could only have replaced its own
                 # worst entry, and that one is worth more
                 self.wants_refused_global += 1
+                led.wants_refused += 1
                 continue
             led.seq += 1
             wants[cid] = _new_want(prio, want_type, sdh, led.seq)
@@ -397,6 +407,7 @@ class LedgerBook:
         touched.pop(low, None)
         self.removed.append((led.peer, low))
         self.wants_evicted += 1
+        led.wants_lost += 1
         return True
 
     def _take_shared(self, led: Ledger, n: int) -> bool:
@@ -411,6 +422,7 @@ class LedgerBook:
                 self._drop(h, low)
                 self.removed.append((h.peer, low))
                 self.wants_evicted_global += 1
+                h.wants_lost += 1
                 return True
         return n < self._reserve
 
