@@ -184,8 +184,10 @@ NODE_INBOX_BYTES = 16 * 1024 * 1024
 #: Block bytes a peer's turn at the verifier thread is worth (deficit round robin): one 1 MiB
 #: response of our server, or four 256 KiB blocks.
 NODE_VERIFY_QUANTUM_BYTES = 1024 * 1024
-#: Messages in the verifier thread's hands at once: one hashed while the loop handles another.
-NODE_VERIFY_JOBS = 2
+#: Messages in the verifier thread's hands at once: the thread must never wait for the loop to
+#: hand it the next one (with 2 the 256 MiB transfer lost throughput whenever the loop was busy
+#: longer than one hash); a message of another peer waits behind at most these.
+NODE_VERIFY_JOBS = 4
 
 # -- client engine (fastswap/client/engine.py; boxo client/internal/session, messagequeue) -----
 

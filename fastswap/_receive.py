@@ -172,8 +172,11 @@ class ReceivePipeline:
         for item in box.items:
             if item.names is not None:
                 item.names.cancel()
+        box.items.clear()
+        box.bytes = 0
+        box.unhashed = 0
         if box.room is not None:
-            box.room.set()
+            box.room.set()  # its readers, if any still wait, go on (to find their stream gone)
         try:
             self._ring.remove(peer)
         except ValueError:

@@ -348,8 +348,10 @@ class Node:
     def _activate(self, peer: PeerId, version: str) -> None:
         if self._stopped:
             return
-        if self.core.peer_connected(peer, version, self._now()):
-            self._schedule()
+        # a refused peer is not connected, and a DisconnectPeer for it is queued: either way
+        # the pass has work
+        self.core.peer_connected(peer, version, self._now())
+        self._schedule()
 
     def _on_disconnected(self, conn: Any) -> None:
         peer = conn.remote_peer

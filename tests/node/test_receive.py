@@ -25,7 +25,7 @@ def _pipeline(handled: list, **kw) -> ReceivePipeline:
 def test_other_peers_do_not_wait_behind_a_flood(run):
     async def main():
         handled: list = []
-        rx = _pipeline(handled, inbox_messages=100, inbox_bytes=1 << 30)
+        rx = _pipeline(handled, inbox_messages=100, inbox_bytes=1 << 30, jobs=2)
         for i in range(40):  # 80 MiB to hash from the flooder
             assert rx.submit("flood", BIG_MSG, f"f{i}") is None
         # a wantlist (no blocks) from another peer: handled at once, not behind 80 MiB
@@ -38,6 +38,8 @@ def test_other_peers_do_not_wait_behind_a_flood(run):
             if ("honest", "h1", True) in handled:
                 break
             await asyncio.sleep(0.005)
+        # behind at most the wantlist and the 2 flood messages in the verifier's hands (+1:
+        # the round robin may hand it one more before the honest peer's turn)
         pos = handled.index(("honest", "h1", True))
         assert pos <= 4, handled[:8]
         while rx.pending():
@@ -82,6 +84,19 @@ def test_backpressure_is_per_peer_and_overflow_drops(run):
         while rx.pending():
             await asyncio.sleep(0.01)
         assert len([h for h in handled if h[0] == "slow"]) == 4 * 2
+        await rx.close()
+
+    run(main())
+
+
+def test_forgetting_a_peer_releases_its_waiting_readers(run):
+    async def main():
+        rx = _pipeline([], inbox_messages=1)
+        wait = rx.submit("gone", BIG_MSG, "1")
+        assert wait is not None
+        rx.forget("gone")
+        await asyncio.wait_for(wait, 5)  # not left hanging on a peer that left
+        assert rx.pending() == 0
         await rx.close()
 
     run(main())
