@@ -28,9 +28,13 @@ sending 2 MiB blocks as fast as it could make every other peer's messages wait b
 * **Per-peer backpressure.** When a peer's inbox holds ``NODE_INBOX_MESSAGES`` messages or
   ``NODE_INBOX_BYTES`` of blocks, :meth:`ReceivePipeline.submit` hands its reader an awaitable
   that completes once the inbox drained: only that peer's streams stop being read (its flow
-  control windows then stop it). A peer with many streams could still push one message per
-  stream: past four times those marks its messages are dropped and ``on_overflow`` is told
-  (the node penalises the peer), so an inbox never holds more than that.
+  control windows then stop it). That does not stop a peer that opens a stream per message
+  (Kubo and Helia do, honestly): each waiting reader holds one message. The count of such
+  messages is not limited (Kubo sends a burst of small ones), their block bytes are: past four
+  times ``NODE_INBOX_BYTES`` a message's blocks are dropped unhashed and ``on_overflow(peer,
+  nbytes)`` is told (the node counts them against the peer as blocks it did not want), its
+  wantlist and presences still go in order. An honest peer sends only blocks we asked for, and
+  the client keeps what it asks for far below that.
 
 Blocks from a peer we ask nothing of never get here: ``DriverCore.screen`` drops them unhashed.
 """
@@ -91,7 +95,7 @@ class ReceivePipeline:
         *,
         offload: bool,
         max_block_size: int,
-        on_overflow: Callable[[Any], None] | None = None,
+        on_overflow: Callable[[Any, int], None] | None = None,
         offload_bytes: int = _defaults.NODE_VERIFY_OFFLOAD_BYTES,
         inbox_messages: int = _defaults.NODE_INBOX_MESSAGES,
         inbox_bytes: int = _defaults.NODE_INBOX_BYTES,
@@ -112,7 +116,7 @@ class ReceivePipeline:
         self._hashing = 0
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
-        #: messages dropped because a peer's inbox overflowed
+        #: block bytes dropped because a peer's inbox overflowed
         self.dropped = 0
 
     # -- facts -----------------------------------------------------------------------------
@@ -145,13 +149,14 @@ class ReceivePipeline:
                 return self._call(peer, msg, protocol, None)
             if box is None:
                 box = self._inboxes[peer] = _Inbox()
-        elif (len(box.items) >= 4 * self._max_messages
-              or box.bytes + nbytes > 4 * self._max_bytes):
+        elif nbytes and box.bytes + nbytes > 4 * self._max_bytes:
             # only a peer writing on many streams at once gets here (each reader waits below)
-            self.dropped += 1
+            self.dropped += nbytes
             if self._on_overflow is not None:
-                self._on_overflow(peer)
-            return None
+                self._on_overflow(peer, nbytes)
+            msg = Message(msg.entries, msg.full, (), msg.presences, msg.pending_bytes)
+            nbytes = 0
+            hash_it = False
         item = _Item(msg, protocol, nbytes, hash_it)
         box.items.append(item)
         box.bytes += nbytes

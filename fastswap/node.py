@@ -376,11 +376,12 @@ class Node:
             self.core.frame_refused(peer, reason, self._now())
             self._schedule()
 
-    def _on_overflow(self, peer: PeerId) -> None:
-        """*peer* wrote more messages at once than its inbox holds (on many streams)."""
+    def _on_overflow(self, peer: PeerId, nbytes: int) -> None:
+        """*peer* sent more block bytes at once than its inbox holds (on many streams): they
+        were dropped unhashed, and cost it as blocks nobody wanted."""
         if not self._stopped:
-            self.core.penalise(peer, _defaults.PEER_SCORE_BAD_MESSAGE,
-                               "more messages at once than its inbox holds", self._now())
+            self.core.penalise(peer, nbytes / (1 << 20) * _defaults.PEER_SCORE_UNWANTED_POINTS_PER_MIB,
+                               f"{nbytes} block bytes more than its inbox holds", self._now())
             self._schedule()
 
     def _on_message(self, peer: PeerId, msg: Message, protocol: str) -> Any:

@@ -66,24 +66,30 @@ def test_a_peers_order_holds_across_hashing(run):
     run(main())
 
 
-def test_backpressure_is_per_peer_and_overflow_drops(run):
+def test_backpressure_is_per_peer_and_overflow_drops_blocks_only(run):
     async def main():
         handled: list = []
         over: list = []
-        rx = _pipeline(handled, inbox_messages=2, on_overflow=over.append)
+        rx = _pipeline(handled, inbox_messages=2, inbox_bytes=4 << 20,
+                       on_overflow=lambda p, n: over.append((p, n)))
         assert rx.submit("slow", BIG_MSG, "1") is None
         wait = rx.submit("slow", BIG_MSG, "2")
         assert wait is not None  # its reader waits...
         assert rx.submit("other", Message(), "x") is None  # ...nobody else's
-        for i in range(10):  # a peer writing on many streams at once: capped, then dropped
-            w = rx.submit("slow", BIG_MSG, f"s{i}")
-            if w is not None:
-                w.close()
-        assert rx.dropped == 12 - 4 * 2 and over == ["slow"] * 4
+        # a peer writing on many streams at once: its blocks past 4 x 4 MiB are dropped, its
+        # other messages (a burst of small ones, as Kubo sends) all kept, in order
+        for i in range(10):
+            for m in (BIG_MSG, Message()):
+                w = rx.submit("slow", m, f"s{i}")
+                if w is not None:
+                    w.close()
+        assert over == [("slow", len(BIG))] * 4 and rx.dropped == 4 * len(BIG)
         await asyncio.wait_for(wait, 30)  # drained
         while rx.pending():
             await asyncio.sleep(0.01)
-        assert len([h for h in handled if h[0] == "slow"]) == 4 * 2
+        slow = [h for h in handled if h[0] == "slow"]
+        assert [h[1] for h in slow] == ["1", "2"] + [f"s{i}" for i in range(10) for _ in (0, 1)]
+        assert sum(h[2] for h in slow) == 2 + 6  # hashed: 2 + the 6 big ones that fit
         await rx.close()
 
     run(main())
