@@ -16,17 +16,20 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT / "benchmarks" / "_transfer_peer.py"
+#: hostile peers of the abuse tests (issue 8 items 5 and 7)
+ATTACK = ROOT / "benchmarks" / "_attack_peer.py"
 
 
 class PeerProc:
-    """One ``_transfer_peer.py`` process speaking JSON lines on stdout, in its own session
-    (its process group is killed if it does not exit when its stdin closes)."""
+    """One ``_transfer_peer.py`` process (or another *script*: ``ATTACK``) speaking JSON lines
+    on stdout, in its own session (its process group is killed if it does not exit when its
+    stdin closes)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, script: Path = PEER) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         self.p = subprocess.Popen(
-            [sys.executable, str(PEER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env, start_new_session=True,
         )
 

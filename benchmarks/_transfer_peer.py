@@ -2,22 +2,24 @@
 bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so each side has a
 core and its own resident-set figures.
 
-``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N] [--server-config JSON]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
 ``"leaves"``: the file's leaf CIDs, with ``--leaves``) as one JSON line, then answer commands on
 stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
-engine's stats, "ledgers": {peer id: ledger}}``.
+engine's stats, "ledgers": {peer id: ledger}}``; ``stat`` -> ``Node.stat()`` less the client's; ``ledger PEER`` ->
+the server's ledger of that peer id (connected or not). ``--server-config`` takes
+``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests).
 
 ``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
 repo with a fresh Node, and print ``{"seconds", "started", "finished", "blocks", "bytes",
-"maxrss_kib", "vmhwm_kib"}`` (plus the file's ``"sha256"`` read back from the store after the
-clock stopped, if asked; with ``ready``, a second line ``{"ready": true}`` once the repo is
-deleted). The clock (``time.monotonic``, one for all processes) covers connect + fetch, every
-block verified and committed to LMDB; not the Node's start-up, the read-back or the cleanup.
-maxrss/vmhwm: this process's peak resident set so far.
+"maxrss_kib", "vmhwm_kib", "peer"}`` (plus the file's ``"sha256"`` read back from the store
+after the clock stopped, if asked; with ``ready``, a second line ``{"ready": true}`` once the
+repo is deleted). The clock (``time.monotonic``, one for all processes) covers connect + fetch,
+every block verified and committed to LMDB; not the Node's start-up, the read-back or the
+cleanup. maxrss/vmhwm: this process's peak resident set so far; peer: the leecher's peer id.
 
 ``abuse MODE ADDR [ARG]``: a hostile peer on a bare libp2p Host with hand-built Bitswap
 messages. It serves the Bitswap protocols but never reads what arrives on them, so the seeder's
@@ -94,15 +96,20 @@ def _reset_peak_rss() -> None:
 
 
 async def seed(size: int, pattern: bool, small: int, leaves: bool,
-               host_options: dict[str, Any] | None = None) -> None:
+               host_options: dict[str, Any] | None = None,
+               server_config: dict[str, Any] | None = None) -> None:
     from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
+    from fastswap.net.keys import PeerId
     from fastswap.node import Node
+    from fastswap.server import ServerConfig
 
+    config = ServerConfig(**server_config) if server_config else None
     work = tempfile.mkdtemp(prefix="fastswap-bench-seed-")
     try:
-        async with Node(os.path.join(work, "repo"), host_options=host_options) as node:
+        async with Node(os.path.join(work, "repo"), host_options=host_options,
+                        server_config=config) as node:
             opts: dict[str, Any] = {"cid_version": 1, "raw_leaves": True,
                                     "chunk_size": BLOCK, "max_children": 174}
             if pattern:
@@ -152,6 +159,13 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                             ledgers[str(p)] = {"error": repr(exc)}
                     print(json.dumps({"server": node.server.stats(), "ledgers": ledgers},
                                      default=str), flush=True)
+                elif line == "stat":
+                    stat = node.stat()
+                    del stat["client"]  # keyed by peer ids: not JSON, not needed here
+                    print(json.dumps(stat, default=str), flush=True)
+                elif line.startswith("ledger "):
+                    peer = PeerId.from_string(line.split()[1])
+                    print(json.dumps(node.server.ledger(peer), default=str), flush=True)
                 else:
                     print(json.dumps({"error": f"unknown command {line!r}"}), flush=True)
     finally:
@@ -197,8 +211,9 @@ async def leech() -> None:
             # answer before deleting the repo: removing a temporary directory is not part of
             # the transfer the caller times (as Kubo's and Helia's rounds do not time theirs)
             print(json.dumps({"seconds": t1 - t0, "started": t0, "finished": t1,
-                              "blocks": blocks, "bytes": nbytes,
-                              "maxrss_kib": rss, **_proc_status(), **extra}), flush=True)
+                              "blocks": blocks, "bytes": nbytes, "maxrss_kib": rss,
+                              "peer": str(node.peer_id), **_proc_status(), **extra}),
+                  flush=True)
         finally:
             shutil.rmtree(repo, ignore_errors=True)
         if "ready" in flags:
@@ -263,7 +278,10 @@ if __name__ == "__main__":
         n_small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 0
         opts = ({"max_connections": int(argv[argv.index("--max-connections") + 1])}
                 if "--max-connections" in argv else None)
-        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, opts))
+        cfg = (json.loads(argv[argv.index("--server-config") + 1])
+               if "--server-config" in argv else None)
+        uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, opts,
+                        cfg))
     elif sys.argv[1] == "abuse":
         uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

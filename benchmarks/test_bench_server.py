@@ -1,9 +1,12 @@
-"""Server hot paths: the peer task queue (compiled and pure twins side by side) and the decision
-engine (a 1000-entry wantlist received, then every response built).
+"""Server hot paths: the peer task queue and the peer ledgers (compiled and pure twins side by
+side) and the decision engine (a 1000-entry wantlist received, then every response built).
 
 Measure with
     python -m pytest benchmarks/test_bench_server.py --benchmark-enable --benchmark-only
-and compare the ``c`` and ``py`` medians of the task-queue group.
+and compare the ``c`` and ``py`` medians of the task-queue and ledger groups. The ledger's
+benchmark is the per-message accounting of issue 8 item 8: 1,000 peers each sending a wantlist
+of 32 wants and 8 cancels, the server sending each an answer (``benchmarks/_ledger_load.py``
+profiles the same load through the whole engine).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 
 import pytest
 
+from fastswap._defaults import MAX_CID_SIZE
 from fastswap.blockstore.memory import MemoryBlockstore
 from fastswap.message.model import WANT_BLOCK, WANT_HAVE, Entry, Message
 from fastswap.server import ServerEngine
@@ -51,6 +55,38 @@ def _push_pop(tq) -> int:
 @pytest.mark.benchmark(group="server-taskqueue-push-pop-10k-50-peers")
 def test_taskqueue_push_pop(benchmark, tq):
     assert benchmark(_push_pop, tq) == N_TASKS
+
+
+LEDGER_PEERS = 1000
+LEDGER_CIDS = _cids(4096, b"ledger")
+LEDGER_MSGS = [
+    [Entry(LEDGER_CIDS[(p * 7 + k) % 4096], 100 - k, False, WANT_BLOCK if k % 2 else WANT_HAVE,
+           True) for k in range(32)]
+    + [Entry(LEDGER_CIDS[(p * 7 + 4000 + k) % 4096], 0, True) for k in range(8)]
+    for p in range(LEDGER_PEERS)
+]
+
+
+@pytest.fixture(params=twin_params("fastswap.server._ledger_c", "fastswap.server._ledger_py"))
+def lm(request):
+    return import_twin(request.param)
+
+
+def _ledger_round(lm) -> int:
+    book = lm.LedgerBook(1024, 256 * 1024, 256, MAX_CID_SIZE)
+    leds = [book.add(p, "/ipfs/bitswap/1.2.0", True, True, p) for p in range(LEDGER_PEERS)]
+    touched = 0
+    for led, entries in zip(leds, LEDGER_MSGS):
+        got = book.receive(led, entries, False, (), 1.0)
+        touched += len(got)
+        book.sent(led, got[:8], 8 * 262144, got[8:16], [], 1.0)
+    book.removed.clear()
+    return touched
+
+
+@pytest.mark.benchmark(group="server-ledger-1000-peers-32-wants")
+def test_ledger_receive_and_sent(benchmark, lm):
+    assert benchmark(_ledger_round, lm) == LEDGER_PEERS * 32
 
 
 def _engine_round(store: MemoryBlockstore, msg: Message) -> int:

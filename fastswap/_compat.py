@@ -48,6 +48,7 @@ TWINS: dict[str, str] = {
     "fastswap.message._codec_c": "fastswap.message._codec_py",
     "fastswap.client._wantlist_c": "fastswap.client._wantlist_py",
     "fastswap.server._taskqueue_c": "fastswap.server._taskqueue_py",
+    "fastswap.server._ledger_c": "fastswap.server._ledger_py",
     "fastswap.net._yamux_c": "fastswap.net._yamux_py",
     "fastswap.net._mplex_c": "fastswap.net._mplex_py",
     "fastswap.net._noiseframe_c": "fastswap.net._noiseframe_py",

@@ -242,12 +242,23 @@ SERVER_TARGET_MESSAGE_BYTES = 1024 * 1024
 #: Wantlist entries kept per peer (boxo: MaxQueuedWantlistEntriesPerPeer = 1024). When full, a
 #: new want of higher priority evicts the lowest-priority entry; otherwise it is dropped.
 SERVER_MAX_WANTLIST_ENTRIES_PER_PEER = 1024
-#: Wantlist entries kept across all peers: bounds the engine's memory whatever number of peers
-#: connect (256 peers with full wantlists).
+#: Wantlist entries kept across all peers (boxo has no such budget: its memory grows with the
+#: number of peers times 1024). When it is full, a new entry is taken from the peer holding the
+#: most entries, never refused because others filled it (server/engine.py, "Budgets").
 SERVER_MAX_TOTAL_WANTLIST_ENTRIES = 256 * 1024
-#: Block bytes queued for sending across all peers; block tasks beyond it are refused (the peer
-#: re-sends its wantlist and gets them later). Accounting, not memory: data stays in the store.
+#: Wantlist entries every peer may hold whatever the others hold, even past the total budget:
+#: the total over MAX_CONNECTIONS peers (1024 x 256 = the total), so the reserve is a promise
+#: the connection limit keeps. An honest fetcher holds a few hundred entries at a seeder.
+SERVER_RESERVED_WANTLIST_ENTRIES_PER_PEER = 256
+#: Block bytes queued for sending across all peers (accounting, not memory: the data stays in
+#: the store). A push past it levels the peers' queues to a common level instead of refusing
+#: (server/_taskqueue_py.py, "Limits"); boxo has no byte budget (its queue is as deep as the
+#: wantlist).
 SERVER_MAX_TOTAL_QUEUED_BYTES = 1024 * 1024 * 1024
+#: Queued block bytes every peer may hold whatever the others hold: four 1 MiB responses, so a
+#: peer that reads keeps its pipe full (one response written, one built, two waiting) while
+#: 1,000 peers that never read hold the rest of the budget.
+SERVER_RESERVED_QUEUED_BYTES_PER_PEER = 4 * 1024 * 1024
 #: Response bytes handed to a peer's driver and not yet reported sent (boxo:
 #: MaxOutstandingBytesPerPeer = 1 MiB). Two full responses: one being written while the next is
 #: built keeps the pipe full; a greedy peer cannot take more of the server than this at a time.
@@ -260,6 +271,34 @@ SERVER_MAX_REPLACE_HAVE_WITH_BLOCK = 1024
 SERVER_SERVED_HALF_LIFE_BYTES = 16 * 1024 * 1024
 #: Ledgers (byte/block counters) of disconnected peers kept for ledger()/stats(), oldest dropped.
 SERVER_RETAINED_LEDGERS = 1024
+
+# -- peer scores (fastswap/core.py, "Peer scores"; no boxo equivalent: it keeps no score) -----
+
+#: Penalty points at which a peer is disconnected and refused. With the weights below: 100 MiB
+#: of blocks we did not ask for or want, 10 blocks that cannot be verified, or 5 malformed
+#: messages or frames, net of recovery. An honest server's late blocks after our cancels (its
+#: in-flight responses, 1-2 MiB in boxo and here) stay far below it.
+PEER_SCORE_BAN_THRESHOLD = 100.0
+#: Points a penalty falls back per second (so a peer's old mistakes are forgiven).
+PEER_SCORE_RECOVERY_PER_SECOND = 1.0
+#: Points per MiB of blocks nobody asked for or wanted...
+PEER_SCORE_UNWANTED_POINTS_PER_MIB = 1.0
+#: ...and at least this many per such block (a flood of tiny blocks costs per block).
+PEER_SCORE_MIN_BLOCK_POINTS = 1.0 / 256
+#: Points for a block that cannot be verified (malformed prefix, unsupported hash, too large).
+PEER_SCORE_BAD_BLOCK = 10.0
+#: Points for a message an engine refused, or a malformed or oversized frame.
+PEER_SCORE_BAD_MESSAGE = 20.0
+#: Seconds a peer is refused once its score fell below the threshold (go-libp2p's connection
+#: gater leaves the duration to the application; GossipSub forgets scores after ~1 min). Ten
+#: minutes: long enough that a flooder's reconnects cost it, short enough for a peer that was
+#: merely broken. (The host's own bans, for protocol errors below Bitswap, last PEER_BAN_SECONDS.)
+PEER_SCORE_BAN_SECONDS = 600.0
+#: Refused peers remembered at once (the oldest refusal is forgotten first): bounded memory
+#: against identities made by the thousand.
+PEER_SCORE_MAX_BANNED = 4096
+#: Penalty records kept at once (recovered ones are forgotten first).
+PEER_SCORE_MAX_RECORDS = 4096
 
 # -- node (fastswap/node.py: the asyncio driver) -----------------------------------------------
 
@@ -275,8 +314,18 @@ NODE_MAX_UNSTORED_BYTES = 16 * 1024 * 1024
 #: A received message with at least this many block bytes is hashed (verified) in the node's
 #: verifier thread while the loop reads on; smaller ones are cheaper to hash on the loop.
 NODE_VERIFY_OFFLOAD_BYTES = 64 * 1024
-#: Received messages queued for the verifier before the stream readers wait (each up to 4 MiB).
-NODE_MAX_VERIFYING_MESSAGES = 4
+#: Received messages one peer may have waiting in its inbox (fastswap/_receive.py) before its
+#: stream readers wait (each up to 4 MiB); other peers' readers do not.
+NODE_INBOX_MESSAGES = 4
+#: ...or block bytes waiting in its inbox.
+NODE_INBOX_BYTES = 16 * 1024 * 1024
+#: Block bytes a peer's turn at the verifier thread is worth (deficit round robin): one 1 MiB
+#: response of our server, or four 256 KiB blocks.
+NODE_VERIFY_QUANTUM_BYTES = 1024 * 1024
+#: Messages in the verifier thread's hands at once: the thread must never wait for the loop to
+#: hand it the next one (with 2 the 256 MiB transfer lost throughput whenever the loop was busy
+#: longer than one hash); a message of another peer waits behind at most these.
+NODE_VERIFY_JOBS = 4
 
 # -- client engine (fastswap/client/engine.py; boxo client/internal/session, messagequeue) -----
 

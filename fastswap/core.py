@@ -30,17 +30,39 @@ What the core decides, so that drivers cannot drift apart:
   1.0.0 and the bare id);
 * the order of a poll: the client's wantlist messages, its own actions (content-routing
   queries, peers to drop for bad data, wants it gave up on), the peers the server has work
-  for, then the next deadline.
+  for, then the next deadline;
+* which blocks are worth hashing, and which peers to keep (below).
 
-Nothing here blocks, reads a clock or touches a socket: ``now`` is always the driver's.
+Blocks nobody asked for (:meth:`DriverCore.screen`)
+    A driver hands every received message to :meth:`DriverCore.screen` before it hashes its
+    blocks. If the client engine has nothing outstanding at the peer (``client.asking``), the
+    blocks are dropped unhashed (a flooder's 2 MiB blocks cost no hashing and no place in the
+    verifier's queue) and counted against the peer; its wantlist and presences still count.
+    Messages of a refused peer are dropped whole.
+
+Peer scores, and refusing peers
+    Each peer carries a penalty (its score is minus that) that rises with what it made us
+    waste, in points (``fastswap._defaults``, PEER_SCORE_*): a block we did not ask for or did
+    not want costs its size in MiB (at least 1/256 point: floods of tiny blocks cost per block),
+    a block that cannot be verified 10, a message an engine refused or a malformed frame 20.
+    Duplicates (blocks we wanted a moment ago, from a race with a cancel) cost nothing. The
+    penalty falls back by 1 point a second. At 100 points the core emits
+    :class:`~fastswap.events.DisconnectPeer` with ``ban_seconds`` (600): the driver closes the
+    peer's connections; meanwhile the core drops the peer's messages, refuses its
+    ``peer_connected`` and emits ``DisconnectPeer`` again if it comes back. So an honest peer's
+    late blocks after our cancels (a response or two in flight, a few MiB) never add up to a
+    ban, while a flood of 10 GB in 30 s is refused within its first ~100 MiB. go-libp2p's
+    connection gater and GossipSub's peer score are the models; boxo keeps no score (it closes
+    a connection on a malformed message, which the network layer does too).
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from . import _defaults as D
 from .errors import CIDError, FastswapError
 from .events import (
     Action,
@@ -48,6 +70,7 @@ from .events import (
     BlockReceived,
     ClientEngineContract,
     Deadline,
+    DisconnectPeer,
     Event,
     Peer,
     PeerMisbehaved,
@@ -63,6 +86,11 @@ from .message.versions import BitswapVersion, version_of
 __all__ = ["DriverCore", "pack_response"]
 
 _INT32_MAX = 0x7FFFFFFF
+_MIB = 1024 * 1024
+
+#: Points a misbehaviour costs (see the module docstring, "Peer scores"), by PeerMisbehaved kind.
+PENALTIES = {"bad_block": D.PEER_SCORE_BAD_BLOCK, "bad_message": D.PEER_SCORE_BAD_MESSAGE,
+             "bad_frame": D.PEER_SCORE_BAD_MESSAGE}
 
 
 def pack_response(version: BitswapVersion, resp: ResponseContract,
@@ -99,6 +127,12 @@ class DriverCore:
         self.client = client
         self._versions: dict[Peer, BitswapVersion] = {}
         self._actions: deque[Action] = deque()
+        # peer -> [penalty points, when last updated] (see "Peer scores")
+        self._penalties: dict[Peer, list[float]] = {}
+        # refused peers -> until when (driver clock); bounded, oldest forgotten first
+        self._banned: OrderedDict[Peer, float] = OrderedDict()
+        self._counters = dict.fromkeys(("blocks_unsolicited", "bytes_unsolicited",
+                                        "blocks_unwanted", "peers_refused"), 0)
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -114,8 +148,14 @@ class DriverCore:
         return peer in self._versions
 
     def peer_connected(self, peer: Peer, protocol_id: str, now: float) -> bool:
-        """*peer* speaks Bitswap *protocol_id* with us now; False if it already did."""
+        """*peer* speaks Bitswap *protocol_id* with us now; False if it already did, or if the
+        core refuses it (a :class:`DisconnectPeer` is queued then)."""
         if peer in self._versions:
+            return False
+        until = self.banned_until(peer, now)
+        if until is not None:
+            self._actions.append(DisconnectPeer(peer, "refused: its score fell below the "
+                                                "threshold", until - now))
             return False
         self._versions[peer] = version_of(protocol_id)
         self.server.peer_connected(peer, version=protocol_id)
@@ -128,9 +168,89 @@ class DriverCore:
             return False
         self.server.peer_disconnected(peer)
         self.client.peer_disconnected(peer, now)
+        rec = self._penalties.get(peer)
+        if rec is not None and self._decayed(rec, now) <= 0.0:
+            del self._penalties[peer]  # a peer with a clean record leaves no trace
         return True
 
+    # -- scores ----------------------------------------------------------------------------
+
+    def score(self, peer: Peer, now: float) -> float:
+        """*peer*'s score: 0 for a clean record, lower for each misbehaviour (recovering over
+        time); the core refuses the peer at ``-PEER_SCORE_BAN_THRESHOLD``."""
+        rec = self._penalties.get(peer)
+        return 0.0 if rec is None else -self._decayed(rec, now)
+
+    def banned_until(self, peer: Peer, now: float) -> float | None:
+        """When the refusal of *peer* ends (driver clock), or None if it is not refused."""
+        until = self._banned.get(peer)
+        if until is None:
+            return None
+        if until <= now:
+            del self._banned[peer]
+            return None
+        return until
+
+    def penalise(self, peer: Peer, points: float, reason: str, now: float) -> None:
+        """Lower *peer*'s score by *points* for *reason* (a driver's own observations: a
+        malformed frame, an overflowing inbox); at the threshold, refuse the peer."""
+        if points <= 0.0 or peer in self._banned:
+            return
+        rec = self._penalties.get(peer)
+        if rec is None:
+            if len(self._penalties) >= D.PEER_SCORE_MAX_RECORDS:
+                self._forget_penalties(now)
+            rec = self._penalties[peer] = [0.0, now]
+        rec[0] = self._decayed(rec, now) + points
+        rec[1] = now
+        if rec[0] >= D.PEER_SCORE_BAN_THRESHOLD:
+            del self._penalties[peer]
+            secs = D.PEER_SCORE_BAN_SECONDS
+            self._banned[peer] = now + secs
+            self._banned.move_to_end(peer)
+            while len(self._banned) > D.PEER_SCORE_MAX_BANNED:
+                self._banned.popitem(last=False)
+            self._counters["peers_refused"] += 1
+            self._actions.append(DisconnectPeer(peer, f"score below -{D.PEER_SCORE_BAN_THRESHOLD:g}"
+                                                f" (last: {reason})", secs))
+
+    @staticmethod
+    def _decayed(rec: list[float], now: float) -> float:
+        return max(0.0, rec[0] - max(0.0, now - rec[1]) * D.PEER_SCORE_RECOVERY_PER_SECOND)
+
+    def _forget_penalties(self, now: float) -> None:
+        # bounded memory: drop the records that have recovered, then the smallest ones
+        recs = self._penalties
+        for p in [p for p, r in recs.items() if self._decayed(r, now) <= 0.0]:
+            del recs[p]
+        if len(recs) >= D.PEER_SCORE_MAX_RECORDS:
+            for p in sorted(recs, key=lambda p: self._decayed(recs[p], now))[:len(recs) // 2]:
+                del recs[p]
+
     # -- receiving -------------------------------------------------------------------------
+
+    def screen(self, peer: Peer, msg: Message, now: float) -> Message | None:
+        """What of *msg* from *peer* is worth handling, before its blocks are hashed (see
+        "Blocks nobody asked for"): None for a refused peer; *msg* without its blocks if we
+        ask *peer* for nothing (counted against it); else *msg* itself."""
+        if self._banned and self.banned_until(peer, now) is not None:
+            return None
+        blocks = msg.blocks
+        if not blocks or self.client.asking(peer):
+            return msg
+        nbytes = 0
+        points = 0.0
+        floor = D.PEER_SCORE_MIN_BLOCK_POINTS
+        for _prefix, data in blocks:
+            n = len(data)
+            nbytes += n
+            points += max(floor, n / _MIB * D.PEER_SCORE_UNWANTED_POINTS_PER_MIB)
+        c = self._counters
+        c["blocks_unsolicited"] += len(blocks)
+        c["bytes_unsolicited"] += nbytes
+        self.penalise(peer, points, f"{len(blocks)} blocks ({nbytes} bytes) we did not ask "
+                      "for", now)
+        return Message(msg.entries, msg.full, (), msg.presences, msg.pending_bytes)
 
     def message_received(self, peer: Peer, msg: Message, now: float, *,
                          names: Sequence[Any] | None = None) -> list[Event]:
@@ -138,6 +258,8 @@ class DriverCore:
         ``client.engine.name_blocks(msg.blocks)`` returned, if the driver hashed the blocks
         itself (off its loop). Returns the client's events; the actions they imply are queued
         for :meth:`poll`."""
+        if self._banned and self.banned_until(peer, now) is not None:
+            return []  # in the driver's pipeline since before the refusal: dropped
         try:
             if msg.entries or msg.full:
                 self.server.receive_message(peer, msg, now)
@@ -149,18 +271,39 @@ class DriverCore:
                 events = self.client.receive_message(peer, msg, now, names=names)
         except FastswapError as exc:
             # an engine refused the message; the peer's other messages still count
-            self._actions.append(PeerMisbehaved(peer, "bad_message", str(exc)))
+            self._misbehaved(peer, "bad_message", str(exc), now)
             return []
         store: list[tuple[bytes, Any]] = []
+        used = 0  # blocks and bytes that were wanted, duplicates or refused as bad
+        used_bytes = 0
         for ev in events:
             if isinstance(ev, BlockReceived):
+                used += 1
+                used_bytes += len(ev.data)
                 if not ev.duplicate:
                     store.append((ev.cid, ev.data))
             elif isinstance(ev, BadBlock):
-                self._actions.append(PeerMisbehaved(ev.peer, "bad_block", ev.reason))
+                used += 1
+                self._misbehaved(ev.peer, "bad_block", ev.reason, now)
         if store:
             self._actions.append(StoreBlocks(peer, store))
+        unwanted = len(msg.blocks) - used
+        if unwanted > 0:
+            # hashed, but named no CID we wanted (forged data names itself): waste
+            nbytes = sum(len(d) for _, d in msg.blocks) - used_bytes
+            self._counters["blocks_unwanted"] += unwanted
+            self.penalise(peer, max(unwanted * D.PEER_SCORE_MIN_BLOCK_POINTS,
+                                    nbytes / _MIB * D.PEER_SCORE_UNWANTED_POINTS_PER_MIB),
+                          f"{unwanted} blocks nobody wanted", now)
         return events
+
+    def frame_refused(self, peer: Peer, reason: str, now: float) -> None:
+        """The driver's network layer refused a frame of *peer* (malformed, oversized)."""
+        self.penalise(peer, PENALTIES["bad_frame"], f"bad frame: {reason}", now)
+
+    def _misbehaved(self, peer: Peer, kind: str, detail: str, now: float) -> None:
+        self._actions.append(PeerMisbehaved(peer, kind, detail))
+        self.penalise(peer, PENALTIES[kind], detail, now)
 
     def blocks_stored(self, cids: Iterable[bytes]) -> None:
         """Blocks are in the store now (received, imported or put): peers that want them are
@@ -230,5 +373,12 @@ class DriverCore:
         if deadline is not None:
             yield Deadline(deadline)
 
+    def peer_stats(self) -> dict[str, int]:
+        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, peers refused so
+        far, and the peers with a penalty or a refusal now."""
+        return {**self._counters, "penalised": len(self._penalties),
+                "refused": len(self._banned)}
+
     def stats(self) -> dict[str, Any]:
-        return {"client": self.client.stats(), "server": self.server.stats()}
+        return {"client": self.client.stats(), "server": self.server.stats(),
+                "peers": self.peer_stats()}

@@ -13,8 +13,8 @@ driver of ``fastswap.compat``) only does I/O, and dispatches on the action's *ty
             case ServePeer(peer): ...              # peer has responses: pull core.next_response
             case FindProviders(cid, session): ...  # ask routing, then core.add_peers(...)
             case StoreBlocks(peer, blocks): ...    # commit verified blocks, then blocks_stored
-            case PeerMisbehaved(peer, kind, detail): ...  # count, log (rate-limited), penalise
-            case DisconnectPeer(peer, reason): ...  # close it: it sent data we never asked for
+            case PeerMisbehaved(peer, kind, detail): ...  # count, log (rate-limited)
+            case DisconnectPeer(peer, reason, secs): ...  # close its connections, refuse it
             case WantFailed(cid, session): ...     # fail the session's waiters: action.error()
             case Deadline(when): ...               # call core.tick(when) at that time
 
@@ -149,13 +149,16 @@ class PeerMisbehaved:
 
 @dataclass(frozen=True, slots=True)
 class DisconnectPeer:
-    """The client engine will not fetch from *peer* again: it sent data we never asked for (a
+    """Close every connection to *peer* now and refuse it for ``ban_seconds``. The core emits
+    it when the peer's score fell below the threshold (``fastswap.core``, "Peer scores") or a
+    refused peer connected again (it drops the peer's messages meanwhile and refuses
+    ``peer_connected``); the client engine when the peer sent data we never asked for (a
     block that hashes to nothing it was asked, or one whose prefix is malformed), which an
-    honest peer never does. The driver closes its connections and does not dial it again for
-    content routing; ``reason`` says what it sent (name the peer in the log)."""
+    honest peer never does. ``reason`` says why, for the log (name the peer)."""
 
     peer: Peer
     reason: str
+    ban_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +254,15 @@ class ClientEngineContract(Protocol):
     """What the core asks of a client engine (``fastswap.client.engine.ClientEngine``).
 
     ``receive_message`` is called with ``names=`` only when the driver named (hashed) the
-    message's blocks itself (see ``fastswap.client.engine.name_blocks``)."""
+    message's blocks itself (see ``fastswap.client.engine.name_blocks``). ``asking(peer)``:
+    whether anything is outstanding at *peer* (a want we sent it and still wait on); it must
+    be cheap, the core asks it for every message with blocks before they are hashed."""
 
     def peer_connected(self, peer: Peer, now: float, *, version: str = ...) -> None: ...
 
     def peer_disconnected(self, peer: Peer, now: float) -> None: ...
+
+    def asking(self, peer: Peer) -> bool: ...
 
     def receive_message(self, peer: Peer, msg: Message, now: float, **kw: Any
                         ) -> list[Event]: ...

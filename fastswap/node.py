@@ -16,13 +16,15 @@ Event flow:
 
 * connection ready -> open our Bitswap stream (its protocol is the peer's version) ->
   ``core.peer_connected``; the last connection gone -> ``core.peer_disconnected``;
-* message -> ``core.message_received``. A message with much block data is first named --
-  hashed, which is the verification -- in a verifier thread (``client.engine.name_blocks``;
-  hashlib releases the GIL) while the loop goes on reading and decrypting, and the core gets
-  those names; messages are still handled in arrival order. The core's ``StoreBlocks`` is
-  carried out at once: the blocks are committed to the store, then handed to waiters and
-  announced with ``core.blocks_stored`` (peers that want them get them). The stream reader
-  waits when too many messages wait for the verifier or too many bytes for the store;
+* message -> ``core.screen`` (blocks from a peer we ask nothing of are dropped unhashed; a
+  refused peer's messages entirely) -> the receive pipeline (``fastswap._receive``): per-peer
+  inboxes in front of one verifier thread that names -- hashes, which is the verification --
+  the blocks of large messages fairly across peers (hashlib releases the GIL) while the loop
+  goes on reading and decrypting; each peer's messages reach ``core.message_received`` in
+  arrival order, and a peer whose inbox is full has only its own streams wait. The core's
+  ``StoreBlocks`` is carried out at once: the blocks are committed to the store, then handed to
+  waiters and announced with ``core.blocks_stored`` (peers that want them get them). A reader
+  whose message brought blocks waits while too many bytes wait for the store;
 * one *pass* (scheduled with ``call_soon`` whenever anything changed, never polled) fires a
   due tick and carries out ``core.poll``'s actions (``fastswap.events``): wantlist messages
   to send, FindProviders (routing, dial, ``add_peers``), peers to serve (a writer each),
@@ -42,11 +44,11 @@ import logging
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import Any, Self
 
 from . import _defaults
+from ._receive import ReceivePipeline
 from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore, with_identity
 from .blockstore.pins import PinStore
@@ -89,19 +91,6 @@ class _PeerOut:
     def __init__(self) -> None:
         self.msgs: deque[Message] = deque()
         self.task: asyncio.Task[None] | None = None
-
-
-class _Verifying:
-    """A received message waiting for the verifier thread (or behind one that does)."""
-
-    __slots__ = ("msg", "names", "peer", "protocol")
-
-    def __init__(self, peer: PeerId, msg: Message, protocol: str,
-                 names: asyncio.Future[Any] | None) -> None:
-        self.peer = peer
-        self.msg = msg
-        self.protocol = protocol
-        self.names = names
 
 
 class Node:
@@ -187,7 +176,6 @@ class Node:
         # cid -> [(session id, fn(cid, data, exc))]: who waits for a block
         self._waiters: dict[bytes, list[tuple[int, Any]]] = {}
         # peers the client dropped for sending bad data -> why (not dialled again by routing)
-        self._dropped: dict[PeerId, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finding: set[int] = set()
         self._pass_scheduled = False
@@ -196,16 +184,17 @@ class Node:
         self._unstored = 0
         self._store_failing = False
         self._store_room: asyncio.Event | None = None
-        # messages whose blocks the verifier thread is naming, in arrival order
-        self._verifying: deque[_Verifying] = deque()
-        self._verifier: ThreadPoolExecutor | None = None
-        self._verify_room = asyncio.Event()
+        max_block = (self.client.config.max_block_size if self._offload_verify
+                     else _defaults.MAX_BLOCK_SIZE)
+        self._rx = ReceivePipeline(self._handle_message, offload=self._offload_verify,
+                                   max_block_size=max_block, on_overflow=self._on_overflow)
         self._unsubscribe: Any = None
         self._started = False
         self._stopped = False
         self._counters = {"bad_blocks": 0, "blocks_stored": 0, "bytes_stored": 0,
                           "responses_sent": 0, "bad_frames": 0,
-                          "bad_messages": 0, "peers_dropped": 0, "store_failures": 0}
+                          "bad_messages": 0, "peers_disconnected": 0, "store_failures": 0,
+                          "connections_refused": 0}
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -283,12 +272,7 @@ class Node:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.net.stop()
         await self.host.stop()
-        self._verify_room.set()
-        if self._verifier is not None:
-            # at most a few messages' hashing is queued: waiting for it is short
-            await asyncio.to_thread(self._verifier.shutdown, wait=True, cancel_futures=True)
-            self._verifier = None
-        self._verifying.clear()
+        await self._rx.close()
         err = NodeError("the node was stopped before the block arrived")
         for waiters in self._waiters.values():
             for _, w in waiters:
@@ -346,6 +330,12 @@ class Node:
 
     def _on_connected(self, conn: Any) -> None:
         peer = conn.remote_peer
+        if self.core.banned_until(peer, self._now()) is not None:
+            # refused for a while (DisconnectPeer): the host's ban refuses it before this, but
+            # a ban the host forgot (its table is bounded) is still the core's
+            self._counters["connections_refused"] += 1
+            conn.abort()
+            return
         if not self.core.is_connected(peer) and peer not in self._opening:
             self._opening[peer] = asyncio.ensure_future(self._open_peer(peer))
 
@@ -373,8 +363,10 @@ class Node:
     def _activate(self, peer: PeerId, version: str) -> None:
         if self._stopped:
             return
-        if self.core.peer_connected(peer, version, self._now()):
-            self._schedule()
+        # a refused peer is not connected, and a DisconnectPeer for it is queued: either way
+        # the pass has work
+        self.core.peer_connected(peer, version, self._now())
+        self._schedule()
 
     def _on_disconnected(self, conn: Any) -> None:
         peer = conn.remote_peer
@@ -384,6 +376,7 @@ class Node:
         if opening is not None:
             opening.cancel()
         self.net.forget(peer)
+        self._rx.forget(peer)
         po = self._out.pop(peer, None)
         if po is not None and po.task is not None:
             po.task.cancel()
@@ -394,87 +387,36 @@ class Node:
 
     def _on_bad_frame(self, peer: PeerId, reason: str) -> None:
         self._counters["bad_frames"] += 1
+        if not self._stopped:
+            self.core.frame_refused(peer, reason, self._now())
+            self._schedule()
+
+    def _on_overflow(self, peer: PeerId, nbytes: int) -> None:
+        """*peer* sent more block bytes at once than its inbox holds (on many streams): they
+        were dropped unhashed, and cost it as blocks nobody wanted."""
+        if not self._stopped:
+            self.core.penalise(peer, nbytes / (1 << 20) * _defaults.PEER_SCORE_UNWANTED_POINTS_PER_MIB,
+                               f"{nbytes} block bytes more than its inbox holds", self._now())
+            self._schedule()
 
     def _on_message(self, peer: PeerId, msg: Message, protocol: str) -> Any:
-        """A decoded message from a stream reader. Messages carrying much block data are named
-        (hashed: the verification) in the verifier thread while the loop goes on reading and
-        decrypting the next one; messages are handled in arrival order all the same (a
-        message without blocks waits behind any still being hashed)."""
+        """A decoded message from a stream reader: screened by the core (unsolicited blocks
+        dropped unhashed), then into the receive pipeline. Returns an awaitable when this
+        reader must wait: its peer's inbox is full, or the message brought blocks while the
+        store is behind."""
         if self._stopped:
             return None
-        pending = self._verifying
-        if not pending:
-            if not msg.blocks or not self._offload_verify:
-                return self._handle_message(peer, msg, protocol, None)
-            nbytes = 0
-            for _, data in msg.blocks:
-                nbytes += len(data)
-            if nbytes < _defaults.NODE_VERIFY_OFFLOAD_BYTES:
-                return self._handle_message(peer, msg, protocol, None)
-        assert self._loop is not None
-        fut: asyncio.Future[Any] | None = None
-        if msg.blocks:
-            if self._verifier is None:
-                self._verifier = ThreadPoolExecutor(1, thread_name_prefix="fastswap-verify")
-            from .client.naming import name_blocks
-
-            fut = self._loop.run_in_executor(
-                self._verifier, name_blocks, msg.blocks, self.client.config.max_block_size)
-        item = _Verifying(peer, msg, protocol, fut)
-        pending.append(item)
-        if fut is None:
-            self._handle_verified()
-        else:
-            fut.add_done_callback(self._on_verified)
-        if len(pending) >= _defaults.NODE_MAX_VERIFYING_MESSAGES or (
-                self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES):
-            # backpressure: the reader waits while the verifier or the store is behind
-            return self._wait_pipeline()
-        return None
-
-    async def _wait_pipeline(self) -> None:
-        assert self._store_room is not None
-        while not self._stopped and (
-                len(self._verifying) >= _defaults.NODE_MAX_VERIFYING_MESSAGES
-                or self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES):
-            if len(self._verifying) >= _defaults.NODE_MAX_VERIFYING_MESSAGES:
-                self._verify_room.clear()
-                await self._verify_room.wait()
-            else:
-                self._store_room.clear()
-                await self._store_room.wait()
-
-    def _on_verified(self, fut: asyncio.Future[Any]) -> None:
-        self._handle_verified()
-
-    def _handle_verified(self) -> None:
-        """Handle the messages at the head of the line whose blocks are named."""
-        pending = self._verifying
-        while pending:
-            item = pending[0]
-            fut = item.names
-            if fut is not None and not fut.done():
-                return
-            pending.popleft()
-            if self._stopped:
-                continue
-            names = None
-            if fut is not None:
-                if fut.cancelled() or fut.exception() is not None:
-                    # the verifier is gone (stopping); the engine hashes on the loop instead
-                    names = None
-                else:
-                    names = fut.result()
-            try:
-                res = self._handle_message(item.peer, item.msg, item.protocol, names)
-                if res is not None and hasattr(res, "close"):
-                    # the store-room wait: the readers wait in _wait_pipeline instead
-                    res.close()
-            except Exception:
-                log.exception("handling a Bitswap message from %s failed", item.peer)
-            if len(pending) < _defaults.NODE_MAX_VERIFYING_MESSAGES:
-                self._verify_room.set()
-        self._verify_room.set()
+        screened = self.core.screen(peer, msg, self._now())
+        if screened is not msg:
+            self._schedule()  # a penalty may have asked for a DisconnectPeer
+            if screened is None:
+                return None
+        res = self._rx.submit(peer, screened, protocol)
+        if res is None and screened.blocks and self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES:
+            assert self._store_room is not None
+            self._store_room.clear()
+            return self._store_room.wait()
+        return res
 
     def _handle_message(self, peer: PeerId, msg: Message, protocol: str,
                         names: list[Any] | None) -> Any:
@@ -599,8 +541,8 @@ class Node:
                     case PeerMisbehaved(peer, kind, detail):
                         self._counters[_MISBEHAVIOUR_COUNTERS.get(kind, "bad_messages")] += 1
                         log.warning("%s from %s: %s", kind.replace("_", " "), peer, detail)
-                    case DisconnectPeer(peer, reason):
-                        self._drop_peer(peer, reason)
+                    case DisconnectPeer(peer, reason, secs):
+                        self._disconnect(peer, reason, secs)
                     case WantFailed(cid, session):
                         self._fail_want(session, cid, action.error())
                     case Deadline(when):
@@ -613,17 +555,12 @@ class Node:
         except Exception:
             log.exception("engine pass failed")
 
-    def _drop_peer(self, peer: PeerId, reason: str) -> None:
-        """The client will not use *peer* (it sent bad data): close its connections and keep
-        routing from dialling it again."""
-        self._counters["peers_dropped"] += 1
-        self._dropped[peer] = reason
-        if len(self._dropped) > _defaults.CLIENT_BAD_PEERS:
-            del self._dropped[next(iter(self._dropped))]
-        log.warning("disconnecting %s: it %s", peer, reason)
-        for conn in self.host.connections:
-            if conn.remote_peer == peer:
-                conn.close()
+    def _disconnect(self, peer: PeerId, reason: str, secs: float) -> None:
+        """Ban *peer* on the host for *secs*: its connections close, and its new ones (in or
+        out, routing's dials too) are refused until then. The core refuses it as long."""
+        if self.host.connection(peer) is not None:
+            self._counters["peers_disconnected"] += 1
+        self.host.ban(peer, secs, reason)
 
     async def _find_providers(self, session: int, cid: bytes) -> None:
         try:
@@ -634,8 +571,6 @@ class Node:
                     if self.core.is_connected(p):
                         peers.append(p)
                     continue
-                if p.peer_id is not None and p.peer_id in self._dropped:
-                    continue  # it sent us bad data
                 try:
                     peers.append(await self.connect(p))
                 except NetError as exc:
@@ -920,6 +855,12 @@ class Node:
             "messages_sent": self.net.messages_sent,
             "bytes_sent": self.net.bytes_sent,
             **self._counters,
+            # refused while banned: by the host (the usual place) or by us (a ban the host's
+            # bounded table forgot)
+            "connections_refused": (self._counters["connections_refused"]
+                                    + self.host.refused.get("banned", 0)),
+            "host_refusals": dict(self.host.refused),
+            "scores": self.core.peer_stats(),
             "client": self.client.stats(),
             "server": self.server.stats(),
         }

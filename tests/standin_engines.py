@@ -136,6 +136,9 @@ class StandInClient:
     def peer_disconnected(self, peer, now) -> None:
         self.peers.pop(peer, None)
 
+    def asking(self, peer) -> bool:
+        return peer in self.peers and bool(self.wants)
+
     def new_session(self, now) -> int:
         self.sessions += 1
         if self.timer_period is not None:

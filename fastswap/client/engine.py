@@ -321,6 +321,13 @@ class ClientEngine:
             self._check_all_exhausted(s, now)
         self._forget_if_idle(p)
 
+    def asking(self, peer: Peer) -> bool:
+        """Whether we asked *peer* about a CID we still want (a want-block or want-have not
+        answered, cancelled or timed out since). A block from a peer we ask nothing of was not
+        asked for: the driver core drops it without hashing it."""
+        p = self._peers.get(peer)
+        return p is not None and bool(p.asks)
+
     # -- sessions and wants ------------------------------------------------------------------
 
     def new_session(self, now: float) -> int:

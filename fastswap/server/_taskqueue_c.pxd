@@ -50,6 +50,11 @@ cdef class TaskQueue:
     cdef Py_ssize_t _max_bytes
     cdef double _half_life
     cdef double _clock
+    cdef Py_ssize_t _reserve
+    cdef Py_ssize_t _slack
+    cdef Py_ssize_t _level
+    cdef dict _starved
+    cdef Py_ssize_t _evicted
 
     @cython.locals(pq=_PeerQueue)
     cpdef Py_ssize_t pending_bytes(self, object peer) except -1
@@ -81,6 +86,17 @@ cdef class TaskQueue:
     cdef list _pop(self, _PeerQueue pq, Py_ssize_t max_bytes)
     @cython.locals(pq=_PeerQueue, t=Task)
     cpdef task_done(self, object peer, list tasks)
+    cpdef list starved(self)
+    @cython.locals(pq=_PeerQueue, out=list, low=Py_ssize_t)
+    cpdef list refillable(self)
+    @cython.locals(mine=Py_ssize_t, level=Py_ssize_t, q=_PeerQueue)
+    cdef bint _make_room(self, _PeerQueue pq, Py_ssize_t size) except -1
+    cdef void _check_level(self, _PeerQueue pq) noexcept
+    @cython.locals(amounts=list, q=_PeerQueue, room=Py_ssize_t, m=Py_ssize_t, level=Py_ssize_t,
+                   k=Py_ssize_t, a=Py_ssize_t)
+    cdef Py_ssize_t _water_level(self, _PeerQueue pq, Py_ssize_t mine) except -1
+    @cython.locals(order=list, i=Py_ssize_t, t=Task)
+    cdef _evict(self, _PeerQueue pq, Py_ssize_t level)
     cdef void _unqueue(self, _PeerQueue pq, Task t) noexcept
     cdef _maybe_compact(self, _PeerQueue pq)
     cdef _drop_if_idle(self, _PeerQueue pq)

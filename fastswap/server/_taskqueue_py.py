@@ -44,10 +44,31 @@ Packing
     target goes alone (and may overshoot the cap once). What it takes counts as in flight until
     :meth:`task_done`; a peer at its cap gets nothing.
 
-Limits
-    Queued block bytes across all peers are capped (``max_queued_bytes``): a push that would go
-    over is refused (:data:`REFUSED`) and the caller counts it. The number of tasks is bounded by
-    the caller (the engine only queues tasks for wantlist entries, which are capped).
+Limits: the shared byte budget, levelled (issue 8 item 5)
+    Queued block bytes across all peers are budgeted (``max_queued_bytes``), but a full budget
+    never refuses a peer because *others* filled it (1,000 peers that want blocks and never read
+    used to fill the 1 GiB budget, after which every honest want-block was refused). A push that
+    would go over the budget levels it instead, max-min fairly: the queue finds the water level
+    ``L`` at which the peers' queued bytes, each cut to ``L``, fit ``max_queued_bytes - slack``
+    (slack: a sixteenth of the budget, so the next pushes fit without levelling again), never
+    below ``reserve_per_peer``. If the pushing peer would then hold more than ``L`` it is one of
+    the heaviest and its push is refused (:data:`REFUSED`); otherwise every other peer above
+    ``L`` loses the tasks it would send last (lowest priority, newest) until it is at ``L``.
+    So each peer can always queue ``reserve_per_peer`` bytes (the total may exceed the budget by
+    at most that much per peer with work: the host's connection limits bound the peers, and the
+    bytes are accounting, the data stays in the store), and only the heaviest peers lose.
+
+    Refused and evicted peers are *starved*: their entries lost their tasks. The caller asks
+    :meth:`TaskQueue.refillable` for starved peers whose queue has drained below half their
+    reserve and that are under their in-flight cap (they are reading), and queues their answers
+    again. A peer that never reads never drains, so it is never refilled: its evicted tasks stay
+    gone. The level is cached while the queue stays over ``budget - slack``, so a flood of
+    pushes from a peer at the level costs one comparison each, not a scan of every peer.
+
+    boxo (peertaskqueue) has no byte budget at all: its decision engine bounds the wantlist
+    entries only, so a peer's queue is as deep as its wantlist. The number of tasks is bounded
+    by the caller here too (the engine only queues tasks for wantlist entries, which are
+    budgeted the same way).
 """
 
 from __future__ import annotations
@@ -57,6 +78,7 @@ from heapq import heapify, heappop, heappush
 from .._defaults import (
     SERVER_MAX_INFLIGHT_BYTES_PER_PEER,
     SERVER_MAX_TOTAL_QUEUED_BYTES,
+    SERVER_RESERVED_QUEUED_BYTES_PER_PEER,
     SERVER_SERVED_HALF_LIFE_BYTES,
 )
 from ..errors import ServerError
@@ -178,9 +200,11 @@ class TaskQueue:
         max_inflight_per_peer: int = SERVER_MAX_INFLIGHT_BYTES_PER_PEER,
         max_queued_bytes: int = SERVER_MAX_TOTAL_QUEUED_BYTES,
         half_life: int = SERVER_SERVED_HALF_LIFE_BYTES,
+        reserve_per_peer: int = SERVER_RESERVED_QUEUED_BYTES_PER_PEER,
     ) -> None:
         for name, v in (("max_inflight_per_peer", max_inflight_per_peer),
-                        ("max_queued_bytes", max_queued_bytes), ("half_life", half_life)):
+                        ("max_queued_bytes", max_queued_bytes), ("half_life", half_life),
+                        ("reserve_per_peer", reserve_per_peer)):
             if type(v) is not int or v <= 0 or v > _MAX_SIZE:
                 raise ServerError(f"{name} must be a positive int (bytes), got {v!r}")
         self._peers = {}  # type: dict[object, _PeerQueue]
@@ -194,6 +218,11 @@ class TaskQueue:
         self._max_bytes = max_queued_bytes
         self._half_life = float(half_life)
         self._clock = 0.0
+        self._reserve = reserve_per_peer
+        self._slack = max_queued_bytes >> 4
+        self._level = -1  # the cached water level while over the budget (-1: none)
+        self._starved = {}  # type: dict[object, None]  # peers whose tasks were refused/evicted
+        self._evicted = 0
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -208,6 +237,15 @@ class TaskQueue:
     @property
     def max_inflight_per_peer(self) -> int:
         return self._max_inflight
+
+    @property
+    def evicted(self) -> int:
+        """Tasks evicted so far to level the byte budget (see "Limits")."""
+        return self._evicted
+
+    def starved(self) -> list:
+        """Peers that lost tasks to the byte budget and were not refilled yet (a copy)."""
+        return list(self._starved)
 
     def pending_bytes(self, peer: object) -> int:
         """Block bytes still queued for *peer* (the ``pendingBytes`` of its next response)."""
@@ -277,7 +315,9 @@ class TaskQueue:
             if a is not None and kind >= a:
                 self._drop_if_idle(pq)
                 return MERGED  # the same or a stronger answer is in flight: nothing new
-            if kind == _BLOCK and self._bytes + size > self._max_bytes:
+            if (kind == _BLOCK and self._bytes + size > self._max_bytes
+                    and not self._make_room(pq, size)):
+                self._starved[pq.peer] = None
                 self._drop_if_idle(pq)
                 return REFUSED
             self._seq += 1
@@ -288,6 +328,8 @@ class TaskQueue:
             self._bytes += size
             self._ntasks += 1
             self._work[pq.peer] = None
+            if self._level >= 0:
+                self._check_level(pq)
             return PUSHED
         # merge: stronger kind, higher priority
         new_kind = old.kind
@@ -299,10 +341,14 @@ class TaskQueue:
         if new_kind == old.kind and new_prio == old.priority:
             return MERGED
         delta = new_size - old.size
-        if delta > 0 and self._bytes + delta > self._max_bytes:
+        if (delta > 0 and self._bytes + delta > self._max_bytes
+                and not self._make_room(pq, delta)):
+            self._starved[pq.peer] = None
             return REFUSED
         pq.queued_bytes += delta
         self._bytes += delta
+        if self._level >= 0:
+            self._check_level(pq)
         if new_prio != old.priority:
             # a heap item's key must not change: a new task (same seq) replaces the old one,
             # which goes dead in the heap; priorities only rise, so the two never tie
@@ -336,6 +382,7 @@ class TaskQueue:
 
     def remove_peer(self, peer: object) -> int:
         """Forget *peer* entirely (disconnect); returns the number of queued tasks dropped."""
+        self._starved.pop(peer, None)
         pq = self._peers.pop(peer, None)
         if pq is None:
             return 0
@@ -345,6 +392,7 @@ class TaskQueue:
         self._ntasks -= n
         self._bytes -= pq.queued_bytes
         self._work.pop(peer, None)
+        self._level = -1  # the peers' shares changed
         return n
 
     def pop(self, peer: object, max_bytes: int) -> list:
@@ -412,7 +460,90 @@ class TaskQueue:
         pq.inflight = max(pq.inflight, 0)  # tasks reported twice: never go negative
         self._drop_if_idle(pq)
 
+    def refillable(self) -> list:
+        """Starved peers (see "Limits") whose queue drained below half their reserve and that
+        are under their in-flight cap: the caller queues their answers again. Each is returned
+        once (it is starved again if its pushes are refused again)."""
+        if not self._starved:
+            return []
+        out = []
+        low = self._reserve >> 1
+        for peer in list(self._starved):
+            pq = self._peers.get(peer)
+            if pq is None or (pq.queued_bytes < low and pq.inflight < self._max_inflight):
+                del self._starved[peer]
+                out.append(peer)
+        return out
+
     # -- internals -----------------------------------------------------------------------------
+
+    def _make_room(self, pq: _PeerQueue, size: int) -> bool:
+        """The budget is full: may *pq* queue *size* more bytes? If so, the other peers above
+        the water level are levelled down to it first (see "Limits")."""
+        mine = pq.queued_bytes + size
+        level = self._level
+        if level >= 0 and (level == self._reserve
+                           or self._bytes + size <= self._max_bytes + self._slack):
+            # cached: every other peer is at or below it (a push past it drops the cache), and
+            # peers filling up to it overshoot the budget by at most the slack (or only by
+            # reserves)
+            return mine <= level
+        level = self._water_level(pq, mine)
+        self._level = level
+        if mine > level:
+            return False
+        for other in list(self._peers.values()):
+            q = cython.cast(_PeerQueue, other)
+            if q is not pq and q.queued_bytes > level:
+                self._evict(q, level)
+        return True
+
+    def _check_level(self, pq: _PeerQueue) -> None:
+        # the cached level holds while every peer is at or below it and the queue is still
+        # near its budget; otherwise the next push over the budget computes it afresh
+        if pq.queued_bytes > self._level or self._bytes <= self._max_bytes - self._slack:
+            self._level = -1
+
+    def _water_level(self, pq: _PeerQueue, mine: int) -> int:
+        """The largest level L (at least the reserve) at which every peer's queued bytes cut to
+        L (*pq*'s counted as *mine*) fit the budget less its slack."""
+        amounts = [mine]
+        for other in self._peers.values():
+            q = cython.cast(_PeerQueue, other)
+            if q is not pq and q.queued_bytes > 0:
+                amounts.append(q.queued_bytes)
+        amounts.sort()
+        room = self._max_bytes - self._slack
+        m = len(amounts)
+        level = room  # everyone fits whole
+        for k in range(m):
+            a = amounts[k]
+            if a * (m - k) > room:
+                level = room // (m - k)
+                break
+            room -= a
+        return max(level, self._reserve)
+
+    def _evict(self, pq: _PeerQueue, level: int) -> None:
+        """Drop *pq*'s tasks it would send last until it holds at most *level* bytes."""
+        # (priority, -seq) is unique per live task: the Tasks themselves never compare
+        order = [(t.priority, -t.seq, t) for t in pq.tasks.values() if t.size > 0]
+        order.sort()
+        i = 0
+        while pq.queued_bytes > level and i < len(order):
+            t = cython.cast(Task, order[i][2])
+            i += 1
+            del pq.tasks[t.cid]
+            self._unqueue(pq, t)
+            self._evicted += 1
+        self._starved[pq.peer] = None
+        if not pq.tasks:
+            pq.heap = []
+            self._work.pop(pq.peer, None)
+            self._drop_if_idle(pq)
+        else:
+            self._maybe_compact(pq)
+
 
     def _unqueue(self, pq: _PeerQueue, t: Task) -> None:
         t.live = False

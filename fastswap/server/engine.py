@@ -58,21 +58,51 @@ Fairness and in-flight caps
 
 Abuse limits (``fastswap._defaults``, SERVER_*)
     * Entries per peer (1024, boxo's MaxQueuedWantlistEntriesPerPeer). When full, a new want with
-      a higher priority than the lowest-priority entry evicts that entry (and its task); otherwise
-      the new want is dropped. Both are counted. The lowest entry is found with a lazy min-heap,
-      so a flood of 100,000 entries costs O(n log cap) time and O(cap) memory.
-    * Entries across all peers (``max_total_entries``): wants beyond it are refused and counted.
-    * Queued block bytes across all peers: block tasks beyond it are refused and counted; the
-      entry stays, so the peer's next wantlist (or a later block arrival) retries.
+      a higher priority than the peer's worst entry evicts that entry (and its task); otherwise
+      the new want is dropped. Both are counted (``wants_evicted``, ``wants_dropped``).
     * CIDs: an entry whose CID is empty, longer than MAX_CID_SIZE (168, boxo's MaxCidSize) or not
       a valid CID is dropped and counted (``invalid_entries``); so is a bad want type.
     * Message size: the codec refuses messages over 4 MiB before they reach the engine.
 
+Budgets shared by all peers: evict from the heaviest, never refuse the newcomer
+    Two resources are shared: wantlist entries (memory) and queued block bytes (work promised).
+    A budget that simply refuses once full is a denial of service: 300 identities sending 1,024
+    want-haves each for blocks we lack filled a 256k-entry budget and every honest want after
+    them was refused; 1,000 identities that want blocks and never read filled the 1 GiB
+    queued-bytes budget the same way. So both budgets are shared max-min fairly:
+
+    * Entries (``max_total_entries``, :mod:`fastswap.server.ledger`): when the total is full, a
+      peer's new want takes an entry from the peer holding the most, if that one holds more
+      than the newcomer would (``wants_evicted_global``); so the peers converge to equal shares
+      and only the heaviest lose. A peer that holds as many as anyone can only replace its own
+      worst entry with a higher-priority want, or the want is dropped
+      (``wants_refused_global``). Every peer may hold ``reserved_entries_per_peer`` (256)
+      whatever the others hold, even past the total: 1024 connections x 256 is the total, so
+      the host's connection limit keeps that promise.
+    * The entry evicted from a peer is its *worst*: one for a block we do not have first (it
+      was never served; evicting it loses only the announcement if the block arrives later,
+      and peers re-send their wantlists), then the lowest priority, then the oldest.
+    * Queued block bytes (``max_queued_bytes``, :mod:`fastswap.server.taskqueue`, "Limits"): a
+      push past the budget levels the peers' queues to a common water level, evicting the tasks
+      the heaviest would send last, and refuses only a peer that is itself above the level;
+      each peer keeps ``reserved_queued_bytes_per_peer`` (4 MiB). A peer whose tasks were
+      refused or evicted keeps its entries; once its queue drained and it is reading (under its
+      in-flight cap) :meth:`ServerEngine.peers_with_work` queues their answers again
+      (``tasks_refilled``), so a levelled honest peer loses no want. A peer that never reads
+      never drains, and is never refilled.
+
+    boxo bounds only the entries per peer (1024); its total grows with the number of peers and
+    it has no byte budget. We keep totals because a seeder runs for weeks among strangers, and
+    share them as above so that the totals cannot be turned against the peers they protect.
+    The cost is bounded: finding the heaviest peer is a lazy heap (O(log peers) per eviction),
+    and levelling the bytes sorts the peers once per sixteenth of the budget.
+
 Ledgers
-    Per peer: blocks/bytes sent and received, HAVEs/DONT_HAVEs sent, wants and cancels received,
-    first and last exchange (the driver's ``now``). A disconnected peer's counters are kept
-    (the newest ``retained_ledgers`` of them) and resume if it reconnects; its wantlist and tasks
-    are dropped.
+    Per peer (:class:`fastswap.server.ledger.Ledger`, compiled with a pure twin: the per-entry
+    wantlist update and the counters run for every message of every peer): blocks/bytes sent and
+    received, HAVEs/DONT_HAVEs sent, wants and cancels received, first and last exchange (the
+    driver's ``now``). A disconnected peer's counters are kept (the newest ``retained_ledgers``
+    of them) and resume if it reconnects; its wantlist and tasks are dropped.
 """
 
 from __future__ import annotations
@@ -80,14 +110,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from heapq import heapify, heappop, heappush
 from typing import Any
 
 from .. import _defaults as D
-from ..cid import decode_cid
-from ..errors import CIDError, ServerError, UnknownPeerError
-from ..message.model import WANT_BLOCK, WANT_HAVE, Message
+from ..errors import ServerError, UnknownPeerError
+from ..message.model import WANT_BLOCK, Message
 from ..message.versions import BITSWAP_1_2_0, version_of
+from .ledger import Ledger, LedgerBook
 from .taskqueue import BLOCK, DONT_HAVE, HAVE, REFUSED, TaskQueue
 
 __all__ = ["TARGET", "Response", "ServerConfig", "ServerEngine"]
@@ -97,8 +126,6 @@ TARGET = D.SERVER_TARGET_MESSAGE_BYTES
 
 # Bytes reserved for a message's non-block fields (pendingBytes, field tags) under the hard cap.
 _MESSAGE_SLACK = 64
-_MIN_PRIORITY = -(2**31)
-_MAX_PRIORITY = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -111,7 +138,9 @@ class ServerConfig:
     max_cid_size: int = D.MAX_CID_SIZE
     max_entries_per_peer: int = D.SERVER_MAX_WANTLIST_ENTRIES_PER_PEER
     max_total_entries: int = D.SERVER_MAX_TOTAL_WANTLIST_ENTRIES
+    reserved_entries_per_peer: int = D.SERVER_RESERVED_WANTLIST_ENTRIES_PER_PEER
     max_queued_bytes: int = D.SERVER_MAX_TOTAL_QUEUED_BYTES
+    reserved_queued_bytes_per_peer: int = D.SERVER_RESERVED_QUEUED_BYTES_PER_PEER
     max_inflight_per_peer: int = D.SERVER_MAX_INFLIGHT_BYTES_PER_PEER
     replace_have_with_block: int = D.SERVER_MAX_REPLACE_HAVE_WITH_BLOCK
     served_half_life: int = D.SERVER_SERVED_HALF_LIFE_BYTES
@@ -128,7 +157,8 @@ class ServerConfig:
                 "or the largest block could not be sent"
             )
         for name in ("max_entries_per_peer", "max_total_entries", "max_queued_bytes",
-                     "max_inflight_per_peer", "served_half_life", "target_message_bytes"):
+                     "max_inflight_per_peer", "served_half_life", "target_message_bytes",
+                     "reserved_queued_bytes_per_peer"):
             if getattr(self, name) == 0:
                 raise ServerError(f"ServerConfig.{name} must be positive")
 
@@ -177,30 +207,6 @@ class Response:
         )
 
 
-_COUNTERS = ("blocks_sent", "bytes_sent", "haves_sent", "dont_haves_sent", "blocks_received",
-             "bytes_received", "wants_received", "cancels_received", "messages_received")
-
-
-class _Ledger:
-    """One connected peer: its wantlist, version and counters."""
-
-    __slots__ = ("counters", "first_exchange", "gen", "heap", "last_exchange", "seq", "version",
-                 "version_info", "wants")
-
-    def __init__(self, version: str, gen: int) -> None:
-        self.version = version
-        self.version_info = version_of(version)
-        self.gen = gen
-        # cid -> [priority, want_type, send_dont_have, seq]
-        self.wants: dict[bytes, list] = {}
-        # lazy min-heap of (priority, seq, cid) to find the entry to evict when full
-        self.heap: list[tuple[int, int, bytes]] = []
-        self.seq = 0
-        self.counters = dict.fromkeys(_COUNTERS, 0)
-        self.first_exchange: float | None = None
-        self.last_exchange: float | None = None
-
-
 class ServerEngine:
     """Bitswap decision engine (see the module docstring for the policy)."""
 
@@ -210,15 +216,14 @@ class ServerEngine:
         self._store = store
         self._cfg = cfg = config if config is not None else ServerConfig()
         self._queue = TaskQueue(cfg.max_inflight_per_peer, cfg.max_queued_bytes,
-                                cfg.served_half_life)
-        self._ledgers: dict[Any, _Ledger] = {}
+                                cfg.served_half_life, cfg.reserved_queued_bytes_per_peer)
+        self._book = LedgerBook(cfg.max_entries_per_peer, cfg.max_total_entries,
+                                cfg.reserved_entries_per_peer, cfg.max_cid_size)
         self._retained: OrderedDict[Any, tuple[dict, float | None, float | None]] = OrderedDict()
         self._gen = 0
-        self._total_entries = 0
         self._hard_max = cfg.max_message_size - _MESSAGE_SLACK
         self._stats = dict.fromkeys(
-            ("invalid_entries", "unservable_wants", "wants_dropped", "wants_evicted",
-             "wants_refused_global", "tasks_refused", "blocks_sent", "bytes_sent", "haves_sent",
+            ("tasks_refused", "tasks_refilled", "blocks_sent", "bytes_sent", "haves_sent",
              "dont_haves_sent", "responses"), 0)
 
     @property
@@ -229,26 +234,25 @@ class ServerEngine:
 
     def peer_connected(self, peer: Any, *, version: str = BITSWAP_1_2_0) -> None:
         """*peer* connected speaking *version*; a reconnect keeps its wantlist, updates version."""
-        led = self._ledgers.get(peer)
+        info = version_of(version)
+        led = self._book.get(peer)
         if led is not None:
-            led.version = version
-            led.version_info = version_of(version)
+            led.set_version(version, info.presences, info.prefixed_blocks)
             return
         self._gen += 1
-        led = _Ledger(version, self._gen)
+        led = self._book.add(peer, version, info.presences, info.prefixed_blocks, self._gen)
         old = self._retained.pop(peer, None)
         if old is not None:
-            led.counters, led.first_exchange, led.last_exchange = old
-        self._ledgers[peer] = led
+            led.restore(old[0])
+            led.first_exchange, led.last_exchange = old[1], old[2]
 
     def peer_disconnected(self, peer: Any) -> None:
         """Drop *peer*'s wantlist and tasks; keep its counters (bounded)."""
-        led = self._ledgers.pop(peer, None)
+        led = self._book.remove(peer)
         if led is None:
             return
-        self._total_entries -= len(led.wants)
         self._queue.remove_peer(peer)
-        self._retained[peer] = (led.counters, led.first_exchange, led.last_exchange)
+        self._retained[peer] = (led.counters(), led.first_exchange, led.last_exchange)
         while len(self._retained) > self._cfg.retained_ledgers:
             self._retained.popitem(last=False)
 
@@ -258,125 +262,45 @@ class ServerEngine:
         """Apply the wantlist part of *msg* from *peer* (and count its blocks in the ledger).
 
         A peer not announced with :meth:`peer_connected` is taken as a 1.2.0 peer."""
-        led = self._ledgers.get(peer)
+        book = self._book
+        led = book.get(peer)
         if led is None:
             self.peer_connected(peer)
-            led = self._ledgers[peer]
-        c = led.counters
-        c["messages_received"] += 1
-        if led.first_exchange is None:
-            led.first_exchange = now
-        led.last_exchange = now
-        for _prefix, data in msg.blocks:
-            c["blocks_received"] += 1
-            c["bytes_received"] += len(data)
-
-        queue = self._queue
-        wants = led.wants
-        dropped: dict[bytes, list] | None = None
-        if msg.full:
-            dropped = wants
-            self._total_entries -= len(wants)
-            wants = led.wants = {}
-            led.heap = []
-        touched: dict[bytes, None] = {}
-        cap = self._cfg.max_entries_per_peer
-        global_cap = self._cfg.max_total_entries
-        max_cid = self._cfg.max_cid_size
-        st = self._stats
-        for e in msg.entries:
-            cid = e.cid
-            if type(cid) is not bytes:
-                try:
-                    cid = bytes(cid)
-                except TypeError:
-                    st["invalid_entries"] += 1
-                    continue
-            if not 0 < len(cid) <= max_cid or not _valid_cid(cid):
-                st["invalid_entries"] += 1
-                continue
-            if e.cancel:
-                c["cancels_received"] += 1
-                if self._remove_want(led, peer, cid):
-                    touched.pop(cid, None)
-                continue
-            c["wants_received"] += 1
-            if not led.version_info.presences:
-                if not led.version_info.prefixed_blocks and not (
-                        len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
-                    st["unservable_wants"] += 1
-                    continue
-                want_type = WANT_BLOCK
-                sdh = False
-            else:
-                want_type = e.want_type
-                if want_type != WANT_BLOCK and want_type != WANT_HAVE:
-                    st["invalid_entries"] += 1
-                    continue
-                sdh = bool(e.send_dont_have)
-            prio = e.priority
-            if type(prio) is not int:
-                st["invalid_entries"] += 1
-                continue
-            if prio < _MIN_PRIORITY or prio > _MAX_PRIORITY:
-                prio = _MIN_PRIORITY if prio < 0 else _MAX_PRIORITY
-            cur = wants.get(cid)
-            if cur is not None:
-                if cur[1] == WANT_HAVE and want_type == WANT_BLOCK:
-                    # upgrade: want-block supersedes want-have
-                    led.seq += 1
-                    cur[0] = prio
-                    cur[1] = WANT_BLOCK
-                    cur[2] = cur[2] or sdh
-                    cur[3] = led.seq
-                    heappush(led.heap, (prio, led.seq, cid))
-                elif sdh and not cur[2]:
-                    cur[2] = True
-                touched[cid] = None
-                continue
-            if len(wants) >= cap:
-                low = self._lowest(led)
-                if low is None or prio <= wants[low][0]:
-                    st["wants_dropped"] += 1
-                    continue
-                self._remove_want(led, peer, low)
-                touched.pop(low, None)
-                st["wants_evicted"] += 1
-            if self._total_entries >= global_cap:
-                st["wants_refused_global"] += 1
-                continue
-            led.seq += 1
-            wants[cid] = [prio, want_type, sdh, led.seq]
-            heappush(led.heap, (prio, led.seq, cid))
-            self._total_entries += 1
-            touched[cid] = None
-        if len(led.heap) > 2 * len(wants) + 64:
-            self._compact(led)
-        if dropped:
-            for cid in dropped:
-                if cid not in wants:
-                    queue.remove(peer, cid)
+            led = book.get(peer)
+        touched = book.receive(led, msg.entries, msg.full, msg.blocks, now)
+        if book.removed:
+            self._unqueue_removed()
         if touched:
-            self._answer(peer, led, list(touched))
+            self._answer(peer, led, touched)
 
     def blocks_added(self, cids: Iterable[bytes]) -> None:
         """New local blocks: queue them (or HAVEs) for every peer whose wantlist has them."""
         new = [c if type(c) is bytes else bytes(c) for c in cids]
         if not new:
             return
-        for peer, led in self._ledgers.items():
+        for led in self._book.ledgers():
             wants = led.wants
             if not wants:
                 continue
             hit = [c for c in new if c in wants]
             if hit:
-                self._answer(peer, led, hit)
+                self._answer(led.peer, led, hit)
 
     # -- responses -----------------------------------------------------------------------------
 
     def peers_with_work(self) -> list:
-        """Peers with a response ready and under their in-flight cap, fairest first."""
-        return self._queue.peers_with_work()
+        """Peers with a response ready and under their in-flight cap, fairest first. Peers
+        whose queued answers the byte budget took and that have drained since are refilled
+        first (see "Budgets")."""
+        q = self._queue
+        for peer in q.refillable():
+            led = self._book.get(peer)
+            if led is not None:
+                have = [cid for cid, w in led.wants.items() if w.have]
+                if have:
+                    self._stats["tasks_refilled"] += 1
+                    self._answer(peer, led, have)
+        return q.peers_with_work()
 
     def next_response(self, peer: Any, *, max_bytes: int = TARGET) -> Response | None:
         """Pop *peer*'s next tasks up to about *max_bytes* (see the module docstring).
@@ -384,7 +308,7 @@ class ServerEngine:
         None if nothing is queued for the peer or it is at its in-flight cap."""
         if type(max_bytes) is not int or max_bytes <= 0:
             raise ServerError(f"max_bytes must be a positive int, got {max_bytes!r}")
-        led = self._ledgers.get(peer)
+        led = self._book.get(peer)
         if led is None:
             return None
         q = self._queue
@@ -406,38 +330,25 @@ class ServerEngine:
         if response._sent:
             raise ServerError("response_sent() was already called for this response")
         response._sent = True
-        led = self._ledgers.get(peer)
+        led = self._book.get(peer)
         if led is None or led.gen != response._gen:
             return  # the peer disconnected meanwhile: its accounting is gone already
         self._queue.task_done(peer, response._tasks)
         if not sent:
             return
-        c = led.counters
         st = self._stats
-        c["blocks_sent"] += len(response.blocks)
-        c["bytes_sent"] += response.nbytes
-        c["haves_sent"] += len(response.haves)
-        c["dont_haves_sent"] += len(response.dont_haves)
         st["blocks_sent"] += len(response.blocks)
         st["bytes_sent"] += response.nbytes
         st["haves_sent"] += len(response.haves)
         st["dont_haves_sent"] += len(response.dont_haves)
-        if now is not None:
-            led.last_exchange = now
-        wants = led.wants
-        for cid in response.blocks:
-            if cid in wants:  # a block answers any want
-                self._drop_entry(led, cid)
-        for cid in response.haves:
-            w = wants.get(cid)
-            if w is not None and w[1] == WANT_HAVE:
-                self._drop_entry(led, cid)
+        self._book.sent(led, response.blocks, response.nbytes, response.haves,
+                        response.dont_haves, now)
 
     # -- introspection -------------------------------------------------------------------------
 
     def ledger(self, peer: Any) -> dict:
         """*peer*'s counters, wantlist size and queue state. UnknownPeerError if never seen."""
-        led = self._ledgers.get(peer)
+        led = self._book.get(peer)
         if led is None:
             old = self._retained.get(peer)
             if old is None:
@@ -449,27 +360,29 @@ class ServerEngine:
                     "last_exchange": last, "wantlist_size": 0, "queued_tasks": 0,
                     "pending_bytes": 0, "inflight_bytes": 0}
         q = self._queue
-        return {**led.counters, "connected": True, "version": led.version,
+        return {**led.counters(), "connected": True, "version": led.version,
                 "first_exchange": led.first_exchange, "last_exchange": led.last_exchange,
                 "wantlist_size": len(led.wants), "queued_tasks": q.queued(peer),
                 "pending_bytes": q.pending_bytes(peer), "inflight_bytes": q.inflight(peer)}
 
     def wantlist(self, peer: Any) -> dict[bytes, tuple[int, int, bool]]:
         """*peer*'s wantlist as {cid: (priority, want_type, send_dont_have)} (a copy)."""
-        led = self._ledgers.get(peer)
+        led = self._book.get(peer)
         if led is None:
             return {}
-        return {cid: (w[0], w[1], w[2]) for cid, w in led.wants.items()}
+        return {cid: (w.priority, w.want_type, w.send_dont_have) for cid, w in led.wants.items()}
 
     def stats(self) -> dict:
         """Engine-wide counters and sizes (see the module docstring for the limits counted)."""
-        return {**self._stats, "peers": len(self._ledgers), "wantlist_entries": self._total_entries,
-                "queued_tasks": len(self._queue), "queued_bytes": self._queue.queued_bytes,
-                "inflight_bytes": sum(self._queue.inflight(p) for p in self._ledgers)}
+        q = self._queue
+        return {**self._stats, **self._book.stats(), "tasks_evicted": q.evicted,
+                "peers": len(self._book), "wantlist_entries": self._book.total,
+                "queued_tasks": len(q), "queued_bytes": q.queued_bytes,
+                "inflight_bytes": sum(q.inflight(p) for p in self._book.peers())}
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _answer(self, peer: Any, led: _Ledger, cids: list[bytes]) -> None:
+    def _answer(self, peer: Any, led: Ledger, cids: list[bytes]) -> None:
         """Queue the answer to each of *peer*'s wants in *cids* (see "Answers")."""
         sizes = self._store.get_sizes(cids)
         wants = led.wants
@@ -482,63 +395,26 @@ class ServerEngine:
             if size is not None and size > max_block:
                 size = None
             if size is None:
-                if w[2]:
-                    r = push(peer, cid, DONT_HAVE, 0, w[0])
+                if w.send_dont_have:
+                    r = push(peer, cid, DONT_HAVE, 0, w.priority)
                 else:
                     continue
-            elif w[1] == WANT_BLOCK or size <= small:
-                r = push(peer, cid, BLOCK, size, w[0])
             else:
-                r = push(peer, cid, HAVE, 0, w[0])
+                if not w.have:
+                    led.mark_have(cid)
+                if w.want_type == WANT_BLOCK or size <= small:
+                    r = push(peer, cid, BLOCK, size, w.priority)
+                else:
+                    r = push(peer, cid, HAVE, 0, w.priority)
             if r == REFUSED:
                 refused += 1
         self._stats["tasks_refused"] += refused
 
-    def _remove_want(self, led: _Ledger, peer: Any, cid: bytes) -> bool:
-        if cid not in led.wants:
-            self._queue.remove(peer, cid)  # a task may outlive its entry (sent HAVE, re-want)
-            return False
-        self._drop_entry(led, cid)
-        self._queue.remove(peer, cid)
-        return True
-
-    def _drop_entry(self, led: _Ledger, cid: bytes) -> None:
-        del led.wants[cid]
-        self._total_entries -= 1
-        # its heap item goes stale; compact when stale items dominate
-        if len(led.heap) > 2 * len(led.wants) + 64:
-            self._compact(led)
-
-    def _lowest(self, led: _Ledger) -> bytes | None:
-        """The entry to evict: lowest priority, oldest first (heap top, skipping stale items)."""
-        heap = led.heap
-        wants = led.wants
-        while heap:
-            _prio, seq, cid = heap[0]
-            w = wants.get(cid)
-            if w is not None and w[3] == seq:
-                return cid
-            heappop(heap)
-        return None
-
-    @staticmethod
-    def _compact(led: _Ledger) -> None:
-        heap = [(w[0], w[3], cid) for cid, w in led.wants.items()]
-        heapify(heap)
-        led.heap = heap
-
-
-def _valid_cid(cid: bytes) -> bool:
-    """Is *cid* a well-formed binary CID (what ``fastswap.cid.decode_cid`` accepts)?"""
-    n = len(cid)
-    # fast paths for the shapes nearly every want has (decode_cid was 40% of receive_message):
-    # CIDv0, and CIDv1 whose codec, hash code and digest length are one-byte varints
-    if n == 34 and cid[0] == 0x12 and cid[1] == 0x20:
-        return True
-    if n >= 4 and cid[0] == 1 and cid[1] < 0x80 and cid[2] < 0x80 and cid[3] + 4 == n:
-        return True
-    try:
-        decode_cid(cid)
-    except CIDError:
-        return False
-    return True
+    def _unqueue_removed(self) -> None:
+        """Take the tasks of entries the ledgers dropped (cancels, evictions) off the queue."""
+        book = self._book
+        removed = book.removed
+        book.removed = []
+        remove = self._queue.remove
+        for peer, cid in removed:
+            remove(peer, cid)

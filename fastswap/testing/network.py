@@ -215,6 +215,7 @@ class NodeMetrics:
     duplicate_bytes: int = 0
     bad_blocks: int = 0
     unwanted_blocks: int = 0  # blocks no fetch of this node wanted (not stored)
+    peers_disconnected: int = 0  # peers dropped (DisconnectPeer: bad data, or a low score)
     messages_sent: int = 0
     messages_received: int = 0
     wire_bytes_sent: int = 0
@@ -222,7 +223,6 @@ class NodeMetrics:
     # sent to a peer with no connection (the engine's mistake), or lost to a vanished peer
     dropped_messages: int = 0
     provider_queries: int = 0
-    peers_dropped: int = 0  # peers the client disconnected for sending data nobody asked for
     wants_failed: int = 0  # wants the client gave up on (nobody could provide them)
     peers: dict[Hashable, PeerMetrics] = field(default_factory=dict)
 
@@ -888,11 +888,13 @@ class VirtualNetwork:
                     self._serve(node, peer)
                 case PeerMisbehaved():
                     pass  # counted from the client's events (_handle_events)
-                case DisconnectPeer(peer):
-                    # as a Node closes the connection: after this pass
-                    node.metrics.peers_dropped += 1
+                case DisconnectPeer(peer, _, _):
+                    # as a Node bans the peer (the core refuses it meanwhile: it drops its
+                    # messages and refuses its peer_connected): close the pipes, after this
+                    # event (a disconnect pumps both nodes itself)
                     other = self.nodes[self._peer_name(node, peer)]
-                    self.clock.call_later(0.0, self._disconnect, node, other)
+                    node.metrics.peers_disconnected += 1
+                    self.clock.call_at(self.clock.now, self._disconnect, node, other)
                 case WantFailed():
                     self._want_failed(node, action)
                 case Deadline(when):
@@ -1029,6 +1031,12 @@ class VirtualNetwork:
             return  # one end vanished: what was on the wire goes nowhere
         now = self.clock.now
         msg = decode_message(data)
+        # what a Node hands its pipeline: nothing from a refused peer, no blocks from a peer
+        # we ask nothing of (the metrics below still count the message as on the wire)
+        screened = dst.core.screen(src.key, msg, now)
+        if screened is None:
+            dst.metrics.dropped_messages += 1
+            return
         dst.metrics.messages_received += 1
         dst.metrics.wire_bytes_received += size
         if msg.pending_bytes:
@@ -1036,7 +1044,8 @@ class VirtualNetwork:
         # name (hash: verify) the blocks once, as Node's verifier does, for the metrics and
         # the client engine both
         names = name_blocks(msg.blocks, MAX_BLOCK_SIZE) if msg.blocks else None
-        events = dst.core.message_received(src.key, msg, now, names=names)
+        events = dst.core.message_received(src.key, screened, now,
+                                           names=names if screened.blocks else None)
         self._observe_received(dst, src.name, msg, names, events)
         self._pump(dst)
 

@@ -204,8 +204,13 @@ def _valid_cid(cid: bytes) -> bool:
 
 
 def _refusal_confirmed(ref: dag_pb_pb2.PBNode, block: bytes, reason: str) -> bool:
+    if _canonical(ref) != block:
+        # not canonical, so refused whatever the reason: we stop at the first fault we meet,
+        # protobuf reads on and keeps the last of a repeated field (a bad Hash, then a good
+        # one, in one link: we name the bad one, protobuf shows only the good one)
+        return True
     if any(r in reason for r in _NOT_CANONICAL):
-        return _canonical(ref) != block
+        return False
     if "has no Hash" in reason:
         return any(not link.HasField("Hash") for link in ref.Links)
     if "not a valid CID" in reason:

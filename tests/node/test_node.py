@@ -328,7 +328,7 @@ def test_garbage_from_a_peer_does_not_stop_the_node(run, engines):
                 if a.stat()["bad_blocks"]:
                     break
                 await asyncio.sleep(0.01)
-            if a.stat()["peers_dropped"]:
+            if a.stat()["peers_disconnected"]:
                 conn = raw.connection(a.peer_id)
                 if conn is not None:
                     await asyncio.wait_for(conn.wait_closed(), 10)

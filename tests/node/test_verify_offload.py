@@ -68,7 +68,7 @@ def test_lying_peer_large_blocks_hashed_off_loop(run):
             blk = await got
             assert bytes(blk.data) == real[1]
             assert forged >= 1
-            assert b._verifier is not None  # the large blocks went through the verifier
+            assert b._rx.verifier_started  # the large blocks went through the verifier
             assert not b.store.has(cids[0]) and b.store.get(cids[1]) == real[1]
             assert len(b.store) == 1
             await net.stop()
@@ -94,7 +94,7 @@ def test_large_and_small_messages_keep_order(run):
             await asyncio.wait_for(fetch(), 30)
             assert got == dict(zip(cids, data))
             assert all(b.store.get(c) == d for c, d in zip(cids, data))
-            assert not b._verifying  # nothing left waiting in the pipeline
+            assert b._rx.pending() == 0  # nothing left waiting in the pipeline
 
     run(main())
 

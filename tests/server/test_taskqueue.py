@@ -138,14 +138,104 @@ def test_fairness_small_peer_first_rounds(tq):
     assert q2.peers_with_work() == ["small", "greedy"]
 
 
-def test_global_byte_cap_refuses(tq):
-    q = tq.TaskQueue(max_queued_bytes=1000)
+def test_global_byte_cap_refuses_the_heaviest(tq):
+    q = tq.TaskQueue(max_queued_bytes=1000, reserve_per_peer=100)
     assert q.push("a", cid(1), tq.BLOCK, 600, 1) == tq.PUSHED
-    assert q.push("b", cid(2), tq.BLOCK, 600, 1) == tq.REFUSED
+    assert q.push("a", cid(3), tq.BLOCK, 600, 1) == tq.REFUSED  # "a" holds it all
     assert q.push("b", cid(2), tq.HAVE, 0, 1) == tq.PUSHED  # presences cost no block bytes
-    assert q.push("b", cid(2), tq.BLOCK, 600, 1) == tq.REFUSED  # upgrade over the cap
+    assert q.push("b", cid(2), tq.BLOCK, 600, 1) == tq.REFUSED  # its 600 is a's 600: level
     assert q.get("b", cid(2)).kind == tq.HAVE
     assert q.queued_bytes == 600
+    assert set(q.starved()) == {"a", "b"}
+
+
+# -- the byte budget is levelled, never a denial of service (issue 8 item 5) -------------------
+
+BUDGET = 16_000  # slack: BUDGET >> 4 = 1000
+
+
+def _hog(tq, n: int = 15, reserve: int = 1000):
+    q = tq.TaskQueue(max_queued_bytes=BUDGET, reserve_per_peer=reserve)
+    for i in range(n):
+        assert q.push("hog", cid(i), tq.BLOCK, 1000, 100 - i) == tq.PUSHED
+    return q
+
+
+def test_budget_full_evicts_from_the_heaviest_not_the_newcomer(tq):
+    q = _hog(tq)
+    assert q.push("new", cid(100), tq.BLOCK, 1000, 1) == tq.PUSHED  # 16000: at the budget
+    # over it: the water level is 13000 (new's 2000 + hog's 13000 fit 16000 - slack)
+    assert q.push("new", cid(101), tq.BLOCK, 1000, 1) == tq.PUSHED
+    assert q.pending_bytes("new") == 2000
+    assert q.pending_bytes("hog") == 13000 and q.evicted == 2
+    # the hog lost the tasks it would have sent last (lowest priority)
+    assert [t.priority for t in q.tasks("hog")] == list(range(100, 87, -1))
+    assert q.starved() == ["hog"]
+    # the levelling left the budget's slack free; past it the hog, the heaviest, is refused
+    assert q.push("hog", cid(50), tq.BLOCK, 1000, 1000) == tq.PUSHED
+    assert q.push("hog", cid(51), tq.BLOCK, 1000, 1000) == tq.REFUSED
+    assert q.push("new", cid(102), tq.BLOCK, 1000, 1) == tq.PUSHED
+    assert q.queued_bytes <= BUDGET + (BUDGET >> 4)
+
+
+def test_evicts_lowest_priority_then_newest(tq):
+    q = tq.TaskQueue(max_queued_bytes=BUDGET, reserve_per_peer=1000)
+    for i in range(15):  # same priority: the newest go first
+        q.push("hog", cid(i), tq.BLOCK, 1000, 5)
+    q.push("hog", cid(99), tq.HAVE, 0, -7)  # a presence costs no bytes: never evicted
+    q.push("new", cid(100), tq.BLOCK, 2000, 1)
+    assert [t.cid for t in q.tasks("hog")] == [cid(i) for i in range(13)] + [cid(99)]
+
+
+def test_every_peer_keeps_its_reserve_past_the_budget(tq):
+    q = tq.TaskQueue(max_queued_bytes=BUDGET, reserve_per_peer=1000)
+    for p in range(20):  # 20 peers x 1000: more reserve than budget
+        assert q.push(p, cid(p), tq.BLOCK, 1000, 1) == tq.PUSHED
+        assert q.push(p, cid(1000 + p), tq.BLOCK, 1, 1) in (tq.PUSHED, tq.REFUSED)
+    assert q.push("late", cid(5000), tq.BLOCK, 1000, 1) == tq.PUSHED
+    assert all(q.pending_bytes(p) >= 1000 for p in range(20))
+    assert q.queued_bytes <= 21 * 1000 + 20
+
+
+def test_refill_only_once_drained_and_reading(tq):
+    q = _hog(tq, reserve=4000)
+    q.push("new", cid(100), tq.BLOCK, 4000, 1)  # level: 16000-1000-4000 -> hog cut to 11000
+    assert q.starved() == ["hog"] and q.refillable() == []  # still holds 11000
+    popped = []
+    while q.pending_bytes("hog") >= 2000:
+        ts = q.pop("hog", 1000)
+        popped += ts
+        if q.inflight("hog") >= q.max_inflight_per_peer:
+            break
+        q.task_done("hog", ts)
+    assert q.pending_bytes("hog") < 2000
+    assert q.refillable() == ["hog"] and q.refillable() == [] and q.starved() == []
+
+
+def test_refill_waits_until_the_peer_reads(tq):
+    """A starved peer at its in-flight cap (it does not read) is not refilled, however little
+    it has queued; once its responses are reported sent, it is."""
+    q = tq.TaskQueue(max_queued_bytes=BUDGET, reserve_per_peer=4000, max_inflight_per_peer=4000)
+    q.push("p", cid(1), tq.BLOCK, 4500, 9)
+    q.push("p", cid(2), tq.BLOCK, 1000, 1)
+    held = q.pop("p", 1 << 20)
+    assert [t.cid for t in held] == [cid(1)] and q.pending_bytes("p") == 1000
+    assert q.push("p", cid(3), tq.BLOCK, 15_500, 1) == tq.REFUSED  # alone over the budget
+    assert q.starved() == ["p"]
+    assert q.refillable() == []  # drained, but at its in-flight cap: it is not reading
+    q.task_done("p", held)
+    assert q.refillable() == ["p"]
+
+
+def test_flood_from_a_peer_at_the_level_is_refused(tq):
+    """Once levelled, a flood of pushes from the heaviest peer fills the budget's slack and is
+    then refused: nobody else loses anything more."""
+    q = _hog(tq)
+    q.push("new", cid(100), tq.BLOCK, 2000, 1)
+    evicted = q.evicted
+    results = [q.push("hog", cid(10_000 + i), tq.BLOCK, 1000, 1000) for i in range(1000)]
+    assert results.count(tq.PUSHED) == 1 and results.count(tq.REFUSED) == 999
+    assert q.evicted == evicted and q.pending_bytes("new") == 2000
 
 
 @pytest.mark.parametrize("bad", [
@@ -186,7 +276,7 @@ OPS = st.lists(
 
 
 def _run(mod, ops):
-    q = mod.TaskQueue(max_inflight_per_peer=5000, max_queued_bytes=20000)
+    q = mod.TaskQueue(max_inflight_per_peer=5000, max_queued_bytes=20000, reserve_per_peer=1000)
     trace = []
     popped: dict[int, list] = {}
     model: dict[tuple[int, int], int] = {}  # (peer, cid) -> kind queued (for the no-loss check)
@@ -208,12 +298,13 @@ def _run(mod, ops):
             popped.pop(op[1], None)
         else:
             trace.append(q.peers_with_work())
-        trace.append((len(q), q.queued_bytes, [q.pending_bytes(p) for p in range(4)],
+        trace.append((len(q), q.queued_bytes, q.evicted, sorted(q.starved()), [q.pending_bytes(p) for p in range(4)],
                       [q.inflight(p) for p in range(4)]))
         # invariants: counts agree with the per-peer listings, no duplicate (peer, cid)
         listed = [(p, t.cid) for p in range(4) for t in q.tasks(p)]
         assert len(listed) == len(set(listed)) == len(q)
-        assert q.queued_bytes == sum(q.pending_bytes(p) for p in range(4)) <= 20000
+        # the budget is exceeded by at most its slack (or by reserves: 4 x 1000 < 20000)
+        assert q.queued_bytes == sum(q.pending_bytes(p) for p in range(4)) <= 20000 + 1250
     del model
     # drain: everything queued comes out exactly once
     for p in range(4):

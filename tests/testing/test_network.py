@@ -512,3 +512,24 @@ def test_a_peer_that_slows_down_mid_transfer() -> None:
         net.set_uplink("S", 0)
     net.set_uplink("S", None)
     assert net.node("S").uplink is None
+
+
+def test_a_flooding_peer_is_disconnected_by_the_core() -> None:
+    """The core's DisconnectPeer (issue 8 item 7) closes the connection in the virtual network
+    too: a node sending blocks nobody asked for is refused after the threshold's worth."""
+    net = VirtualNetwork(0)
+    net.add_node("flooder")
+    net.add_node("B")
+    net.connect("flooder", "B")
+    net.run_until(lambda: False, 0.1)
+    data = bytes(2 * 1024 * 1024 - 64)
+    flood = Message(blocks=[wire_block(compute_cid(data), data)])
+    for i in range(80):  # 160 MiB, past the 100-point threshold
+        net.call_at(0.2 + i * 0.01, net._transmit, net.node("flooder"), "B", flood, None)
+    net.run_until(lambda: not net.connected("flooder", "B"), 5.0)
+    assert not net.connected("flooder", "B")
+    assert net.metrics("B").peers_disconnected == 1
+    assert net.node("B").core.stats()["peers"]["bytes_unsolicited"] >= 100 * 1024 * 1024
+    net.connect("flooder", "B")  # refused while its ban lasts
+    net.run_until(lambda: not net.connected("flooder", "B"), net.now + 1.0)
+    assert not net.connected("flooder", "B")
