@@ -113,6 +113,11 @@ class DriverCore:
     def is_connected(self, peer: Peer) -> bool:
         return peer in self._versions
 
+    def engaged(self, peer: Peer) -> bool:
+        """Are we exchanging with *peer*: it wants blocks from us, or we want blocks of it?
+        (What a driver tells its connection manager: such a peer is not idle.)"""
+        return bool(self.server.has_wants(peer) or self.client.has_asks(peer))
+
     def peer_connected(self, peer: Peer, protocol_id: str, now: float) -> bool:
         """*peer* speaks Bitswap *protocol_id* with us now; False if it already did."""
         if peer in self._versions:

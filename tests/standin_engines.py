@@ -79,6 +79,9 @@ class StandInServer:
                     w.discard(cid)
                     self.queues[peer].append(("block", cid))
 
+    def has_wants(self, peer: Hashable) -> bool:
+        return bool(self.queues.get(peer)) or bool(self.waiting.get(peer))
+
     def peers_with_work(self) -> list:
         return [p for p, q in self.queues.items() if q]
 
@@ -215,6 +218,9 @@ class StandInClient:
                 self.asked_routing.add(c)
                 out.append(FindProviders(c, self.wants[c]))
         return out
+
+    def has_asks(self, peer) -> bool:
+        return bool(self.wants) and peer in self.peers
 
     def next_deadline(self) -> float | None:
         return self.next_tick

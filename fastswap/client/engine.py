@@ -420,6 +420,11 @@ class ClientEngine:
         # new to a want are candidates now and get it in this pass.
         self._route(s, now)
 
+    def has_asks(self, peer: Peer) -> bool:
+        """Have we asked *peer* for anything (want-block or want-have) not yet answered?"""
+        p = self._peers.get(peer)
+        return p is not None and p.connected and bool(p.asks)
+
     def wanted(self, session: int | None = None) -> list[bytes]:
         """The CIDs still wanted (by *session*, or by any)."""
         if session is None:
