@@ -302,6 +302,9 @@ PEER_SCORE_MAX_RECORDS = 4096
 
 # -- node (fastswap/node.py: the asyncio driver) -----------------------------------------------
 
+#: Seconds between the node's maintenance passes: sampling transfer rates, telling the connection
+#: manager which peers Bitswap exchanges with (well under the host's idle timeout).
+NODE_MAINTENANCE_SECONDS = 5.0
 #: Blocks a get_blocks() call keeps wanted or received-but-not-yet-consumed: a slow consumer
 #: stops new wants instead of buffering a whole DAG in memory (backpressure to the peers).
 NODE_GET_BLOCKS_WINDOW = 512

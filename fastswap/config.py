@@ -64,7 +64,7 @@ class Setting:
 
     section: str
     name: str
-    kind: str  # "int", "float", "bool", "str", "list", "int?" (an int or unset)
+    kind: str  # "int", "float", "bool", "str", "list"; "int?"/"float?": or unset (None)
     default: Any
     help: str
     #: allowed values of a "str" setting (empty: any)
@@ -131,10 +131,44 @@ def _dataclass_settings(section: str, cls: type) -> list[Setting]:
             raise ConfigError(f"no help for {key}: add it to fastswap.config._FIELD_HELP")
         annotation = str(f.type)
         kind = {"int": "int", "float": "float", "bool": "bool", "str": "str",
-                "int | None": "int?"}.get(annotation)
+                "int | None": "int?", "float | None": "float?"}.get(annotation)
         if kind is None:
             raise ConfigError(f"{key}: unsupported config type {annotation}")
         out.append(Setting(section, f.name, kind, f.default, help_))
+    return out
+
+
+#: Host keywords that are tunables but default to None or a plain value (no _defaults constant)
+_HOST_EXTRA: dict[str, tuple[str, Any, str]] = {
+    "low_water": ("int?", None, ("The connection manager trims connected peers down to this many "
+                  "when more than high_water are connected (unset: derived from max_connections).")),
+    "high_water": ("int?", None, ("Connected peers above which the connection manager trims the "
+                   "least useful ones (unset: derived from max_connections).")),
+    "trim_memory": ("bool", True, ("Give freed heap memory back to the operating system after "
+                    "busy spells (glibc malloc_trim).")),
+}
+
+
+def _signature_settings(section: str, func: Any) -> list[Setting]:
+    """Settings for the keyword parameters of *func* that default to a ``_defaults`` constant
+    (``name: type = _defaults.CONSTANT``), plus those in _HOST_EXTRA."""
+    comments = _defaults_comments()
+    source = inspect.getsource(func)
+    constants = dict(re.findall(r"^\s+(\w+):[^=\n]+=\s*_defaults\.(\w+)", source, re.MULTILINE))
+    kinds = {"int": "int", "float": "float", "bool": "bool"}
+    out = []
+    for name, param in inspect.signature(func).parameters.items():
+        if name in constants:
+            kind = kinds.get(str(param.annotation))
+            if kind is None:
+                raise ConfigError(f"{section}.{name}: unsupported config type {param.annotation}")
+            help_ = comments.get(constants[name], "")
+            if not help_:
+                raise ConfigError(f"no help for {section}.{name}: comment _defaults.{constants[name]}")
+            out.append(Setting(section, name, kind, param.default, help_))
+        elif name in _HOST_EXTRA:
+            kind, default, help_ = _HOST_EXTRA[name]
+            out.append(Setting(section, name, kind, default, help_))
     return out
 
 
@@ -151,14 +185,6 @@ def _extra_settings() -> list[Setting]:
                 "listen addresses, e.g. a public address behind port forwarding."),
         Setting("node", "protocols", "list", list(BITSWAP_PROTOCOLS),
                 "Bitswap protocol ids to speak, in order of preference."),
-        Setting("host", "connect_timeout", "float", _defaults.CONNECT_TIMEOUT_SECONDS,
-                _defaults_comments()["CONNECT_TIMEOUT_SECONDS"]),
-        Setting("host", "max_connections", "int", _defaults.MAX_CONNECTIONS,
-                _defaults_comments()["MAX_CONNECTIONS"]),
-        Setting("host", "max_streams_per_conn", "int", _defaults.MAX_STREAMS_PER_CONNECTION,
-                _defaults_comments()["MAX_STREAMS_PER_CONNECTION"]),
-        Setting("host", "max_buffered_per_stream", "int", _defaults.MAX_BUFFERED_PER_STREAM,
-                _defaults_comments()["MAX_BUFFERED_PER_STREAM"]),
         Setting("bandwidth", "total_rate", "int", 0,
                 "Block data sent per second to all peers together, in bytes (0: unlimited). "
                 "Wantlists and presences are never held back."),
@@ -187,6 +213,24 @@ def _extra_settings() -> list[Setting]:
         Setting("seed", "preset", "str", "kubo",
                 "UnixFS importer defaults of fastswap seed/add: kubo (CIDv0, 256 KiB chunks) "
                 "or helia (CIDv1, raw leaves, 1 MiB chunks).", ("kubo", "helia")),
+        Setting("routing", "bootstrap", "list", [],
+                "DHT peers to join through (multiaddrs ending in /p2p/<id>); seed and get "
+                "run the LAN DHT with them (see routing.dht)."),
+        Setting("routing", "bootstrap_public", "bool", False,
+                "Also join the public IPFS (Amino) DHT through its well-known bootstrap peers. "
+                "Opt-in: it dials the internet."),
+        Setting("routing", "dht", "str", "auto",
+                "Which DHT to run: lan (/ipfs/lan/kad/1.0.0), wan (/ipfs/kad/1.0.0), dual, or "
+                "off; auto: dual with bootstrap_public, lan with bootstrap peers, else off.",
+                ("auto", "off", "lan", "wan", "dual")),
+        Setting("routing", "delegated", "list", [],
+                "IPFS HTTP routing v1 endpoints (URLs) to ask for providers too."),
+        Setting("routing", "provide_strategy", "str", "roots",
+                "What a seeder announces on the DHT: each root, or every block.",
+                ("roots", "all")),
+        Setting("routing", "reprovide_interval", "float", _defaults.KAD_REPROVIDE_INTERVAL_SECONDS,
+                _defaults_comments().get("KAD_REPROVIDE_INTERVAL_SECONDS", "")
+                or "Seconds between re-announcements of what a seeder provides."),
         Setting("seed", "drain_timeout", "float", 10.0,
                 "Seconds a stopping seeder (SIGINT/SIGTERM) waits for responses in flight "
                 "before it exits anyway."),
@@ -204,7 +248,15 @@ def settings() -> dict[str, Setting]:
         from .server.engine import ServerConfig
 
         out: dict[str, Setting] = {}
-        for s in [*_extra_settings(), *_dataclass_settings("server", ServerConfig),
+        from .net.host import Host
+
+        extra = _extra_settings()
+        sections = list(dict.fromkeys(s.section for s in extra))  # a section's keys together
+        grouped = [s for sec in sections for s in extra if s.section == sec]
+        node = [s for s in grouped if s.section == "node"]
+        for s in [*node, *_signature_settings("host", Host.__init__),
+                  *[s for s in grouped if s.section != "node"],
+                  *_dataclass_settings("server", ServerConfig),
                   *_dataclass_settings("client", ClientConfig)]:
             out[s.key] = s
         _SETTINGS = out
@@ -230,13 +282,13 @@ def _check(setting: Setting, value: Any, where: str) -> Any:
         if type(value) is not bool:
             raise bad("true or false")
         return value
+    if value is None and kind.endswith("?"):
+        return None
     if kind in ("int", "int?"):
-        if kind == "int?" and value is None:
-            return None
         if type(value) is not int:
             raise bad("an integer")
         return value
-    if kind == "float":
+    if kind in ("float", "float?"):
         if type(value) not in (int, float) or not math.isfinite(value):
             raise bad("a number")
         return float(value)
@@ -258,7 +310,7 @@ def parse_text(setting: Setting, text: str, where: str) -> Any:
     (``4194304``, ``true``, ``["a", "b"]``), else a bare string; lists also as ``a,b,c``."""
     text = text.strip()
     kind = setting.kind
-    if kind == "int?" and text.lower() in ("", "none", "unset"):
+    if kind.endswith("?") and text.lower() in ("", "none", "unset"):
         return None
     if kind == "bool":
         low = text.lower()
@@ -272,7 +324,7 @@ def parse_text(setting: Setting, text: str, where: str) -> Any:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
-    if kind == "float" and type(value) is int:
+    if kind in ("float", "float?") and type(value) is int:
         value = float(value)
     return _check(setting, value, where)
 
@@ -324,6 +376,9 @@ def _read_file(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        raise ConfigError(f"the repo {path.parent} is not a directory; give --repo a "
+                          "directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:

@@ -147,6 +147,11 @@ class DriverCore:
     def is_connected(self, peer: Peer) -> bool:
         return peer in self._versions
 
+    def engaged(self, peer: Peer) -> bool:
+        """Are we exchanging with *peer*: it wants blocks from us, or we want blocks of it?
+        (What a driver tells its connection manager: such a peer is not idle.)"""
+        return bool(self.server.has_wants(peer) or self.client.asking(peer))
+
     def peer_connected(self, peer: Peer, protocol_id: str, now: float) -> bool:
         """*peer* speaks Bitswap *protocol_id* with us now; False if it already did, or if the
         core refuses it (a :class:`DisconnectPeer` is queued then)."""

@@ -14,6 +14,7 @@ an honest report of a fetch needs (its MB/s counts only bytes that crossed the n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .dag.exporter import load_block
@@ -35,9 +36,12 @@ class NodeSource:
     *session* (one session for a whole export, so the peers that answered one block are asked
     first for the next)."""
 
-    def __init__(self, node: Node, session: Session, *, fetch: bool = True) -> None:
+    def __init__(self, node: Node, session: Session, *, fetch: bool = True,
+                 on_block: Callable[[int, bool], None] | None = None) -> None:
         self.node = node
         self.session = session
+        #: called with (bytes, from the network?) for every block served
+        self.on_block = on_block
         #: False: the repo only (BlockNotFoundError for what it lacks)
         self.fetch = fetch
         #: blocks the repo held before this source fetched them (a DAG that repeats a block,
@@ -60,6 +64,8 @@ class NodeSource:
                 if cid not in self._fetched:
                     self.local_blocks += 1
                     self.local_bytes += len(data)
+                if self.on_block is not None:
+                    self.on_block(len(data), False)
                 return data
         if not self.fetch:
             raise BlockNotFoundError(f"block {cid.hex()} is not in the repo")
@@ -68,4 +74,6 @@ class NodeSource:
         self.network_bytes += len(blk.data)
         if len(self._fetched) < _MAX_REMEMBERED:
             self._fetched.add(cid)
+        if self.on_block is not None:
+            self.on_block(len(blk.data), True)
         return blk.data

@@ -43,18 +43,19 @@ import asyncio
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any, Self
 
 from . import _defaults
 from ._receive import ReceivePipeline
+from .bandwidth import BandwidthLimiter
 from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore, with_identity
 from .blockstore.pins import PinStore
 from .cid import CID, RAW, compute_cid, decode_cid, parse, to_str
 from .core import DriverCore, pack_response
-from .errors import FetchTimeoutError, NetError, NodeError
+from .errors import FastswapError, FetchTimeoutError, NetError, NodeError
 from .events import (
     Deadline,
     DisconnectPeer,
@@ -127,6 +128,7 @@ class Node:
         routing: Any = None,
         host_options: dict[str, Any] | None = None,
         engines: tuple[Any, Any] | None = None,
+        bandwidth: BandwidthLimiter | None = None,
     ) -> None:
 
         self.repo = None if repo is None else os.path.abspath(os.fspath(repo))
@@ -195,6 +197,14 @@ class Node:
                           "responses_sent": 0, "bad_frames": 0,
                           "bad_messages": 0, "peers_disconnected": 0, "store_failures": 0,
                           "connections_refused": 0}
+        #: block data limits (total and per peer) on what the server sends
+        self.bandwidth = bandwidth if bandwidth is not None else BandwidthLimiter()
+        #: protocol id -> [blocks sent, bytes sent, blocks received, bytes received]
+        self.traffic: dict[str, list[int]] = {}
+        self._draining = False
+        self._started_at: float | None = None
+        # (time, bytes sent, bytes received) samples for the rates stat() reports
+        self._samples: deque[tuple[float, int, int]] = deque(maxlen=64)
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -244,6 +254,8 @@ class Node:
         self.net.start()
         self._unsubscribe = self.host.subscribe(self._on_connected, self._on_disconnected)
         await self.host.start()
+        self._started_at = self._now()
+        self._spawn(self._maintain())
         for ma in self._initial_peers:
             self._spawn(self._connect_quietly(ma))
 
@@ -532,7 +544,8 @@ class Node:
                         self._kick(peer)
                     case ServePeer(peer):
                         self._kick(peer)
-                    case StoreBlocks(_, blocks):
+                    case StoreBlocks(peer, blocks):
+                        self._count(peer, 2, len(blocks), sum(len(d) for _, d in blocks))
                         self._store_received(blocks)
                     case FindProviders(cid, session):
                         if session not in self._finding:
@@ -601,7 +614,7 @@ class Node:
                 while po.msgs:
                     await self.net.send(peer, po.msgs.popleft())
                 if prepared is None:
-                    resp = core.next_response(peer)
+                    resp = None if self._draining else core.next_response(peer)
                     if resp is None:
                         break
                     prepared = (resp, asyncio.ensure_future(self._build_frame(peer, resp)))
@@ -611,12 +624,18 @@ class Node:
                 try:
                     frame = await building
                     # build the next response while this one is written
-                    nxt = core.next_response(peer)
+                    nxt = None if self._draining else core.next_response(peer)
                     if nxt is not None:
                         prepared = (nxt, asyncio.ensure_future(self._build_frame(peer, nxt)))
                     if frame:
+                        if resp.nbytes and self.bandwidth.active:
+                            # block data waits its turn; wantlists (above) never do
+                            delay = self.bandwidth.reserve(peer, resp.nbytes, self._now())
+                            if delay > 0:
+                                await asyncio.sleep(delay)
                         await self.net.send_frame(peer, frame)
                         self._counters["responses_sent"] += 1
+                        self._count(peer, 0, len(resp.blocks), resp.nbytes)
                     sent = True
                 finally:
                     # a response of a peer that disconnected meanwhile is ignored by the engine
@@ -759,7 +778,7 @@ class Node:
     async def _added(self, root: bytes, pin_name: str | None) -> CID:
         if pin_name is not None and self.pins is not None:
             await asyncio.to_thread(self.pins.add, root, pin_name)
-        await self._announce_dag(root)
+        await self.announce(root)
         return CID(root)
 
     async def add_car(self, path: str | os.PathLike[str], *, pin: bool = True) -> list[CID]:
@@ -786,17 +805,19 @@ class Node:
                 yield bytes(chunk)
 
     async def get(self, path: bytes | str, dest: str | os.PathLike[str] | Any, *,
-                  pin: bool = True, **window: Any) -> Any:
+                  pin: bool = True, on_block: Callable[[int, bool], None] | None = None,
+                  **window: Any) -> Any:
         """Write the file, directory tree or symlink at *path* to *dest* (a path: checked
         writable before anything is fetched, written under a temporary name, moved into place
         at the end; or a binary file object, for a file), fetching what the repo lacks as it
         goes. Returns a :class:`fastswap.dag.stream.GetResult` with ``source`` (a
         :class:`fastswap.fetch.NodeSource`: blocks and bytes from the repo and from the
-        network). The CID *path* resolves to is pinned unless *pin* is false."""
+        network). The CID *path* resolves to is pinned unless *pin* is false. *on_block(nbytes,
+        from_network)* is called for every block read (progress reports)."""
         from .dag import stream as dag_stream
 
         async with self.session() as s:
-            source = NodeSource(self, s)
+            source = NodeSource(self, s, on_block=on_block)
             result = await dag_stream.get(source, _path(path), dest, **window)
             result.source = source
             if pin and self.pins is not None:
@@ -813,7 +834,7 @@ class Node:
             return await dag_stream.ls(NodeSource(self, s), _path(path),
                                        resolve_types=resolve_types)
 
-    async def _announce_dag(self, root: bytes) -> None:
+    async def announce(self, root: bytes) -> None:
         """Tell the server about every stored block under *root* (walked off the loop)."""
         store = self.store
 
@@ -843,13 +864,80 @@ class Node:
 
     # -- stats -----------------------------------------------------------------------------
 
-    def stat(self) -> dict[str, Any]:
-        """What the node is doing: peers, store, counters, and both engines' stats."""
-        return {
+    def _count(self, peer: PeerId, index: int, blocks: int, nbytes: int) -> None:
+        """Traffic per protocol version (index 0: sent, 2: received)."""
+        v = self.core.version(peer)
+        row = self.traffic.setdefault(v.protocol_id if v is not None else "unknown", [0, 0, 0, 0])
+        row[index] += blocks
+        row[index + 1] += nbytes
+
+    # -- operating: drain, maintenance, stats ----------------------------------------------
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop accepting connections and starting responses, then wait up to *timeout* s for
+        the responses being written to go out (what a stopping seeder owes the peers it is
+        serving). True if everything in flight was written."""
+        self._draining = True
+        await self.host.stop_listening()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(po.task is not None for po in self._out.values()):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _maintain(self) -> None:
+        """Every few seconds: sample the transfer rates, and tell the connection manager which
+        peers Bitswap is exchanging with (wants either way), so the host's idle timeout and
+        trimming spare them."""
+        connmgr = self.host.connmgr
+        while not self._stopped:
+            now = self._now()
+            self._samples.append((now, self._total(0), self._total(2)))
+            for peer in self.core.peers:
+                in_use = self.core.engaged(peer)
+                connmgr.set_in_use(peer, in_use)
+                connmgr.tag_peer(peer, "bitswap", _BITSWAP_TAG if in_use else 0)
+            await asyncio.sleep(_defaults.NODE_MAINTENANCE_SECONDS)
+
+    def _total(self, index: int) -> int:
+        return sum(row[index + 1] for row in self.traffic.values())
+
+    def rates(self) -> dict[str, float]:
+        """Block bytes sent and received per second over the last sampling interval."""
+        if len(self._samples) < 2:
+            return {"bytes_sent_per_s": 0.0, "bytes_received_per_s": 0.0}
+        (t0, s0, r0), (t1, s1, r1) = self._samples[-2], self._samples[-1]
+        dt = max(t1 - t0, 1e-9)
+        return {"bytes_sent_per_s": (s1 - s0) / dt, "bytes_received_per_s": (r1 - r0) / dt}
+
+    def stat(self, *, top: int = 10) -> dict[str, Any]:
+        """What the node is doing, as JSON-serialisable data: peers and their ledgers, the
+        store, counters, traffic per protocol version, rates, uptime, the *top* most wanted
+        CIDs, and both engines' stats."""
+        from collections import Counter
+
+        peers = self.core.peers
+        ledgers: dict[str, Any] = {}
+        wanted: Counter[bytes] = Counter()
+        for peer, version in peers.items():
+            try:
+                led = self.server.ledger(peer)
+            except (AttributeError, FastswapError):
+                led = {}
+            ledgers[str(peer)] = {**led, "version": version}
+            wantlist = getattr(self.server, "wantlist", None)
+            if wantlist is not None:
+                wanted.update(wantlist(peer).keys())
+        return _jsonable({
             "peer_id": str(self.peer_id),
             "addrs": [str(a) for a in self.addrs],
-            "peers": {str(p): v for p, v in self.core.peers.items()},
+            "uptime": 0.0 if self._started_at is None else self._now() - self._started_at,
+            "peers": {str(p): v for p, v in peers.items()},
+            "connections": self.host.connection_count(),
             "blocks": len(self.store),
+            "bytes": self.store.size_bytes() if hasattr(self.store, "size_bytes") else None,
             "waiting_for": len(self._waiters),
             "messages_received": self.net.messages_received,
             "messages_sent": self.net.messages_sent,
@@ -859,13 +947,39 @@ class Node:
             # bounded table forgot)
             "connections_refused": (self._counters["connections_refused"]
                                     + self.host.refused.get("banned", 0)),
-            "host_refusals": dict(self.host.refused),
             "scores": self.core.peer_stats(),
+            "traffic": {v: dict(zip(("blocks_sent", "bytes_sent", "blocks_received",
+                                     "bytes_received"), row)) for v, row in self.traffic.items()},
+            "rates": self.rates(),
+            "ledgers": ledgers,
+            "top_wanted": [{"cid": to_str(c), "peers": n} for c, n in wanted.most_common(top)],
+            "refused": dict(self.host.refused),
             "client": self.client.stats(),
             "server": self.server.stats(),
-        }
+        })
+
 
 
 def _path(path: bytes | str) -> bytes | str:
     """A UnixFS path as the exporter takes it: text as is, a binary CID (or CID) as bytes."""
     return path if isinstance(path, str) else bytes(path)
+
+
+#: the connection-manager tag value of a peer Bitswap is exchanging with (boxo tags session peers
+#: similarly, so the connection manager trims idle peers first)
+_BITSWAP_TAG = 10
+
+
+def _jsonable(obj: Any) -> Any:
+    """*obj* with dict keys as text and values JSON can hold (peer ids, CIDs -> text)."""
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else _text(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return _text(obj)
+
+
+def _text(x: Any) -> str:
+    return to_str(x) if isinstance(x, bytes) else str(x)

@@ -79,6 +79,9 @@ class StandInServer:
                     w.discard(cid)
                     self.queues[peer].append(("block", cid))
 
+    def has_wants(self, peer: Hashable) -> bool:
+        return bool(self.queues.get(peer)) or bool(self.waiting.get(peer))
+
     def peers_with_work(self) -> list:
         return [p for p, q in self.queues.items() if q]
 

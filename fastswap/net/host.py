@@ -65,12 +65,39 @@ from .keys import Ed25519KeyPair, PeerId
 from .multiaddr import Multiaddr, parse_multiaddr
 from .resources import BufferPool, PeerScores, RateLimitedLog, TokenBucket, trim_heap
 
-__all__ = ["Connection", "Host", "Stream", "StreamHandler"]
+__all__ = ["Connection", "Host", "Stream", "StreamHandler", "expand_unspecified"]
 
 log = logging.getLogger("fastswap.net")
 
 StreamHandler = Callable[[Stream], Awaitable[None]]
 ConnectionCallback = Callable[[Connection], None]
+
+
+def expand_unspecified(addrs: Iterable[Multiaddr]) -> list[Multiaddr]:
+    """*addrs* with each unspecified IP (``/ip4/0.0.0.0``, ``/ip6/::``) replaced by this
+    machine's addresses of that family (loopback included; IPv6 link-local left out: it needs a
+    zone). Interfaces are read with psutil."""
+    out: list[Multiaddr] = []
+    for a in addrs:
+        host, port = a.tcp_address()
+        if host not in ("0.0.0.0", "::"):
+            out.append(a)
+            continue
+        import socket
+
+        import psutil
+
+        family = socket.AF_INET if host == "0.0.0.0" else socket.AF_INET6
+        proto = "ip4" if family == socket.AF_INET else "ip6"
+        seen = []
+        for nics in psutil.net_if_addrs().values():
+            for nic in nics:
+                ip = nic.address.split("%")[0]
+                if nic.family != family or ip in seen or ip.lower().startswith("fe80:"):
+                    continue
+                seen.append(ip)
+                out.append(Multiaddr.parse(f"/{proto}/{ip}/tcp/{port}"))
+    return out
 
 
 class Host:
@@ -106,6 +133,7 @@ class Host:
         peer_stream_open_rate: float = _defaults.STREAM_OPEN_RATE_PER_PEER,
         peer_stream_open_burst: int = _defaults.STREAM_OPEN_BURST_PER_PEER,
         trim_memory: bool = True,
+        announce_addrs: Iterable[Multiaddr | str] = (),
     ) -> None:
         if not muxers or any(m not in SUPPORTED_MUXERS for m in muxers):
             raise NetError(f"muxers must be a non-empty subset of {list(SUPPORTED_MUXERS)}")
@@ -118,6 +146,11 @@ class Host:
             or max_connections_per_peer < 1
         ):
             raise NetError("host limits must be positive")
+        #: addresses announced instead of the listen addresses (identify, printed addresses)
+        self.announce_addrs = [parse_multiaddr(a).without_p2p() for a in announce_addrs]
+        #: peers.allow / peers.deny (set_peer_filter)
+        self._allow: frozenset[PeerId] = frozenset()
+        self._deny: frozenset[PeerId] = frozenset()
         self.identity = identity or Ed25519KeyPair.generate()
         self.peer_id: PeerId = self.identity.peer_id
         self.connect_timeout = connect_timeout
@@ -196,8 +229,18 @@ class Host:
 
     @property
     def addrs(self) -> list[Multiaddr]:
-        """Bound listen addresses, each ending in ``/p2p/<our peer id>``."""
-        return [a.with_p2p(self.peer_id) for a in self._bound]
+        """The addresses peers can reach us at, each ending in ``/p2p/<our peer id>``: the
+        announce addresses if any were set, else the bound listen addresses with an unspecified
+        one (``0.0.0.0``, ``::``) replaced by this machine's interface addresses (identify
+        tells peers these, and a seeder prints them)."""
+        if self.announce_addrs:
+            return [a.with_p2p(self.peer_id) for a in self.announce_addrs]
+        return [a.with_p2p(self.peer_id) for a in expand_unspecified(self._bound)]
+
+    @property
+    def listen_addrs(self) -> list[Multiaddr]:
+        """The bound listen addresses as bound (``0.0.0.0`` stays), without ``/p2p``."""
+        return list(self._bound)
 
     @property
     def connections(self) -> list[Connection]:
@@ -264,6 +307,32 @@ class Host:
 
     def is_banned(self, peer: PeerId) -> bool:
         return self.banned(peer) is not None
+
+    def set_peer_filter(self, allow: Iterable[PeerId] = (), deny: Iterable[PeerId] = ()) -> None:
+        """Only peers in *allow* (if it is not empty) and none in *deny* may connect, in or out.
+        Connections of peers the new filter refuses are closed; others are untouched (a
+        configuration reload keeps healthy peers)."""
+        self._allow = frozenset(allow)
+        self._deny = frozenset(deny)
+        for peer in list(self._by_peer):
+            why = self._filtered(peer)
+            if why is not None:
+                self._close_peer(peer, why)
+
+    def _filtered(self, peer: PeerId) -> str | None:
+        if peer in self._deny:
+            return "denied (peers.deny)"
+        if self._allow and peer not in self._allow:
+            return "not allowed (peers.allow)"
+        return None
+
+    def refusal(self, peer: PeerId) -> str | None:
+        """Why *peer* may not connect now (a ban or the allow/deny filter), or None."""
+        why = self._filtered(peer)
+        if why is not None:
+            return why
+        ban = self.banned(peer)
+        return None if ban is None else f"banned for {ban[0]:.0f} more s ({ban[1]})"
 
     def _refuse(self, kind: str, msg: str, *args: object) -> None:
         self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -380,6 +449,14 @@ class Host:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def stop_listening(self) -> None:
+        """Close the listeners: no new inbound connections; established ones carry on (a
+        draining node finishes what it is sending)."""
+        # close() shuts the listening sockets at once; wait_closed() is not awaited: on newer
+        # Pythons it waits for every connection the server accepted to end
+        for server in self._servers:
+            server.close()
 
     async def stop(self) -> None:
         """Close listeners and connections, cancel the host's tasks, and wait for all of it."""
@@ -525,13 +602,11 @@ class Host:
             self._handshake_over(conn)
         if conn.is_closed:
             return
-        ban = self.banned(conn.remote_peer)
-        if ban is not None:
-            self._refuse(
-                "banned", "refusing inbound connection from %s: banned for %.0f more s (%s)",
-                conn.remote_peer, ban[0], ban[1],
-            )
-            self._drop(conn, PeerBannedError(f"{conn.remote_peer} is banned"))
+        why = self.refusal(conn.remote_peer)
+        if why is not None:
+            self._refuse("banned", "refusing inbound connection from %s: %s",
+                         conn.remote_peer, why)
+            self._drop(conn, PeerBannedError(f"{conn.remote_peer}: {why}"))
             return
         if not self._admit(conn):
             self._drop(conn, LimitExceededError("connection limit"))
@@ -571,12 +646,9 @@ class Host:
             existing = self.connection(peer)
             if existing is not None:
                 return existing
-            ban = self.banned(peer)
-            if ban is not None:
-                raise PeerBannedError(
-                    f"{peer} is banned for {ban[0]:.0f} more s ({ban[1]}); wait, or "
-                    "host.unban() it"
-                )
+            why = self.refusal(peer)
+            if why is not None:
+                raise PeerBannedError(f"not dialling {peer}: {why}")
             pending = self._dialing.get(peer)
             if pending is not None:
                 return await asyncio.shield(pending)
@@ -638,12 +710,10 @@ class Host:
             # dialled without /p2p/ a peer we were already connected to: keep the old one
             conn.close()
             return existing
-        ban = self.banned(conn.remote_peer)
-        if ban is not None:
+        why = self.refusal(conn.remote_peer)
+        if why is not None:
             self._drop(conn)
-            raise PeerBannedError(
-                f"{ma} is {conn.remote_peer}, banned for {ban[0]:.0f} more s ({ban[1]})"
-            )
+            raise PeerBannedError(f"{ma} is {conn.remote_peer}: {why}")
         if not self._admit(conn):
             self._drop(conn)
             raise LimitExceededError(

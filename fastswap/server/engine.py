@@ -288,6 +288,11 @@ class ServerEngine:
 
     # -- responses -----------------------------------------------------------------------------
 
+    def has_wants(self, peer: Any) -> bool:
+        """Does *peer* want anything from us (a non-empty wantlist)?"""
+        led = self._ledgers.get(peer)
+        return led is not None and bool(led.wants)
+
     def peers_with_work(self) -> list:
         """Peers with a response ready and under their in-flight cap, fairest first. Peers
         whose queued answers the byte budget took and that have drained since are refilled

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 from ._process import PeerInstallError
@@ -66,6 +67,11 @@ def _venv_key() -> str:
     h = hashlib.sha256()
     for f in (REQUIREMENTS, DROPIN_REQUIREMENTS):
         h.update(f.read_bytes())
+    # fastswap's own dependencies: a source change reinstalls it --no-deps, so a new or changed
+    # dependency must rebuild the venv
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    h.update(repr((project.get("dependencies"), project.get("optional-dependencies", {})
+                   .get("libp2p"))).encode())
     h.update(os.path.realpath(sys.executable).encode() + b"\0" + sys.version.encode())
     return h.hexdigest()
 

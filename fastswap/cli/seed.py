@@ -1,0 +1,295 @@
+"""``fastswap seed``: import PATHs (or nothing) and serve the repo over Bitswap until stopped,
+as a daemon an operator can run for weeks.
+
+Lifecycle: the node takes the repo's lock (a second seeder on the repo is refused, naming the
+first), opens the control socket (``fastswap stat``) and, if configured, the metrics endpoint;
+imports the PATHs (a file or directory whose import source is unchanged since its last import
+is not re-hashed: size and mtime of every file are compared, unless ``--reimport``); makes the
+blocks durable; announces the roots on the DHT if one runs; prints a summary and serves.
+SIGHUP re-reads the configuration and applies what can change live (bandwidth limits, allow and
+deny lists, connection-manager water marks) without dropping healthy peers. SIGINT/SIGTERM stop
+accepting, let the responses being written go out (up to ``seed.drain_timeout``) and exit 0; a
+second signal exits at once. The lock and the socket are gone afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from ._base import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Command,
+    Context,
+    UserError,
+    positive_float,
+    run_loop,
+)
+from ._node import apply_live, node_from_config
+from ._routing import ROUTING_NOTE, routing_flags, setup_routing, start_dhts, stop_all
+
+log = logging.getLogger("fastswap.seed")
+
+_SEED_DESCRIPTION = """\
+Serve the repo over Bitswap (1.2.0, 1.1.0, 1.0.0, bare /ipfs/bitswap) until stopped, after
+importing each PATH: a .car file as CAR v1 or v2 (every block verified, its roots served), any
+other file or directory as UnixFS (--preset picks Kubo's `ipfs add -r` or Helia's defaults, so
+the root CIDs match theirs). With no PATH it serves what the repo holds (every pinned root).
+A PATH imported before and unchanged since (same sizes and mtimes) is not re-hashed.
+
+Prints the peer id, the full multiaddrs to give a fetcher (each ends in /p2p/<peer id>), each
+root CID and how to fetch it with fastswap, Kubo and Helia; then serves, logging connections,
+refusals and errors (-v for more, -q for less). `fastswap stat` asks it what it is doing;
+--metrics HOST:PORT (or a port, on 127.0.0.1) serves Prometheus metrics. SIGHUP reloads
+config.toml; SIGINT/SIGTERM drain and exit 0 (a second one exits at once). The default listen
+address is loopback only: serve other machines with --listen /ip4/0.0.0.0/tcp/4001 (or
+`fastswap init --profile server`).
+
+With a DHT (see below) the roots are announced (--provide-strategy all: every block) before the
+addresses are printed, and announced again every --reprovide-interval seconds (default 22 h;
+records live 48 h). Provider records other peers announce to us live in <repo>/providers.
+
+Examples:
+  fastswap seed big.iso                      # serve one file on loopback
+  fastswap seed --listen /ip4/0.0.0.0/tcp/4001 --metrics 9100 site/
+  fastswap seed                              # serve what the repo already holds
+
+""" + ROUTING_NOTE
+
+
+def _setup_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", metavar="PATH", nargs="*",
+                   help="file, directory, or CAR file to serve (none: serve the repo's pins)")
+    p.add_argument("--listen", metavar="MULTIADDR", action="append",
+                   help="TCP multiaddr to listen on, repeatable (setting node.listen; default: "
+                   "/ip4/127.0.0.1/tcp/0)")
+    p.add_argument("--announce", metavar="MULTIADDR", action="append",
+                   help="address to announce instead of the listen addresses, repeatable")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (a bare port: "
+                   "127.0.0.1)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary (and, on exit, what was served) as JSON lines")
+    p.add_argument("--preset", choices=("kubo", "helia"), default=None,
+                   help="UnixFS importer defaults (setting seed.preset; default: kubo)")
+    p.add_argument("--reimport", action="store_true",
+                   help="re-hash every PATH even if it is unchanged since its last import")
+    setup_routing(p)
+    p.add_argument("--provide-strategy", choices=("roots", "all"), default=None,
+                   help="what to announce on the DHT: each root (default) or every block")
+    p.add_argument("--reprovide-interval", type=positive_float, metavar="S", default=None,
+                   help="seconds between re-announcements (default: 79200, 22 h)")
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {**routing_flags(args), "node.listen": args.listen, "node.announce": args.announce,
+            "metrics.listen": args.metrics, "seed.preset": args.preset,
+            "routing.provide_strategy": args.provide_strategy,
+            "routing.reprovide_interval": args.reprovide_interval}
+
+
+def _fingerprint(path: str) -> tuple[int, int, str]:
+    """(total size, newest mtime_ns, digest of every file's path, size and mtime): what tells an
+    import source unchanged without reading its bytes."""
+    h = hashlib.sha256()
+    total = newest = 0
+    entries = [path] if not os.path.isdir(path) else sorted(
+        os.path.join(d, f) for d, _, files in os.walk(path) for f in files)
+    for p in entries:
+        st = os.stat(p)
+        total += st.st_size
+        newest = max(newest, st.st_mtime_ns)
+        h.update(f"{os.path.relpath(p, path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return total, newest, h.hexdigest()
+
+
+def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
+    from ..repo import CONTROL_SOCKET, RepoLock
+
+    for path in args.paths:
+        if not os.path.exists(path):
+            raise UserError(f"{path}: no such file or directory")
+    cfg = ctx.config(flags=_flags(args))
+    lock = RepoLock(ctx.repo)
+    lock.acquire()  # RepoLockedError names the running seeder
+    ctx.close()  # the node opens the store and pins itself
+    try:
+        return run_loop(_serve(args, ctx, cfg, ctx.repo_path / CONTROL_SOCKET))
+    finally:
+        lock.release()
+
+
+async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) -> int:
+    from ..control import ControlServer
+    from ..routing import Provider, Router, StaticRouting
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = {"count": 0}
+
+    def on_stop() -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            log.warning("second signal: exiting at once")
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+
+    reload_requested = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+
+    router = Router([StaticRouting()])
+    node = node_from_config(ctx.repo, cfg, routing=router)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(node)
+
+        async def stat(_req: dict[str, Any]) -> Any:
+            return node.stat()
+
+        control = ControlServer(sock, {"stat": stat})
+        await control.start()
+        stack.push_async_callback(control.stop)
+        metrics_url = None
+        if cfg["metrics.listen"]:
+            from ..metrics import MetricsServer, parse_listen
+
+            try:
+                host, port = parse_listen(cfg["metrics.listen"])
+            except ValueError as exc:
+                raise UserError(f"metrics.listen: {exc}") from None
+            metrics = MetricsServer(node, host, port)
+            await metrics.start()
+            stack.push_async_callback(metrics.stop)
+            metrics_url = metrics.url
+        dhts = await start_dhts(cfg, node, ctx.repo)
+        router.routers.extend(dhts)
+        stack.push_async_callback(stop_all, dhts)
+        provider = None
+        if dhts:
+            provider = Provider(dhts, blockstore=node.store,
+                                strategy=cfg["routing.provide_strategy"],
+                                interval=cfg["routing.reprovide_interval"])
+            stack.push_async_callback(provider.stop)
+        roots = await _import(args, node, cfg)
+        if node.repo is not None and cfg["repo.durable"]:
+            await asyncio.to_thread(node.store.flush)  # the printed CIDs are on disk
+        provided_to: set[str] = set()
+        if provider is not None:
+            for report in await provider.add([r for r, _ in roots]):
+                provided_to.update(str(p) for p in report.peers)
+            provider.start()
+        _summary(args, node, roots, provided_to, metrics_url, provider is not None)
+
+        async def reloads() -> None:
+            while True:
+                await reload_requested.wait()
+                reload_requested.clear()
+                try:
+                    from ..config import load_config
+
+                    new = load_config(ctx.repo, flags=_flags(args))
+                    apply_live(node, new)
+                    log.info("reloaded %s: limits and peer lists applied", new.path)
+                except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the seeder
+                    log.error("not reloading the configuration: %s", exc)
+
+        reloader = asyncio.ensure_future(reloads())
+        try:
+            await stop.wait()
+        finally:
+            reloader.cancel()
+        log.info("stopping: no new connections; letting the responses in flight go out")
+        if not await node.drain(cfg["seed.drain_timeout"]):
+            log.warning("responses still in flight after %.0f s (seed.drain_timeout); stopping",
+                        cfg["seed.drain_timeout"])
+        st = node.server.stats()
+        served = {"blocks_sent": st["blocks_sent"], "bytes_sent": st["bytes_sent"]}
+    # what was served, for the operator (and for tests: proof the blocks came from us)
+    if args.json:
+        print(json.dumps({"served": served}))
+    else:
+        print(f"served {served['blocks_sent']} blocks, {served['bytes_sent']} bytes")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[tuple[bytes, str]]:
+    """Import the PATHs (skipping unchanged ones), or announce the repo's pins when there are
+    none; the (root, path or pin name) pairs served."""
+    if not args.paths:
+        assert node.pins is not None
+        pins = await asyncio.to_thread(node.pins.items)
+        for root, _ in pins:
+            await node.announce(root)
+        return [(r, rec.get("name", "")) for r, rec in pins]
+    preset = cfg["seed.preset"]
+    roots: list[tuple[bytes, str]] = []
+    for path in args.paths:
+        if path.lower().endswith(".car"):
+            roots += [(r, path) for r in await node.add_car(path)]
+            continue
+        size, mtime, digest = await asyncio.to_thread(_fingerprint, path)
+        settings = {"preset": preset, "fingerprint": digest}
+        known = node.pins.source(path) if node.pins is not None else None
+        if (not args.reimport and known is not None and known["settings"] == settings
+                and known["size"] == size and known["mtime_ns"] == mtime):
+            from ..cid import parse
+
+            root = parse(known["cid"])
+            if root in node.pins:
+                log.info("%s is unchanged since its import: serving %s", path, known["cid"])
+                await node.announce(root)
+                roots.append((root, path))
+                continue
+        root = await node.add_path(path, preset=preset)
+        if node.pins is not None:
+            await asyncio.to_thread(node.pins.record_source, path, root, size, mtime, settings)
+        roots.append((root, path))
+    return roots
+
+
+def _summary(args: argparse.Namespace, node: Any, roots: list[tuple[bytes, str]],
+             provided_to: set[str], metrics_url: str | None, dht: bool) -> None:
+    from ..cid import to_str
+
+    addrs = [str(a) for a in node.addrs]
+    if args.json:
+        print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
+                          "roots": [{"cid": to_str(c), "path": p} for c, p in roots],
+                          "provided_to": sorted(provided_to), "metrics": metrics_url}))
+        sys.stdout.flush()
+        return
+    print(f"peer id: {node.peer_id}")
+    for a in addrs:
+        print(f"listening on: {a}")
+    for c, p in roots:
+        print(f"root: {to_str(c)} {p}")
+    if dht:
+        print(f"announced on the DHT to {len(provided_to)} peers")
+    if metrics_url:
+        print(f"metrics: {metrics_url}")
+    if roots and addrs:
+        c, a = to_str(roots[0][0]), addrs[0]
+        print("fetch it with:")
+        print(f"  fastswap:  fastswap get {c} --peer {a} -o OUT")
+        print(f"  Kubo:      ipfs swarm connect {a} && ipfs get {c}")
+        print(f"  Helia:     await helia.libp2p.dial(multiaddr('{a}')); "
+              f"for await (const b of unixfs(helia).cat(CID.parse('{c}'))) ...")
+    print("serving; Ctrl-C to stop")
+    sys.stdout.flush()
+
+
+COMMANDS = {
+    "seed": Command("serve the repo (and PATHs imported first) over Bitswap", _setup_seed,
+                    _run_seed, _SEED_DESCRIPTION),
+}
