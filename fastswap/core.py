@@ -10,6 +10,7 @@ the trio driver of ``fastswap.compat`` differ only in how they move bytes and ke
     core = DriverCore(ServerEngine(store), ClientEngine())
     core.peer_connected(peer, "/ipfs/bitswap/1.2.0", now)
     events = core.message_received(peer, msg, now)      # the client's events, for metrics
+    stop = core.listen(callback)       # notices for whoever sits above the driver (see below)
     for action in core.poll(now):                       # fastswap.events: dispatch on type
         ...                                             # (lazy: handle each before the next)
         ...
@@ -29,15 +30,21 @@ What the core decides, so that drivers cannot drift apart:
   (:func:`pack_response`: presences and ``pendingBytes`` only for 1.2.0, field-2 blocks for
   1.0.0 and the bare id);
 * the order of a poll: the client's wantlist messages, its content-routing queries, the peers
-  the server has work for, then the next deadline.
+  the server has work for, then the next deadline;
+* what the layer above a driver learns (:meth:`DriverCore.listen`): every client event of a
+  received message (HAVE, DONT_HAVE, blocks), peers joining and leaving, blocks stored, as
+  ``fastswap.events`` notices, whichever driver runs the core. An API with its own notion of
+  waiting (``fastswap.compat``: "every connected peer said DONT_HAVE") needs no driver to pass
+  events on.
 
 Nothing here blocks, reads a clock or touches a socket: ``now`` is always the driver's.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .errors import CIDError, FastswapError
@@ -45,10 +52,15 @@ from .events import (
     Action,
     BadBlock,
     BlockReceived,
+    BlocksStored,
     ClientEngineContract,
     Deadline,
     Event,
+    Listener,
+    Notice,
     Peer,
+    PeerJoined,
+    PeerLeft,
     PeerMisbehaved,
     ResponseContract,
     SendMessage,
@@ -60,6 +72,8 @@ from .message import DONT_HAVE, HAVE, BlockPresence, Message, wire_block
 from .message.versions import BitswapVersion, version_of
 
 __all__ = ["DriverCore", "pack_response"]
+
+log = logging.getLogger("fastswap.core")
 
 _INT32_MAX = 0x7FFFFFFF
 
@@ -98,6 +112,7 @@ class DriverCore:
         self.client = client
         self._versions: dict[Peer, BitswapVersion] = {}
         self._actions: deque[Action] = deque()
+        self._listeners: list[Listener] = []
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -119,6 +134,8 @@ class DriverCore:
         self._versions[peer] = version_of(protocol_id)
         self.server.peer_connected(peer, version=protocol_id)
         self.client.peer_connected(peer, now, version=protocol_id)
+        if self._listeners:
+            self._notify((PeerJoined(peer, protocol_id),))
         return True
 
     def peer_disconnected(self, peer: Peer, now: float) -> bool:
@@ -127,7 +144,34 @@ class DriverCore:
             return False
         self.server.peer_disconnected(peer)
         self.client.peer_disconnected(peer, now)
+        if self._listeners:
+            self._notify((PeerLeft(peer),))
         return True
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call *listener* with every notice from now on (``fastswap.events.Notice``): each
+        client event of a received message, a peer joining or leaving, blocks stored. Calls
+        come synchronously, in the driver's thread, once the engines have taken in what the
+        notice reports (a listener may read the core and drive it: ``want``, ``cancel``,
+        ``close_session``); an exception in a listener is logged and does not stop the others
+        or the driver. Returns a function that stops the calls."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def _notify(self, notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            for listener in list(self._listeners):
+                try:
+                    listener(notice)
+                except Exception:
+                    log.exception("a listener of the driver core failed on %r", notice)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -159,12 +203,17 @@ class DriverCore:
                 self._actions.append(PeerMisbehaved(ev.peer, "bad_block", ev.reason))
         if store:
             self._actions.append(StoreBlocks(peer, store))
+        if self._listeners and events:
+            self._notify(events)
         return events
 
     def blocks_stored(self, cids: Iterable[bytes]) -> None:
         """Blocks are in the store now (received, imported or put): peers that want them are
         served them."""
-        self.server.blocks_added(cids)
+        stored = tuple(cids)
+        self.server.blocks_added(stored)
+        if self._listeners:
+            self._notify((BlocksStored(stored),))
 
     # -- serving ---------------------------------------------------------------------------
 
