@@ -58,9 +58,7 @@ from ..core import DriverCore, pack_response
 from ..errors import FastswapError, MessageError
 from ..events import (
     Deadline,
-    DontHave,
     FindProviders,
-    Have,
     PeerMisbehaved,
     SendMessage,
     ServePeer,
@@ -74,6 +72,7 @@ from ..message import (
     frame_length_prefix,
 )
 from ..message.versions import BITSWAP_PROTOCOLS, version_of
+from ..net.keys import PeerId
 from ..server.engine import ServerEngine
 from ._wants import Fetch, WantBook
 
@@ -171,7 +170,7 @@ class TrioDriver:
                          config=server_config),
             ClientEngine(config=client_config),
         )
-        self.book = WantBook()
+        self.book = WantBook(self.core, self._now)
         self.counters = {"bad_blocks": 0, "bad_messages": 0, "bad_frames": 0,
                          "blocks_stored": 0, "bytes_stored": 0, "responses_sent": 0,
                          "messages_received": 0}
@@ -232,6 +231,7 @@ class TrioDriver:
             self.host.get_network().remove_notifee(self._notifee)
         except Exception as exc:  # noqa: BLE001 - see start()
             log.debug("cannot remove the network notifee: %s", exc)
+        self.book.close()
         if self._cancel is not None:
             self._cancel.cancel()
         if self._done is not None:
@@ -312,7 +312,6 @@ class TrioDriver:
             protocol = str(stream.get_protocol())
             self._spawn(self._read_loop, peer, stream, True)
             if self.core.peer_connected(peer, protocol, self._now()):
-                self.book.peers_changed(self.core.peers)
                 self._kick()
             return stream
         finally:
@@ -325,7 +324,6 @@ class TrioDriver:
             self._spawn(_close, stream)
         self._msgs.pop(peer, None)
         if self.core.peer_disconnected(peer, self._now()):
-            self.book.peers_changed(self.core.peers)
             self._kick()
 
     async def ensure_peer(self, peer: Any) -> bool:
@@ -355,7 +353,6 @@ class TrioDriver:
         peer = stream.muxed_conn.peer_id
         if not self.core.is_connected(peer) and not self.stopped:
             if self.core.peer_connected(peer, str(stream.get_protocol()), self._now()):
-                self.book.peers_changed(self.core.peers)
                 self._kick()
             self._spawn(self._open_peer, peer)
         await self._read_loop(peer, stream, False)
@@ -394,13 +391,8 @@ class TrioDriver:
             return
         if not self.core.is_connected(peer):
             return  # the peer's last connection closed while we read
-        events = self.core.message_received(peer, msg, self._now(), names=names)
-        connected = self.core.peers
-        for ev in events:
-            if isinstance(ev, DontHave):
-                self.book.dont_have(ev.peer, ev.cid, connected)
-            elif isinstance(ev, Have):
-                self.book.have(ev.peer, ev.cid)
+        # HAVE and DONT_HAVE reach the WantBook through the core (it listens)
+        self.core.message_received(peer, msg, self._now(), names=names)
         self._pass()
         while self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES and not self.stopped:
             # backpressure: this reader waits for the async store to catch up
@@ -507,9 +499,8 @@ class TrioDriver:
         self.counters["blocks_stored"] += len(items)
         self.counters["bytes_stored"] += sum(len(d) for _, d in items)
         if not self.stopped:
+            # peers that want them are served; fetches waiting for them settle (WantBook)
             self.core.blocks_stored([c for c, _ in items])
-        for cid, data in items:
-            self.book.deliver(cid, data)
 
     async def _find_providers(self, session: int, cid: bytes) -> None:
         assert self.provider_query is not None
@@ -577,9 +568,7 @@ class TrioDriver:
         if self._index is not None:
             for cid, data in items:
                 self._index.sizes[cid] = len(data)
-        for cid, data in items:
-            self.book.deliver(cid, data)
-        if self.started and not self.stopped:
+        if not self.stopped:
             self.core.blocks_stored([c for c, _ in items])
             self._kick()
 
@@ -596,61 +585,41 @@ class TrioDriver:
             self.core.cancel(self._background, list(cids), self._now())
             self._pass()
 
-    def removed(self, cid: bytes) -> None:
-        if self._index is not None:
-            self._index.sizes.pop(cid, None)
-
     async def fetch(self, cids: Sequence[bytes], peer: Any = None,
                     timeout: float = math.inf, *, presence_only: bool = False) -> Fetch:
         """Want *cids* (binary, unique) in a session of their own until each arrived or is
         unavailable, or *timeout* seconds passed; returns the :class:`Fetch`. *peer*: try it
         first (dialled if the host knows its addresses). ``presence_only``: settle a CID when a
         peer (*peer*, if given) says HAVE, with no data."""
-        wake = trio.Event()
-        core = self.core
-        sid = core.new_session(self._now())
-        closed = False
-
-        def close() -> None:
-            nonlocal closed
-            if not closed and not self.stopped:
-                closed = True
-                core.close_session(sid, self._now())
-
-        def changed() -> None:
-            wake.set()
-            if presence_only and fetch.settled:
-                # at once, from inside the message's handling: the want-block the engine
-                # queued for the peer that said HAVE is dropped before anything is sent
-                close()
-
-        fetch = Fetch(cids, changed)
-        self.book.add(fetch, cids)
-        if presence_only:
-            for cid in cids:
-                self.book.watch_presence(fetch, cid, peer)
+        peer = _libp2p_peer(peer)
+        changed = [trio.Event()]
+        fetch = self.book.open(cids, lambda: changed[0].set(), presence_only=presence_only,
+                               peer=peer,
+                               stored=None if self._sync is None else self._sync.has_many)
         try:
-            if self._sync is not None and not presence_only:
-                present = [c for c, h in zip(cids, self._sync.has_many(cids)) if h]
-                for cid, data in zip(present, self._sync.get_many(present)):
-                    if data is not None:
-                        fetch.got(cid, data)
             with trio.move_on_after(timeout):
-                if (peer is not None and await self.ensure_peer(peer)
-                        and not presence_only):
-                    core.add_peers(sid, [peer], self._now())
-                want = [c for c in cids if c in fetch.left]
-                if want and not self.stopped:
-                    core.want(sid, want, self._now())
+                peers = [peer] if peer is not None and await self.ensure_peer(peer) else []
+                if not self.stopped:
+                    self.book.want(fetch, peers)
                     self._pass()
                 while not fetch.settled and not self.stopped:
-                    await wake.wait()
-                    wake = trio.Event()
+                    await changed[0].wait()
+                    changed[0] = trio.Event()
         finally:
-            self.book.remove(fetch)
-            close()
+            self.book.close_fetch(fetch)
             self._pass()
         return fetch
+
+
+def _libp2p_peer(peer: Any) -> Any:
+    """*peer* as py-libp2p's peer id (the host's, and so the core's, key): a fastswap
+    ``PeerId`` (from fastswap's host, in a mixed program) or its text is converted; anything
+    else is taken as the host's own."""
+    if not isinstance(peer, PeerId | str):
+        return peer
+    from libp2p.peer.id import ID
+
+    return ID(bytes(PeerId.parse(peer)))
 
 
 async def _close(stream: Any) -> None:

@@ -130,7 +130,7 @@ class BitswapClient:
         if await self.block_store.has_block(key):
             return True
         fetch = await self._driver.fetch([key], peer_id, _HAVE_TIMEOUT, presence_only=True)
-        return key in fetch.blocks
+        return key in fetch.arrived
 
     # -- py-libp2p 0.7 ---------------------------------------------------------------------
 
