@@ -113,6 +113,10 @@ class Node:
     * ``protocols``: the Bitswap protocol ids to speak, in order of preference.
     * ``engines``: ``(server_factory, client_factory)`` to drive other engines with the same
       contract (``server_factory(store)``, ``client_factory()``), e.g. instrumented ones.
+    * ``host``: a :class:`~fastswap.net.host.Host` to run on instead of one of the node's own
+      (``listen``, ``identity`` and ``host_options`` then do not apply): the caller starts and
+      stops it; the node adds Bitswap to it while it runs, and greets the peers it is already
+      connected to (``fastswap.compat``'s ``new_host`` outlives the Bitswap on it).
     * ``server_config``/``client_config``: the engines' tunables. The default client config
       gives this node a random ``order_seed`` (its own order of waiting wants, so leechers of
       one seeder can trade); pass ``ClientConfig()`` for strict priority order.
@@ -132,6 +136,7 @@ class Node:
         routing: Any = None,
         host_options: dict[str, Any] | None = None,
         engines: tuple[Any, Any] | None = None,
+        host: Host | None = None,
     ) -> None:
 
         self.repo = None if repo is None else os.path.abspath(os.fspath(repo))
@@ -141,7 +146,10 @@ class Node:
         self.store = store
         if identity is None and self.repo is not None:
             identity = load_or_create_identity(self.repo)
-        self.host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
+        self._owns_host = host is None
+        if host is None:
+            host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
+        self.host = host
         self.net = BitswapNetwork(
             self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame
         )
@@ -241,6 +249,8 @@ class Node:
         self.net.start()
         self._unsubscribe = self.host.subscribe(self._on_connected, self._on_disconnected)
         await self.host.start()
+        for conn in self.host.connections:  # a host of the caller's may have peers already
+            self._on_connected(conn)
         for ma in self._initial_peers:
             self._spawn(self._connect_quietly(ma))
 
@@ -268,7 +278,8 @@ class Node:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.net.stop()
-        await self.host.stop()
+        if self._owns_host:
+            await self.host.stop()
         self._verify_room.set()
         if self._verifier is not None:
             # at most a few messages' hashing is queued: waiting for it is short
@@ -534,6 +545,12 @@ class Node:
         if not self._pass_scheduled and not self._stopped and self._loop is not None:
             self._pass_scheduled = True
             self._loop.call_soon(self._pass)
+
+    def wake(self) -> None:
+        """Carry out what the core asks, soon: for code that drives ``node.core`` itself
+        (``want``, ``cancel``, ``add_peers``, ``close_session``, ``blocks_stored``), as a
+        :class:`~fastswap.session.Session` does."""
+        self._schedule()
 
     def _on_timer(self) -> None:
         self._timer = None
