@@ -10,6 +10,7 @@ __all__ = [
     "CIDError",
     "CIDTooLongError",
     "CarError",
+    "CompatError",
     "ConfigError",
     "DagError",
     "DelegatedRoutingError",
@@ -20,6 +21,7 @@ __all__ = [
     "FastswapError",
     "FetchTimeoutError",
     "HandshakeError",
+    "HostNotRunningError",
     "IdentifyError",
     "IncompleteReadError",
     "InvalidKeyError",
@@ -54,6 +56,7 @@ __all__ = [
     "TruncatedVarintError",
     "UnsafePathError",
     "UnsupportedHashError",
+    "UnsupportedOptionError",
     "VarintError",
     "WantlistError",
     "YamuxError",
@@ -308,6 +311,23 @@ class FetchTimeoutError(NodeError, TimeoutError):
 
 class SessionError(FastswapError, ValueError):
     """A client session id that was never opened or is already closed (see ClientEngine)."""
+
+
+# -- the drop-ins (fastswap/compat) -------------------------------------------------------------
+
+
+class CompatError(FastswapError):
+    """A drop-in (``fastswap.compat``) was asked for something it cannot do as asked."""
+
+
+class HostNotRunningError(CompatError, RuntimeError):
+    """The host of ``fastswap.compat.libp2p.new_host()`` is not running: call it inside
+    ``async with host.run(listen_addrs):``."""
+
+
+class UnsupportedOptionError(CompatError, ValueError):
+    """An option of py-libp2p's API that the drop-in on fastswap's host does not offer; the
+    message says what to use instead."""
 
 
 # -- content routing (fastswap/routing) ----------------------------------------------------------
