@@ -25,9 +25,9 @@ from fastswap.compat.libp2p import (
     new_host,
 )
 from fastswap.errors import HostNotRunningError, UnsupportedOptionError
-from fastswap.message import FrameDecoder, Message, decode_message
+from fastswap.message import Message
 
-from .conftest import LOOPBACK, connect, fastswap_host, pylibp2p_host, wait_for
+from .conftest import LOOPBACK, connect, fastswap_host, pylibp2p_host, recorder, wait_for
 
 pytestmark = pytest.mark.trio
 
@@ -119,25 +119,13 @@ async def test_trades_with_the_drop_in_on_a_py_libp2p_host(provider_host: str) -
 
 
 async def test_a_cancelled_call_cancels_its_wants() -> None:
-    """A get_block the trio program cancels ends at once, and its want is cancelled at the
-    peer. The peer is a raw Bitswap 1.1.0 listener on a py-libp2p host that records what it is
+    """A get_block the trio program cancels ends at once, its want is cancelled at the peer
+    and its session closed on the host's loop (nothing wanted any more). The peer is a raw Bitswap 1.1.0 listener on a py-libp2p host that records what it is
     sent and never answers (1.1.0 has no DONT_HAVE), so only the cancel can end the want."""
     missing = compute_cid_v1(b"nobody has this block")
     seen: list[Message] = []
     async with fastswap_host() as hc, pylibp2p_host() as hp:
-
-        async def record(stream: Any) -> None:
-            decoder = FrameDecoder()
-            while True:
-                try:
-                    data = await stream.read(1 << 20)
-                except Exception:  # noqa: BLE001 - EOF or reset ends the recording
-                    return
-                if not data:
-                    return
-                seen.extend(decode_message(p) for p in decoder.feed(data))
-
-        hp.set_stream_handler("/ipfs/bitswap/1.1.0", record)
+        hp.set_stream_handler("/ipfs/bitswap/1.1.0", recorder(seen))
         client = BitswapClient(hc, MemoryBlockStore())
         await client.start()
         try:
@@ -152,5 +140,12 @@ async def test_a_cancelled_call_cancels_its_wants() -> None:
 
             assert missing in entries(False)
             await wait_for(lambda: missing in entries(True))
+
+            async def wanted() -> list[bytes]:  # read on the host's loop, the core's thread
+                return client._driver.node.core.client.wanted()
+
+            with trio.fail_after(10):  # the session is closed: nothing is wanted any more
+                while await client._driver._loop.call(wanted):
+                    await trio.sleep(0.05)
         finally:
             await client.stop()

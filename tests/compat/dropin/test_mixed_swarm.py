@@ -28,14 +28,12 @@ from fastswap.compat.libp2p import (
 from fastswap.message import (
     WANT_HAVE,
     Entry,
-    FrameDecoder,
     Message,
-    decode_message,
     encode_message,
     frame_length_prefix,
 )
 
-from .conftest import HOSTS, connect, host_of, pylibp2p_host, wait_for
+from .conftest import HOSTS, connect, host_of, pylibp2p_host, recorder, wait_for
 
 pytestmark = pytest.mark.trio
 
@@ -139,19 +137,7 @@ async def test_served_as_the_spec_says(host: str) -> None:
     huge = os.urandom(1024 * 1024)
     received: list[Message] = []
     async with host_of(host) as hp, pylibp2p_host() as hr:
-
-        async def capture(stream: Any) -> None:
-            decoder = FrameDecoder()
-            while True:
-                try:
-                    data = await stream.read(1 << 20)
-                except Exception:  # noqa: BLE001 - EOF or reset ends the capture
-                    return
-                if not data:
-                    return
-                received.extend(decode_message(p) for p in decoder.feed(data))
-
-        hr.set_stream_handler("/ipfs/bitswap/1.2.0", capture)
+        hr.set_stream_handler("/ipfs/bitswap/1.2.0", recorder(received))
         provider = BitswapClient(hp, MemoryBlockStore())
         await provider.start()
         try:
