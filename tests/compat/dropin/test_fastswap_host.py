@@ -1,12 +1,9 @@
 """The drop-in's own host, ``fastswap.compat.libp2p.new_host``: what a py-libp2p program sees
-of it beyond Bitswap (identity, addresses, lifecycle, refused options), the drop-in on it
-trading with the drop-in on a py-libp2p host (the asyncio driver and the trio driver, one
-process), and a cancelled call. Runs in the drop-in venv (see ../conftest.py)."""
+of it beyond Bitswap (identity, addresses, lifecycle, refused options), and a cancelled call
+(trading on it: test_mixed_swarm.py). Runs in the drop-in venv (see ../conftest.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from typing import Any
 
@@ -20,7 +17,6 @@ from libp2p.peer.id import ID
 from fastswap.compat.libp2p import (
     BitswapClient,
     MemoryBlockStore,
-    MerkleDag,
     compute_cid_v1,
     new_host,
 )
@@ -93,29 +89,6 @@ async def test_run_ends_everything() -> None:
     with trio.fail_after(10):
         while {t.ident for t in threading.enumerate() if t.name == "fastswap-host"} - before:
             await trio.sleep(0.02)
-
-
-@pytest.mark.parametrize("provider_host", ["fastswap", "pylibp2p"])
-async def test_trades_with_the_drop_in_on_a_py_libp2p_host(provider_host: str) -> None:
-    """The drop-in on fastswap's host (asyncio driver) and on a py-libp2p host (trio driver)
-    in one program fetch each other's files."""
-    one, two = os.urandom(6 * 256 * 1024 + 3), os.urandom(2 * 256 * 1024 + 99)
-    async with fastswap_host() as hf, pylibp2p_host() as hp:
-        f, p = BitswapClient(hf, MemoryBlockStore()), BitswapClient(hp, MemoryBlockStore())
-        await f.start()
-        await p.start()
-        try:
-            cid_one = await MerkleDag(f).add_bytes(one)
-            cid_two = await MerkleDag(p).add_bytes(two)
-            await (connect(hp, hf) if provider_host == "fastswap" else connect(hf, hp))
-            with trio.fail_after(60):
-                got, _ = await MerkleDag(p).fetch_file(cid_one, peer_id=hf.get_id())
-                assert hashlib.sha256(got).digest() == hashlib.sha256(one).digest()
-                got, _ = await MerkleDag(f).fetch_file(cid_two, peer_id=hp.get_id())
-                assert hashlib.sha256(got).digest() == hashlib.sha256(two).digest()
-        finally:
-            await p.stop()
-            await f.stop()
 
 
 async def test_a_cancelled_call_cancels_its_wants() -> None:

@@ -43,28 +43,36 @@ def pylibp2p_id(host: Any) -> ID:
     return ID.from_base58(str(host.get_id()))
 
 
-@pytest.mark.parametrize(("host", "dialer"), [("pylibp2p", "dropin"), ("fastswap", "dropin"),
-                                              ("fastswap", "pylibp2p")])
-async def test_mixed_swarm_trades_both_ways(host: str, dialer: str) -> None:
-    """py-libp2p's own Bitswap on a py-libp2p host and the drop-in on *host*, whichever dials:
-    each fetches the other's file (several 256 KiB blocks: a balanced DAG) byte for byte, over
-    Bitswap 1.2.0."""
+#: the other side, always on a py-libp2p host: (its BitswapClient, its store, its MerkleDag)
+OTHERS = {"libp2p.bitswap": (PyBitswapClient, PyMemoryBlockStore, PyMerkleDag),
+          "dropin": (BitswapClient, MemoryBlockStore, MerkleDag)}
+
+
+@pytest.mark.parametrize(("host", "dialer", "other"), [
+    ("pylibp2p", "dropin", "libp2p.bitswap"), ("fastswap", "dropin", "libp2p.bitswap"),
+    ("fastswap", "other", "libp2p.bitswap"), ("fastswap", "dropin", "dropin"),
+    ("fastswap", "other", "dropin")])
+async def test_mixed_swarm_trades_both_ways(host: str, dialer: str, other: str) -> None:
+    """The drop-in on *host* and *other* on a py-libp2p host -- py-libp2p's own Bitswap, or the
+    drop-in's trio driver beside fastswap's host in one program -- whichever dials: each
+    fetches the other's file (several 256 KiB blocks: a balanced DAG) byte for byte."""
     theirs = os.urandom(3 * 256 * 1024 + 1000)
     ours = os.urandom(5 * 256 * 1024 + 7)
+    client_cls, store_cls, dag_cls = OTHERS[other]
     async with pylibp2p_host() as ha, host_of(host) as hb, trio.open_nursery() as nursery:
-        a = PyBitswapClient(ha, PyMemoryBlockStore())
+        a = client_cls(ha, store_cls())
         a.set_nursery(nursery)
         await a.start()
         b = BitswapClient(hb, MemoryBlockStore())
         await b.start()
         try:
-            cid_theirs = await PyMerkleDag(a).add_bytes(theirs)
+            cid_theirs = await dag_cls(a).add_bytes(theirs)
             cid_ours = await MerkleDag(b).add_bytes(ours)
             await (connect(hb, ha) if dialer == "dropin" else connect(ha, hb))
             with trio.fail_after(60):
                 got, _ = await MerkleDag(b).fetch_file(cid_theirs, peer_id=ha.get_id())
                 assert hashlib.sha256(got).digest() == hashlib.sha256(theirs).digest()
-                got, _ = await PyMerkleDag(a).fetch_file(cid_ours, peer_id=pylibp2p_id(hb))
+                got, _ = await dag_cls(a).fetch_file(cid_ours, peer_id=pylibp2p_id(hb))
                 assert hashlib.sha256(got).digest() == hashlib.sha256(ours).digest()
             assert [str(p) for p in b.peers] == [str(ha.get_id())]
         finally:
