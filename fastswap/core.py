@@ -10,6 +10,7 @@ the trio driver of ``fastswap.compat`` differ only in how they move bytes and ke
     core = DriverCore(ServerEngine(store), ClientEngine())
     core.peer_connected(peer, "/ipfs/bitswap/1.2.0", now)
     events = core.message_received(peer, msg, now)      # the client's events, for metrics
+    stop = core.listen(callback)       # notices for whoever sits above the driver (see below)
     for action in core.poll(now):                       # fastswap.events: dispatch on type
         ...                                             # (lazy: handle each before the next)
         ...
@@ -31,7 +32,12 @@ What the core decides, so that drivers cannot drift apart:
 * the order of a poll: the client's wantlist messages, its own actions (content-routing
   queries, peers to drop for bad data, wants it gave up on), the peers the server has work
   for, then the next deadline;
-* which blocks are worth hashing, and which peers to keep (below).
+* which blocks are worth hashing, and which peers to keep (below);
+* what the layer above a driver learns (:meth:`DriverCore.listen`): every client event of a
+  received message (HAVE, DONT_HAVE, blocks), peers joining and leaving, blocks stored, as
+  ``fastswap.events`` notices, whichever driver runs the core. An API with its own notion of
+  waiting (``fastswap.compat``: "every connected peer said DONT_HAVE") needs no driver to pass
+  events on.
 
 Blocks nobody asked for (:meth:`DriverCore.screen`)
     A driver hands every received message to :meth:`DriverCore.screen` before it hashes its
@@ -58,8 +64,9 @@ Peer scores, and refusing peers
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from . import _defaults as D
@@ -68,22 +75,30 @@ from .events import (
     Action,
     BadBlock,
     BlockReceived,
+    BlocksStored,
     ClientEngineContract,
     Deadline,
     DisconnectPeer,
     Event,
+    Listener,
+    Notice,
     Peer,
+    PeerJoined,
+    PeerLeft,
     PeerMisbehaved,
     ResponseContract,
     SendMessage,
     ServePeer,
     ServerEngineContract,
     StoreBlocks,
+    WantFailed,
 )
 from .message import DONT_HAVE, HAVE, BlockPresence, Message, wire_block
 from .message.versions import BitswapVersion, version_of
 
 __all__ = ["DriverCore", "pack_response"]
+
+log = logging.getLogger("fastswap.core")
 
 _INT32_MAX = 0x7FFFFFFF
 _MIB = 1024 * 1024
@@ -133,6 +148,7 @@ class DriverCore:
         self._banned: OrderedDict[Peer, float] = OrderedDict()
         self._counters = dict.fromkeys(("blocks_unsolicited", "bytes_unsolicited",
                                         "blocks_unwanted", "peers_refused"), 0)
+        self._listeners: list[Listener] = []
 
     # -- peers -----------------------------------------------------------------------------
 
@@ -165,6 +181,8 @@ class DriverCore:
         self._versions[peer] = version_of(protocol_id)
         self.server.peer_connected(peer, version=protocol_id)
         self.client.peer_connected(peer, now, version=protocol_id)
+        if self._listeners:
+            self._notify((PeerJoined(peer, protocol_id),))
         return True
 
     def peer_disconnected(self, peer: Peer, now: float) -> bool:
@@ -176,6 +194,8 @@ class DriverCore:
         rec = self._penalties.get(peer)
         if rec is not None and self._decayed(rec, now) <= 0.0:
             del self._penalties[peer]  # a peer with a clean record leaves no trace
+        if self._listeners:
+            self._notify((PeerLeft(peer),))
         return True
 
     # -- scores ----------------------------------------------------------------------------
@@ -231,6 +251,32 @@ class DriverCore:
         if len(recs) >= D.PEER_SCORE_MAX_RECORDS:
             for p in sorted(recs, key=lambda p: self._decayed(recs[p], now))[:len(recs) // 2]:
                 del recs[p]
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call *listener* with every notice from now on (``fastswap.events.Notice``): each
+        client event of a received message, a peer joining or leaving, blocks stored, a want the
+        client gave up on (:class:`~fastswap.events.WantFailed`, as :meth:`poll` yields it). Calls
+        come synchronously, in the driver's thread, once the engines have taken in what the
+        notice reports (a listener may read the core and drive it: ``want``, ``cancel``,
+        ``close_session``); an exception in a listener is logged and does not stop the others
+        or the driver. Returns a function that stops the calls."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def _notify(self, notices: Iterable[Notice]) -> None:
+        for notice in notices:
+            for listener in list(self._listeners):
+                try:
+                    listener(notice)
+                except Exception:
+                    log.exception("a listener of the driver core failed on %r", notice)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -300,10 +346,15 @@ class DriverCore:
             self.penalise(peer, max(unwanted * D.PEER_SCORE_MIN_BLOCK_POINTS,
                                     nbytes / _MIB * D.PEER_SCORE_UNWANTED_POINTS_PER_MIB),
                           f"{unwanted} blocks nobody wanted", now)
+        if self._listeners and events:
+            self._notify(events)
         return events
 
     def frame_refused(self, peer: Peer, reason: str, now: float) -> None:
-        """The driver's network layer refused a frame of *peer* (malformed, oversized)."""
+        """The driver's network layer refused a frame of *peer* (malformed, oversized). For a
+        driver whose host keeps no score of its own (py-libp2p's: the trio driver); fastswap's
+        host penalises such a peer itself, so ``Node`` does not call this (one penalty a
+        misdeed)."""
         self.penalise(peer, PENALTIES["bad_frame"], f"bad frame: {reason}", now)
 
     def _misbehaved(self, peer: Peer, kind: str, detail: str, now: float) -> None:
@@ -313,7 +364,10 @@ class DriverCore:
     def blocks_stored(self, cids: Iterable[bytes]) -> None:
         """Blocks are in the store now (received, imported or put): peers that want them are
         served them."""
-        self.server.blocks_added(cids)
+        stored = tuple(cids)
+        self.server.blocks_added(stored)
+        if self._listeners:
+            self._notify((BlocksStored(stored),))
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -367,7 +421,10 @@ class DriverCore:
             yield queued.popleft()
         for peer, msg in self.client.outgoing(now):
             yield SendMessage(peer, msg)
-        yield from self.client.actions(now)
+        for action in self.client.actions(now):
+            if self._listeners and isinstance(action, WantFailed):
+                self._notify((action,))  # the layer above may wait for it too
+            yield action
         versions = self._versions
         for peer in self.server.peers_with_work():
             if peer in versions:

@@ -13,6 +13,7 @@ __all__ = [
     "CIDError",
     "CIDTooLongError",
     "CarError",
+    "CompatError",
     "ConfigError",
     "DagError",
     "DelegatedRoutingError",
@@ -24,6 +25,7 @@ __all__ = [
     "FastswapError",
     "FetchTimeoutError",
     "HandshakeError",
+    "HostNotRunningError",
     "IdentifyError",
     "IncompleteReadError",
     "InvalidKeyError",
@@ -61,6 +63,7 @@ __all__ = [
     "UnfinishedMessageError",
     "UnsafePathError",
     "UnsupportedHashError",
+    "UnsupportedOptionError",
     "VarintError",
     "WantlistError",
     "YamuxError",
@@ -364,6 +367,23 @@ class BlockUnavailableError(NodeError):
 
 class SessionError(FastswapError, ValueError):
     """A client session id that was never opened or is already closed (see ClientEngine)."""
+
+
+# -- the drop-ins (fastswap/compat) -------------------------------------------------------------
+
+
+class CompatError(FastswapError):
+    """A drop-in (``fastswap.compat``) was asked for something it cannot do as asked."""
+
+
+class HostNotRunningError(CompatError, RuntimeError):
+    """The host of ``fastswap.compat.libp2p.new_host()`` is not running: call it inside
+    ``async with host.run(listen_addrs):``."""
+
+
+class UnsupportedOptionError(CompatError, ValueError):
+    """An option of py-libp2p's API that the drop-in on fastswap's host does not offer; the
+    message says what to use instead."""
 
 
 # -- content routing (fastswap/routing) ----------------------------------------------------------

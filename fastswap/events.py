@@ -23,13 +23,19 @@ block, HAVE, DONT_HAVE) are returned by :meth:`DriverCore.message_received` for 
 measure them (the virtual network); the actions a driver must carry out are derived from them by
 the core.
 
+*Notices* are for whoever sits above a driver and needs to know what the core learnt, whichever
+driver runs it (an application's API layer, metrics): every client event, a peer joining or
+leaving, blocks stored. :meth:`DriverCore.listen` delivers them to a callback, so no driver has
+to pass them on (``fastswap.compat`` reads HAVE and DONT_HAVE this way, on a trio driver and on
+``fastswap.Node`` alike).
+
 The ``Protocol`` classes at the end are the contracts of the two engines and their responses:
 what the core calls, and so what a stand-in engine (tests) must provide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +46,7 @@ __all__ = [
     "Action",
     "BadBlock",
     "BlockReceived",
+    "BlocksStored",
     "ClientAction",
     "ClientEngineContract",
     "Deadline",
@@ -48,7 +55,11 @@ __all__ = [
     "Event",
     "FindProviders",
     "Have",
+    "Listener",
+    "Notice",
     "Peer",
+    "PeerJoined",
+    "PeerLeft",
     "PeerMisbehaved",
     "ResponseContract",
     "SendMessage",
@@ -213,6 +224,38 @@ Action = (SendMessage | ServePeer | FindProviders | StoreBlocks | PeerMisbehaved
           | WantFailed | Deadline)
 #: What a client engine's ``actions()`` hands out (the core passes them on in :meth:`poll`).
 ClientAction = FindProviders | DisconnectPeer | WantFailed
+
+
+# -- notices: what the core tells its listeners (DriverCore.listen) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeerJoined:
+    """*peer* speaks Bitswap with us now, over ``protocol_id``."""
+
+    peer: Peer
+    protocol_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft:
+    """*peer*'s last Bitswap connection is gone."""
+
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksStored:
+    """These blocks are in the store now: received, imported or put by the application."""
+
+    cids: tuple[bytes, ...]
+
+
+#: What a listener is called with: each client :data:`Event` of a received message (after the
+#: engines took it in), the core's own notices, and each :class:`WantFailed` as :meth:`poll`
+#: hands it to the driver.
+Notice = Event | PeerJoined | PeerLeft | BlocksStored | WantFailed
+Listener = Callable[[Notice], None]
 
 
 # -- the engines' contracts --------------------------------------------------------------------

@@ -109,6 +109,10 @@ class Node:
     * ``protocols``: the Bitswap protocol ids to speak, in order of preference.
     * ``engines``: ``(server_factory, client_factory)`` to drive other engines with the same
       contract (``server_factory(store)``, ``client_factory()``), e.g. instrumented ones.
+    * ``host``: a :class:`~fastswap.net.host.Host` to run on instead of one of the node's own
+      (``listen``, ``identity`` and ``host_options`` then do not apply): the caller starts and
+      stops it; the node adds Bitswap to it while it runs, and greets the peers it is already
+      connected to (``fastswap.compat``'s ``new_host`` outlives the Bitswap on it).
     * ``server_config``/``client_config``: the engines' tunables. The default client config
       gives this node a random ``order_seed`` (its own order of waiting wants, so leechers of
       one seeder can trade); pass ``ClientConfig()`` for strict priority order.
@@ -129,6 +133,7 @@ class Node:
         host_options: dict[str, Any] | None = None,
         engines: tuple[Any, Any] | None = None,
         bandwidth: BandwidthLimiter | None = None,
+        host: Host | None = None,
     ) -> None:
 
         self.repo = None if repo is None else os.path.abspath(os.fspath(repo))
@@ -142,7 +147,10 @@ class Node:
         self.pins: PinStore | None = None if self.repo is None else PinStore(self.repo)
         if identity is None and self.repo is not None:
             identity = load_or_create_identity(self.repo)
-        self.host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
+        self._owns_host = host is None
+        if host is None:
+            host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
+        self.host = host
         self.net = BitswapNetwork(
             self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame
         )
@@ -256,6 +264,8 @@ class Node:
         await self.host.start()
         self._started_at = self._now()
         self._spawn(self._maintain())
+        for conn in self.host.connections:  # a host of the caller's may have peers already
+            self._on_connected(conn)
         for ma in self._initial_peers:
             self._spawn(self._connect_quietly(ma))
 
@@ -283,7 +293,8 @@ class Node:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.net.stop()
-        await self.host.stop()
+        if self._owns_host:
+            await self.host.stop()
         await self._rx.close()
         err = NodeError("the node was stopped before the block arrived")
         for waiters in self._waiters.values():
@@ -398,10 +409,10 @@ class Node:
     # -- receiving -------------------------------------------------------------------------
 
     def _on_bad_frame(self, peer: PeerId, reason: str) -> None:
+        # counted only: the network layer closed the connection and penalised the peer at the
+        # host (Host.penalise), whose ban refuses it at the door. One misdeed, one penalty:
+        # core.frame_refused is for drivers whose host keeps no score (the trio driver)
         self._counters["bad_frames"] += 1
-        if not self._stopped:
-            self.core.frame_refused(peer, reason, self._now())
-            self._schedule()
 
     def _on_overflow(self, peer: PeerId, nbytes: int) -> None:
         """*peer* sent more block bytes at once than its inbox holds (on many streams): they
@@ -520,6 +531,12 @@ class Node:
         if not self._pass_scheduled and not self._stopped and self._loop is not None:
             self._pass_scheduled = True
             self._loop.call_soon(self._pass)
+
+    def wake(self) -> None:
+        """Carry out what the core asks, soon: for code that drives ``node.core`` itself
+        (``want``, ``cancel``, ``add_peers``, ``close_session``, ``blocks_stored``), as a
+        :class:`~fastswap.session.Session` does."""
+        self._schedule()
 
     def _on_timer(self) -> None:
         self._timer = None

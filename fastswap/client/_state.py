@@ -27,6 +27,7 @@ class _Peer:
         "haves",
         "key",
         "last_decrease",
+        "last_heard",
         "last_recv",
         "limit",
         "live",
@@ -62,7 +63,8 @@ class _Peer:
         # want-blocks sent since its last message, less those answered since: requests its
         # pendingBytes cannot include yet
         self.unreported = 0
-        self.last_recv = float("-inf")
+        self.last_recv = float("-inf")  # its last block
+        self.last_heard = float("-inf")  # its last message of any kind
         self.last_decrease = float("-inf")
         self.srtt: float | None = None
         # smoothed bytes/s it delivers while busy (None until measured): bounds its queue by time
@@ -80,8 +82,8 @@ class _Peer:
 
 class _Want:
     __slots__ = (
-        "asked", "block_peers", "cid", "dont", "have", "open", "priority", "search_at",
-        "searches", "stuck_since", "timed", "wake_at",
+        "asked", "block_peers", "cid", "dont", "have", "have_sent", "open", "priority",
+        "search_at", "searches", "stuck_since", "timed", "wake_at",
     )
 
     def __init__(self, cid: bytes, priority: int) -> None:
@@ -92,6 +94,8 @@ class _Want:
         self.have: set[Peer] = set()
         self.dont: set[Peer] = set()  # said DONT_HAVE, or timed out
         self.timed: set[Peer] | None = None  # ...of which timed out (made on the first)
+        # peer -> when a want-have was sent it, while unanswered (made on the first)
+        self.have_sent: dict[Peer, float] | None = None
         # Searching ("DONT_HAVE, timeouts and content routing" in the engine docstring): when
         # every peer that could be asked said no (the give-up clock; a HAVE stops it), when
         # the next search may run, how many ran, and when its timer is armed.

@@ -104,7 +104,12 @@ DONT_HAVE, timeouts and content routing
     DONT_HAVE frees the slot and re-routes the want. A want-block times out ``want_timeout``
     seconds after it was sent *or after the peer's last block, whichever is later* (a busy peer
     that keeps delivering is not timed out for the depth of its queue); it is then cancelled
-    there and re-routed, and the peer counts as having said no.
+    there and re-routed, and the peer counts as having said no. A want-have to a peer that
+    answers with DONT_HAVE (1.2.0) times out the same way: silence for ``want_timeout`` after
+    the want-have or the peer's last message of any kind, whichever is later, counts as DONT_HAVE, so a peer that takes wants and never answers
+    cannot keep a want from being searched or given up on; the want-have is cancelled there
+    (a later search asks afresh). (boxo times out only want-blocks
+    and relies on its sessions' idle tick to re-broadcast; here nothing else would notice.)
 
     A want is *stuck* when every peer we could ask about it has said DONT_HAVE (or timed out),
     nothing is outstanding, and no want-have is unanswered. The first time, it is *searched* at
@@ -243,6 +248,8 @@ class ClientEngine:
         self._dirty: dict[Peer, None] = {}  # peers whose PeerWants changed
         self._actions: list[ClientAction] = []
         self._timeouts: list[tuple[float, int, int, bytes, Peer, float]] = []  # heap
+        # the same for want-haves to peers that answer with DONT_HAVE (1.2.0)
+        self._have_timeouts: list[tuple[float, int, int, bytes, Peer, float]] = []  # heap
         # (when, seq, session, cid): a stuck want's next search or give-up (_wake)
         self._searches: list[tuple[float, int, int, bytes]] = []  # heap
         # cids whose asks ended recently: a block for one is late, not unsolicited (LRU)
@@ -458,6 +465,7 @@ class ClientEngine:
         touched: dict[int, _Session] = {}
         nblocks = 0
         p.prev_recv = p.last_recv
+        p.last_heard = now
         p.batch = [0, float("inf")]
         for i, (prefix, data) in enumerate(msg.blocks):
             if len(data) > self.config.max_block_size:
@@ -607,6 +615,8 @@ class ClientEngine:
             w = s.wants[cid]
             w.have.add(p.key)
             w.dont.discard(p.key)
+            if w.have_sent:
+                w.have_sent.pop(p.key, None)
             if w.timed is not None:
                 w.timed.discard(p.key)
             w.stuck_since = None  # someone can help: the give-up clock stops
@@ -623,6 +633,8 @@ class ClientEngine:
             w = s.wants[cid]
             w.have.discard(p.key)
             w.dont.add(p.key)
+            if w.have_sent:
+                w.have_sent.pop(p.key, None)
             if w.timed is not None:
                 w.timed.discard(p.key)  # it answered after all
             if p.key in w.block_peers:
@@ -663,8 +675,17 @@ class ClientEngine:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` has work next (may be early: a spurious tick is harmless)."""
-        t = [h[0][0] for h in (self._timeouts, self._searches) if h]
+        heap = self._have_timeouts
+        while heap and self._have_answered(heap[0]):
+            heapq.heappop(heap)  # most want-haves are answered: no tick for them
+        t = [h[0][0] for h in (self._timeouts, heap, self._searches) if h]
         return min(t) if t else None
+
+    def _have_answered(self, entry: tuple[float, int, int, bytes, Peer, float]) -> bool:
+        _, _, sid, cid, peer, sent = entry
+        s = self._sessions.get(sid)
+        w = s.wants.get(cid) if s is not None else None
+        return w is None or not w.have_sent or w.have_sent.get(peer) != sent
 
     def tick(self, now: float) -> None:
         """Time is *now*: time out want-blocks (re-route them) and re-search lost wants."""
@@ -695,6 +716,38 @@ class ClientEngine:
                 self._decrease(p, now)
             if s.dup_ewma < cfg.dup_low and s.fanout < cfg.max_fanout:
                 s.fanout += 1
+            routes[sid] = s
+        heap = self._have_timeouts
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._have_answered(entry):
+                continue  # answered, cancelled or re-sent since
+            _, _, sid, cid, peer, sent = entry
+            s = self._sessions[sid]
+            w = s.wants[cid]
+            p = self._peers.get(peer)
+            if p is None:
+                continue
+            if (peer in w.have or peer in w.dont or peer in w.block_peers
+                    or p.asks.get(cid, {}).get(sid) != WANT_HAVE):
+                del w.have_sent[peer]
+                continue
+            due = max(sent, p.last_heard) + cfg.want_timeout
+            if due > now:
+                self._seq += 1
+                heapq.heappush(heap, (due, self._seq, sid, cid, peer, sent))
+                continue
+            # a 1.2.0 peer answers want-have (HAVE or DONT_HAVE); silence counts as no, so a
+            # peer that never answers cannot hold a want back from searching or giving up
+            del w.have_sent[peer]
+            p.timeouts += 1
+            self._totals["timeouts"] += 1
+            # taken back (a cancel), so a later search asks it afresh, with a fresh timeout
+            self._unask(p, sid, cid, w.priority, False)
+            w.dont.add(peer)
+            if w.timed is None:
+                w.timed = set()
+            w.timed.add(peer)
             routes[sid] = s
         sh = self._searches
         while sh and sh[0][0] <= now:
@@ -1051,6 +1104,15 @@ class ClientEngine:
             if w.cid not in p.live:
                 p.live[w.cid] = now
                 p.unreported += 1
+        else:
+            if w.have_sent is None:
+                w.have_sent = {}
+            w.have_sent[p.key] = now
+            self._seq += 1
+            heapq.heappush(
+                self._have_timeouts,
+                (now + self.config.want_timeout, self._seq, s.id, w.cid, p.key, now),
+            )
         p.wants.add(w.cid, w.priority, want_type, p.presences)
         if p.connected:
             self._dirty[p.key] = None
@@ -1139,8 +1201,11 @@ class ClientEngine:
         """A peer's answer (DONT_HAVE, timeout, disconnect) may have left nobody to ask about
         *w*: if so, start its give-up clock and search (see the module docstring)."""
         if w.stuck_since is not None:
-            if now >= w.wake_at:
-                self._wake(s, w, now)  # its timer came while a peer was still being asked
+            if now >= w.wake_at and self._wake(s, w, now):
+                # its timer came while a peer was still being asked, and it searched: the
+                # answers are forgotten, so the peers may be asked again now (else nobody
+                # asks, nothing is stuck, and no timer runs)
+                self._route(s, now)
             return
         if not self._stuck(s, w):
             return

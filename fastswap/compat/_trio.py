@@ -19,9 +19,14 @@ I/O, and where it differs from py-libp2p's own Bitswap (the spec's behaviour):
   ignore; we also read our own stream, so py-libp2p's answers there still arrive.
 * receiving: every Bitswap stream a peer opens (and ours) is read frame by frame
   (:class:`fastswap.message.FrameDecoder`, 4 MiB messages, 2 MiB blocks); a malformed frame
-  resets that stream and counts against the peer. Blocks of a large message are named (hashed:
-  the verification) in a worker thread while trio goes on. Then ``core.message_received`` and a
-  pass over ``core.poll``.
+  resets that stream and counts against the peer (``core.frame_refused``). ``core.screen``
+  first: blocks of a peer we ask nothing of are dropped unhashed, a refused peer's messages
+  whole. Blocks of a large message are named (hashed: the verification) in a worker thread
+  while trio goes on. Then ``core.message_received`` and a pass over ``core.poll``.
+* refusing: on ``DisconnectPeer`` (bad data, a score past the threshold) the peer's
+  connections are closed (``host.disconnect``); the core refuses it for ``ban_seconds`` (its
+  messages dropped, and a reconnection is closed again). A want the client gave up on
+  (``WantFailed``) reaches the waiting fetch through the WantBook, which listens to the core.
 * storing: ``StoreBlocks`` is committed synchronously to a store with a fastswap Blockstore
   behind it (``MemoryBlockStore``, ``FilesystemBlockStore``, ``LmdbBlockStore``); any other
   ``BlockStore`` is written through its async ``put_block`` in a task, and readers wait while
@@ -53,18 +58,19 @@ import trio
 import trio.lowlevel
 
 from .. import _defaults
+from ..blockstore import with_identity
 from ..client.engine import ClientConfig, ClientEngine, name_blocks
 from ..core import DriverCore, pack_response
 from ..errors import FastswapError, MessageError
 from ..events import (
     Deadline,
-    DontHave,
+    DisconnectPeer,
     FindProviders,
-    Have,
     PeerMisbehaved,
     SendMessage,
     ServePeer,
     StoreBlocks,
+    WantFailed,
 )
 from ..message import (
     FrameDecoder,
@@ -74,6 +80,7 @@ from ..message import (
     frame_length_prefix,
 )
 from ..message.versions import BITSWAP_PROTOCOLS, version_of
+from ..net.keys import PeerId
 from ..server.engine import ServerEngine
 from ._wants import Fetch, WantBook
 
@@ -161,7 +168,9 @@ class TrioDriver:
         self.store = store
         self.protocols = list(protocols)
         self.provider_query = provider_query
-        self._sync = store._blockstore() if hasattr(store, "_blockstore") else None
+        sync = store._blockstore() if hasattr(store, "_blockstore") else None
+        # identity CIDs answered from the CID (a peer's want for one too), as Node's store
+        self._sync = None if sync is None else with_identity(sync)
         self._index: _SizeIndex | None = None if self._sync is not None else _SizeIndex()
         if client_config is None:
             # each node its own order of waiting wants (see fastswap.Node: leechers can trade)
@@ -171,16 +180,17 @@ class TrioDriver:
                          config=server_config),
             ClientEngine(config=client_config),
         )
-        self.book = WantBook()
+        self.book = WantBook(self.core, self._now)
         self.counters = {"bad_blocks": 0, "bad_messages": 0, "bad_frames": 0,
                          "blocks_stored": 0, "bytes_stored": 0, "responses_sent": 0,
-                         "messages_received": 0}
+                         "messages_received": 0, "peers_disconnected": 0}
         self._notifee = _Notifee(self)
         self._nursery: trio.Nursery | None = None
         self._done: trio.Event | None = None
         self._cancel: trio.CancelScope | None = None
         self._wake = trio.Event()
         self._deadline: float | None = None
+        self._pump_deadline = math.inf  # what the pump sleeps until
         self._streams: dict[Any, Any] = {}  # our outbound Bitswap stream per peer
         self._opening: dict[Any, trio.Event] = {}
         self._msgs: dict[Any, deque[Message]] = {}
@@ -232,6 +242,7 @@ class TrioDriver:
             self.host.get_network().remove_notifee(self._notifee)
         except Exception as exc:  # noqa: BLE001 - see start()
             log.debug("cannot remove the network notifee: %s", exc)
+        self.book.close()
         if self._cancel is not None:
             self._cancel.cancel()
         if self._done is not None:
@@ -311,13 +322,20 @@ class TrioDriver:
             self._streams[peer] = stream
             protocol = str(stream.get_protocol())
             self._spawn(self._read_loop, peer, stream, True)
-            if self.core.peer_connected(peer, protocol, self._now()):
-                self.book.peers_changed(self.core.peers)
-                self._kick()
+            self.core.peer_connected(peer, protocol, self._now())
+            self._kick()  # new work, or the core refused it (a DisconnectPeer to carry out)
             return stream
         finally:
             del self._opening[peer]
             opening.set()
+
+    async def _hang_up(self, peer: Any) -> None:
+        """Close every connection of *peer* (the core dropped it: DisconnectPeer)."""
+        self._peer_gone(peer)
+        try:
+            await self.host.disconnect(peer)
+        except Exception as exc:  # noqa: BLE001 - py-libp2p raises many kinds here
+            log.info("cannot disconnect %s: %s", peer, exc)
 
     def _peer_gone(self, peer: Any) -> None:
         stream = self._streams.pop(peer, None)
@@ -325,7 +343,6 @@ class TrioDriver:
             self._spawn(_close, stream)
         self._msgs.pop(peer, None)
         if self.core.peer_disconnected(peer, self._now()):
-            self.book.peers_changed(self.core.peers)
             self._kick()
 
     async def ensure_peer(self, peer: Any) -> bool:
@@ -354,9 +371,8 @@ class TrioDriver:
         not opened ours yet; then read it."""
         peer = stream.muxed_conn.peer_id
         if not self.core.is_connected(peer) and not self.stopped:
-            if self.core.peer_connected(peer, str(stream.get_protocol()), self._now()):
-                self.book.peers_changed(self.core.peers)
-                self._kick()
+            self.core.peer_connected(peer, str(stream.get_protocol()), self._now())
+            self._kick()  # new work, or the core refused it (a DisconnectPeer to carry out)
             self._spawn(self._open_peer, peer)
         await self._read_loop(peer, stream, False)
 
@@ -376,6 +392,8 @@ class TrioDriver:
         except MessageError as exc:
             self.counters["bad_frames"] += 1
             self._log_peer(peer, "bad_frame", str(exc))
+            self.core.frame_refused(peer, str(exc), self._now())
+            self._pass()
             await _reset(stream)
             return
         if not ours:
@@ -383,6 +401,11 @@ class TrioDriver:
 
     async def _on_message(self, peer: Any, msg: Message) -> None:
         self.counters["messages_received"] += 1
+        # blocks of a peer we ask nothing of are dropped unhashed; a refused peer's all of it
+        screened = self.core.screen(peer, msg, self._now())
+        if screened is None:
+            return
+        msg = screened
         names = None
         if msg.blocks and sum(len(d) for _, d in msg.blocks) >= _defaults.NODE_VERIFY_OFFLOAD_BYTES:
             # hashing (the verification) in a worker thread: hashlib releases the GIL
@@ -394,13 +417,8 @@ class TrioDriver:
             return
         if not self.core.is_connected(peer):
             return  # the peer's last connection closed while we read
-        events = self.core.message_received(peer, msg, self._now(), names=names)
-        connected = self.core.peers
-        for ev in events:
-            if isinstance(ev, DontHave):
-                self.book.dont_have(ev.peer, ev.cid, connected)
-            elif isinstance(ev, Have):
-                self.book.have(ev.peer, ev.cid)
+        # HAVE and DONT_HAVE reach the WantBook through the core (it listens)
+        self.core.message_received(peer, msg, self._now(), names=names)
         self._pass()
         while self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES and not self.stopped:
             # backpressure: this reader waits for the async store to catch up
@@ -436,6 +454,7 @@ class TrioDriver:
     async def _pump(self) -> None:
         while True:
             deadline = self._deadline if self._deadline is not None else math.inf
+            self._pump_deadline = deadline
             with trio.move_on_at(deadline):
                 await self._wake.wait()
             self._wake = trio.Event()
@@ -467,8 +486,20 @@ class TrioDriver:
                 case PeerMisbehaved(peer, kind, detail):
                     self.counters["bad_blocks" if kind == "bad_block" else "bad_messages"] += 1
                     self._log_peer(peer, kind, detail)
+                case DisconnectPeer(peer, reason, secs):
+                    # the core refuses it for secs (its messages dropped, its reconnection
+                    # refused and closed again); py-libp2p's host has no ban of its own
+                    self.counters["peers_disconnected"] += 1
+                    log.warning("disconnecting %s for %.0f s: %s", peer, secs, reason)
+                    self._spawn(self._hang_up, peer)
+                case WantFailed():
+                    pass  # the WantBook hears it from the core (a listener) and fails the fetch
                 case Deadline(when):
                     self._deadline = when
+                    if when < self._pump_deadline:
+                        # a pass outside the pump (a message, a fetch) set a nearer deadline
+                        # than the pump sleeps until: wake it to sleep until this one
+                        self._kick()
 
     def _log_peer(self, peer: Any, kind: str, detail: str) -> None:
         now = time.monotonic()
@@ -507,9 +538,8 @@ class TrioDriver:
         self.counters["blocks_stored"] += len(items)
         self.counters["bytes_stored"] += sum(len(d) for _, d in items)
         if not self.stopped:
+            # peers that want them are served; fetches waiting for them settle (WantBook)
             self.core.blocks_stored([c for c, _ in items])
-        for cid, data in items:
-            self.book.deliver(cid, data)
 
     async def _find_providers(self, session: int, cid: bytes) -> None:
         assert self.provider_query is not None
@@ -577,9 +607,7 @@ class TrioDriver:
         if self._index is not None:
             for cid, data in items:
                 self._index.sizes[cid] = len(data)
-        for cid, data in items:
-            self.book.deliver(cid, data)
-        if self.started and not self.stopped:
+        if not self.stopped:
             self.core.blocks_stored([c for c, _ in items])
             self._kick()
 
@@ -596,61 +624,41 @@ class TrioDriver:
             self.core.cancel(self._background, list(cids), self._now())
             self._pass()
 
-    def removed(self, cid: bytes) -> None:
-        if self._index is not None:
-            self._index.sizes.pop(cid, None)
-
     async def fetch(self, cids: Sequence[bytes], peer: Any = None,
                     timeout: float = math.inf, *, presence_only: bool = False) -> Fetch:
         """Want *cids* (binary, unique) in a session of their own until each arrived or is
         unavailable, or *timeout* seconds passed; returns the :class:`Fetch`. *peer*: try it
         first (dialled if the host knows its addresses). ``presence_only``: settle a CID when a
         peer (*peer*, if given) says HAVE, with no data."""
-        wake = trio.Event()
-        core = self.core
-        sid = core.new_session(self._now())
-        closed = False
-
-        def close() -> None:
-            nonlocal closed
-            if not closed and not self.stopped:
-                closed = True
-                core.close_session(sid, self._now())
-
-        def changed() -> None:
-            wake.set()
-            if presence_only and fetch.settled:
-                # at once, from inside the message's handling: the want-block the engine
-                # queued for the peer that said HAVE is dropped before anything is sent
-                close()
-
-        fetch = Fetch(cids, changed)
-        self.book.add(fetch, cids)
-        if presence_only:
-            for cid in cids:
-                self.book.watch_presence(fetch, cid, peer)
+        peer = _libp2p_peer(peer)
+        changed = [trio.Event()]
+        fetch = self.book.open(cids, lambda: changed[0].set(), presence_only=presence_only,
+                               peer=peer,
+                               stored=None if self._sync is None else self._sync.has_many)
         try:
-            if self._sync is not None and not presence_only:
-                present = [c for c, h in zip(cids, self._sync.has_many(cids)) if h]
-                for cid, data in zip(present, self._sync.get_many(present)):
-                    if data is not None:
-                        fetch.got(cid, data)
             with trio.move_on_after(timeout):
-                if (peer is not None and await self.ensure_peer(peer)
-                        and not presence_only):
-                    core.add_peers(sid, [peer], self._now())
-                want = [c for c in cids if c in fetch.left]
-                if want and not self.stopped:
-                    core.want(sid, want, self._now())
+                peers = [peer] if peer is not None and await self.ensure_peer(peer) else []
+                if not self.stopped:
+                    self.book.want(fetch, peers)
                     self._pass()
                 while not fetch.settled and not self.stopped:
-                    await wake.wait()
-                    wake = trio.Event()
+                    await changed[0].wait()
+                    changed[0] = trio.Event()
         finally:
-            self.book.remove(fetch)
-            close()
+            self.book.close_fetch(fetch)
             self._pass()
         return fetch
+
+
+def _libp2p_peer(peer: Any) -> Any:
+    """*peer* as py-libp2p's peer id (the host's, and so the core's, key): a fastswap
+    ``PeerId`` (from fastswap's host, in a mixed program) or its text is converted; anything
+    else is taken as the host's own."""
+    if not isinstance(peer, PeerId | str):
+        return peer
+    from libp2p.peer.id import ID
+
+    return ID(bytes(PeerId.parse(peer)))
 
 
 async def _close(stream: Any) -> None:

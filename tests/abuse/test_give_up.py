@@ -29,7 +29,7 @@ from fastswap.client.engine import ClientConfig, ClientEngine
 from fastswap.dag import cat, import_file
 from fastswap.errors import BlockUnavailableError
 from fastswap.events import DisconnectPeer, FindProviders, WantFailed
-from fastswap.message import DONT_HAVE, HAVE, BlockPresence, Message, wire_block
+from fastswap.message import DONT_HAVE, HAVE, WANT_BLOCK, BlockPresence, Message, wire_block
 from fastswap.net.keys import Ed25519KeyPair
 from fastswap.node import Node
 from fastswap.testing import VirtualNetwork, random_blocks
@@ -147,6 +147,51 @@ def test_a_peer_that_sends_a_block_nobody_asked_for_is_dropped_and_named():
     assert e.outgoing(0.3) == []
     (f,) = tick_until(e, 20.3)
     assert f.bad_data == ("A",) and "A sent data we never asked for" in str(f.error())
+
+
+def test_a_peer_that_never_answers_a_want_have_is_named_and_does_not_hold_the_want():
+    """A 1.2.0 peer takes the want-have of discovery and says nothing: after want_timeout its
+    silence counts as DONT_HAVE (the want is searched at once), and the give-up names it."""
+    e = wanting("A", want_timeout=5.0)
+    assert e.actions(4.9) == [] and tick_until(e, 4.9) == []
+    e.tick(5.0)
+    assert [type(a) for a in e.actions(5.0)] == [FindProviders]  # searched: nobody else
+    assert e.stats()["timeouts"] == 1
+    assert tick_until(e, 24.9) == []
+    (f,) = tick_until(e, 25.1)
+    assert f.timed_out == ("A",) and not f.dont_have and f.waited == pytest.approx(20.0)
+    assert "A did not answer" in str(f.error())
+
+
+def test_a_search_while_a_want_block_times_out_asks_again_and_the_want_still_fails():
+    """Searches every 0.1-0.2 s, a want-block timing out in 0.3: the search a timeout brings
+    due forgets the answers, and the peer is asked again (before, nobody was: the want was
+    neither asked nor stuck, no timer ran, and it waited for ever)."""
+    e = wanting("A", want_timeout=0.3, search_interval=0.1, max_search_interval=0.2,
+                give_up_after=0.5)
+    (f,) = tick_until(e, 10.0)
+    assert f.timed_out == ("A",) and 0.5 <= f.waited < 1.0
+    assert e.wanted() == [] and e.next_deadline() is None
+
+
+def test_a_peer_that_answers_late_but_keeps_talking_is_not_timed_out():
+    """The want-have timeout runs from the peer's last message: a peer busy answering other
+    wants (its messages keep coming) is given time; an answer clears it."""
+    e = wanting("A", want_timeout=5.0)
+    other = compute_cid(b"some other block")
+    for t in (3.0, 6.0, 9.0):
+        e.receive_message("A", said(DONT_HAVE, other), t)  # talking, not about MISSING
+    e.tick(9.5)
+    assert e.stats()["timeouts"] == 0 and e.actions(9.5) == []
+    e.receive_message("A", said(HAVE, MISSING), 10.0)  # the answer, late: nothing timed out
+    assert want_types(e.outgoing(10.0)) == {("A", WANT_BLOCK)}
+    assert tick_until(e, 14.9) == [] and e.stats()["timeouts"] == 0
+    e.tick(15.0)  # the want-block is answered by nothing: that one times out
+    assert e.stats()["timeouts"] == 1
+
+
+def want_types(sent: list[tuple[str, Message]]) -> set[tuple[str, int]]:
+    return {(peer, x.want_type) for peer, m in sent for x in m.entries if not x.cancel}
 
 
 def test_give_up_can_be_switched_off():

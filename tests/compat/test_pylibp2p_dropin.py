@@ -4,8 +4,10 @@ one ``pip install . libp2p==0.8.1`` resolution, cached by stamps), and there, as
 
 * py-libp2p 0.8.1's own Bitswap tests (from its sdist), their ``libp2p.bitswap`` imports pointed
   at ``fastswap.compat.libp2p`` and nothing else changed, minus the tests listed below;
-* ``tests/compat/dropin/``: a mixed swarm with py-libp2p's own Bitswap, and each place where the
-  drop-in follows the spec instead of py-libp2p.
+* those of them that construct hosts once more on fastswap's own host (``new_host`` imported
+  from the drop-in too: a py-libp2p program's only other change), minus the same tests;
+* ``tests/compat/dropin/``: a mixed swarm with py-libp2p's own Bitswap on both hosts, and each
+  place where the drop-in follows the spec instead of py-libp2p.
 
 A failure shows the child's output. Each ported file is its own test here, so a regression names
 the file.
@@ -50,9 +52,14 @@ DESELECTED = {
         "internals: mocks the private _send_wantlist_to_peer and _broadcast_wantlist",
     "bitswap/test_integration.py::TestBitswapIntegration::test_dont_have_response":
         "internals + a py-libp2p defect: reads presence_manager, and expects the request to "
-        "wait out its timeout after DONT_HAVE; dropin/test_on_pylibp2p_host.py::"
-        "test_dont_have_is_an_answer tests the spec's behaviour instead",
+        "wait out its timeout after DONT_HAVE; dropin/test_mixed_swarm.py::"
+        "test_dont_have_is_an_answer tests the spec's behaviour instead (on both hosts)",
 }
+#: py-libp2p's tests that construct hosts, ported to fastswap's host (pylibp2p_dropin.py)
+FASTSWAP_HOST_FILES = [
+    "bitswap_on_fastswap_host/test_integration.py",
+    "bitswap_on_fastswap_host/test_protocol_versions.py",
+]
 PORTED_FILES = [
     "bitswap/test_block_service.py",
     "bitswap/test_block_store.py",
@@ -70,7 +77,8 @@ PORTED_FILES = [
     "bitswap/test_unixfs_encoding.py",
     "bitswap/test_wantlist.py",
 ]
-OWN_FILES = ["dropin/test_on_pylibp2p_host.py"]
+#: our own tests of the drop-in, every file of tests/compat/dropin (none can be left out)
+OWN_FILES = sorted(f"dropin/{p.name}" for p in (_HERE / "dropin").glob("test_*.py"))
 
 
 class ChildRun:
@@ -86,11 +94,27 @@ class ChildRun:
                 self.outcomes[name] = "failed" if failed else "skipped" if skipped else "passed"
 
     def for_file(self, path: str) -> dict[str, str]:
-        """Outcomes of the tests in *path* (file basenames are unique across both trees; the
-        junit names a file outside the rootdir by its module path)."""
-        stem = Path(path).stem
-        return {k: v for k, v in self.outcomes.items()
-                if stem in k.split("::", 1)[0].replace("/", ".").split(".")}
+        """Outcomes of the tests in *path* ("dir/test_x.py": its last directory and module
+        name, in that order, in the junit's name of the test; the junit names a file outside
+        the rootdir by its module path)."""
+        want = list(Path(path).with_suffix("").parts[-2:])
+        out = {}
+        for k, v in self.outcomes.items():
+            parts = k.split("::", 1)[0].removesuffix(".py").replace("/", ".").split(".")
+            if any(parts[i:i + 2] == want for i in range(len(parts) - 1)):
+                out[k] = v
+        return out
+
+
+def _deselected() -> list[str]:
+    """DESELECTED, in both trees where the file was ported to fastswap's host too."""
+    out = list(DESELECTED)
+    for nodeid in DESELECTED:
+        path, _, name = nodeid.partition("::")
+        twin = path.replace("bitswap/", "bitswap_on_fastswap_host/", 1)
+        if twin in FASTSWAP_HOST_FILES:
+            out.append(f"{twin}::{name}")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +128,8 @@ def child(tmp_path_factory: pytest.TempPathFactory) -> ChildRun:
         "--rootdir", str(ported), "-p", "no:cacheprovider", "-q", "-rfE", "--timeout", "300",
         "--junitxml", str(junit), "-o", "junit_family=xunit1",
         *[x for f in IGNORED_FILES for x in ("--ignore", str(ported / f))],
-        *[x for t in DESELECTED for x in ("--deselect", t)],
-        *[str(ported / f) for f in PORTED_FILES], str(own),
+        *[x for t in _deselected() for x in ("--deselect", t)],
+        *[str(ported / f) for f in PORTED_FILES + FASTSWAP_HOST_FILES], str(own),
     ]
     child_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # the installed fastswap, not this checkout: run from the ported tree
@@ -116,7 +140,7 @@ def child(tmp_path_factory: pytest.TempPathFactory) -> ChildRun:
     return run
 
 
-@pytest.mark.parametrize("path", PORTED_FILES + OWN_FILES)
+@pytest.mark.parametrize("path", PORTED_FILES + FASTSWAP_HOST_FILES + OWN_FILES)
 def test_dropin(child: ChildRun, path: str) -> None:
     results = child.for_file(path)
     assert results, f"no test of {path} ran in the drop-in venv:\n{child.output}"
@@ -131,3 +155,16 @@ def test_deselection_list_is_current(child: ChildRun) -> None:
         path, _, name = nodeid.partition("::")
         assert name.split("::")[-1] in (ported / path).read_text(), nodeid
     assert child.returncode == 0, child.output
+
+
+def test_every_host_test_runs_on_fastswap_host() -> None:
+    """Every ported file that constructs a host was ported to fastswap's host and runs here
+    (a new one in a later sdist is not silently left on py-libp2p's host only)."""
+    ported = env.ported_tests()
+    made = sorted(str(p.relative_to(ported)) for p in
+                  (ported / "bitswap_on_fastswap_host").glob("test_*.py"))
+    assert made == sorted(FASTSWAP_HOST_FILES)
+    for path in FASTSWAP_HOST_FILES:
+        text = (ported / path).read_text()
+        assert "from fastswap.compat.libp2p import new_host" in text
+        assert "from libp2p import new_host" not in text

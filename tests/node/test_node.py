@@ -369,3 +369,24 @@ def test_default_client_orders_wants_from_its_own_seed(run):
             assert c.client.config.order_seed is None
 
     run(main())
+
+
+def test_node_on_a_host_of_the_callers(run, engines):
+    """Node(host=...): Bitswap on a running host that outlives it -- peers connected before
+    the node started are greeted (they trade at once), stopping the node leaves the host and
+    its connections up, and a second node on the same host trades again."""
+
+    async def main():
+        async with Host(listen_addrs=LISTEN) as host, Node(engines=engines) as seeder:
+            cids = await seeder.put_blocks(blobs(20, 2048, b"host"))
+            await host.dial(seeder.addrs[0])  # connected before any node runs on the host
+            for round_ in range(2):
+                async with Node(host=host, engines=engines) as node:
+                    assert node.host is host
+                    async with asyncio.timeout(20):
+                        got = [blk async for blk in node.get_blocks(cids[round_::2])]
+                    assert len(got) == 10
+                assert host.connection(seeder.peer_id) is not None, "the host went down"
+                assert host.addrs, "the host stopped listening"
+
+    run(main())

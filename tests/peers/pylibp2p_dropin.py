@@ -15,7 +15,11 @@ run costs nothing and a changed source only reinstalls fastswap (``--no-deps``).
 py-libp2p's tests and example come from the libp2p 0.8.1 sdist on PyPI (``pip download``,
 checked against its sha256), never from this repository: ``ported_tests()`` extracts
 ``tests/core/bitswap`` and ``examples/bitswap`` and changes *only their imports* of
-``libp2p.bitswap`` to ``fastswap.compat.libp2p`` (``port_imports``).
+``libp2p.bitswap`` to ``fastswap.compat.libp2p`` (``port_imports``). The files among them that
+construct hosts are ported a second time for fastswap's own host, where a py-libp2p program also
+changes its host construction: ``from libp2p import new_host`` imports the drop-in's
+``new_host`` instead (``port_to_fastswap_host``), into ``bitswap_on_fastswap_host/`` and
+``examples_on_fastswap_host/``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "VENV_DIR",
     "ensure_installed",
     "port_imports",
+    "port_to_fastswap_host",
     "ported_tests",
     "venv_python",
 ]
@@ -152,6 +157,17 @@ def port_imports(source: str) -> str:
     return _IMPORT.sub(r"\1\2\3fastswap.compat.libp2p", source)
 
 
+_NEW_HOST = re.compile(r"^(\s*)from(\s+)libp2p(\s+)import(\s+)new_host[ \t]*$", re.MULTILINE)
+
+
+def port_to_fastswap_host(source: str) -> str:
+    """:func:`port_imports`, and the host construction: ``from libp2p import new_host`` imports
+    ``fastswap.compat.libp2p``'s ``new_host`` (fastswap's host) instead; nothing else
+    changed."""
+    return _NEW_HOST.sub(r"\1from\2fastswap.compat.libp2p\3import\4new_host",
+                         port_imports(source))
+
+
 def _sdist() -> Path:
     path = _SDIST_DIR / SDIST_NAME
     if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == SDIST_SHA256:
@@ -172,7 +188,10 @@ def _sdist() -> Path:
 
 def ported_tests() -> Path:
     """A directory holding ``bitswap/`` (py-libp2p 0.8.1's ``tests/core/bitswap``) and
-    ``examples/bitswap.py``, imports ported to the drop-in; rebuilt when missing."""
+    ``examples/bitswap.py``, imports ported to the drop-in, and ``bitswap_on_fastswap_host/``
+    and ``examples_on_fastswap_host/`` with those of their files that construct a host, ported
+    to fastswap's host (and the package's ``__init__.py``/``conftest.py``); rebuilt when
+    missing."""
     stamp = _PORTED_DIR / ".stamp"
     key = SDIST_SHA256 + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text().strip() == key:
@@ -182,19 +201,27 @@ def ported_tests() -> Path:
             return _PORTED_DIR
         shutil.rmtree(_PORTED_DIR, ignore_errors=True)
         prefix = f"libp2p-{LIBP2P_VERSION}/"
-        wanted = {prefix + "tests/core/bitswap/": "bitswap/",
-                  prefix + "examples/bitswap/": "examples/"}
+        wanted = {prefix + "tests/core/bitswap/": "bitswap",
+                  prefix + "examples/bitswap/": "examples"}
         with tarfile.open(_sdist()) as tar:
             for member in tar.getmembers():
                 for src, dest in wanted.items():
                     if member.isfile() and member.name.startswith(src) and \
                             member.name.endswith(".py"):
-                        out = _PORTED_DIR / dest / member.name[len(src):]
-                        out.parent.mkdir(parents=True, exist_ok=True)
+                        name = member.name[len(src):]
                         f = tar.extractfile(member)
                         assert f is not None
-                        out.write_text(port_imports(f.read().decode()))
+                        source = f.read().decode()
+                        _write(_PORTED_DIR / dest / name, port_imports(source))
+                        if _NEW_HOST.search(source) or name in ("__init__.py", "conftest.py"):
+                            _write(_PORTED_DIR / f"{dest}_on_fastswap_host" / name,
+                                   port_to_fastswap_host(source))
         # py-libp2p's pytest settings for these files: trio_mode (async tests run under trio)
         (_PORTED_DIR / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n")
         stamp.write_text(key + "\n")
     return _PORTED_DIR
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -12,8 +12,17 @@ The submodules mirror py-libp2p's (``fastswap.compat.libp2p.cid``, ``.client``, 
 ``from fastswap.compat.libp2p.dag import MerkleDag``. py-libp2p 0.7's
 ``BitswapClient.get_block``/``get_blocks_batch`` are there too.
 
-The engines run in fastswap's trio driver (``fastswap.compat._trio``) on the py-libp2p host
-given to ``BitswapClient(host)``, over the same driver core as ``fastswap.Node``.
+Two hosts, the same engines and driver core as ``fastswap.Node``:
+
+* a py-libp2p host (``libp2p.new_host()``, trio): ``BitswapClient(host)`` runs the engines in
+  fastswap's trio driver (``fastswap.compat._trio``) on py-libp2p's streams;
+* fastswap's own host: change the host construction too, ``from fastswap.compat.libp2p import
+  new_host`` (:mod:`.host`: py-libp2p's host API, the part Bitswap programs use); the engines
+  then run in ``fastswap.Node`` on fastswap's asyncio libp2p stack, on a uvloop loop in a
+  thread of its own, and the calls stay trio calls. This is the fast one. Its block store must
+  be one of the drop-in's own (``MemoryBlockStore``, ``FilesystemBlockStore``,
+  ``LmdbBlockStore``), and content routing is the peers the program connected to (a py-libp2p
+  ``provider_query_manager`` needs a py-libp2p host).
 
 Where py-libp2p departs from the Bitswap spec, the drop-in follows the spec:
 
@@ -75,6 +84,7 @@ from .errors import (
     MessageTooLargeError,
     TimeoutError,
 )
+from .host import new_host
 from .session import BitswapSession
 from .wantlist import (
     BitswapMessage,
@@ -124,6 +134,7 @@ __all__ = [
     "compute_cid_v1_obj",
     "format_cid_for_display",
     "get_cid_prefix",
+    "new_host",
     "parse_cid",
     "parse_cid_codec",
     "reconstruct_cid_from_prefix_and_data",

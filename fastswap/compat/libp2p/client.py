@@ -1,14 +1,17 @@
 """``BitswapClient``: py-libp2p 0.8.1's Bitswap client API (and 0.7's ``get_block`` /
 ``get_blocks_batch``) over fastswap's engines (ipfs/specs bitswap-protocol 1.0.0-1.2.0).
 
-The engines run in the trio driver (``fastswap.compat._trio``) on the py-libp2p host; this class
-only translates calls. The payment extension (1.3.0, ``register_extension``) is not offered.
+On a py-libp2p host the engines run in the trio driver (``fastswap.compat._trio``); on the host
+of :func:`fastswap.compat.libp2p.new_host` they run in ``fastswap.Node`` on that host's asyncio
+loop (``fastswap.compat._asyncio``). Either way this class only translates calls. The payment
+extension (1.3.0, ``register_extension``) is not offered.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._wants import CompatDriver
 from .block_store import BlockStore, MemoryBlockStore
 from .cid import CIDInput, cid_to_bytes, format_cid_for_display, parse_cid, verify_cid
 from .config import (
@@ -19,6 +22,7 @@ from .config import (
     MAX_BLOCK_SIZE,
 )
 from .errors import BitswapError, BlockTooLargeError
+from .host import FastswapHost
 from .session import BitswapSession
 
 __all__ = ["BitswapClient"]
@@ -30,12 +34,14 @@ _HAVE_TIMEOUT = 5.0
 class BitswapClient:
     """Serves the block store to peers and fetches from them.
 
-    * ``host``: a py-libp2p host (trio);
+    * ``host``: a py-libp2p host (trio), or one from :func:`~fastswap.compat.libp2p.new_host`
+      (fastswap's asyncio host: the fast one);
     * ``block_store``: any :class:`BlockStore` (default: a new :class:`MemoryBlockStore`);
     * ``protocol_version``: kept for py-libp2p's API; every version is spoken and the highest
       both peers know is used;
     * ``provider_query_manager``: asked for providers when the connected peers cannot serve a
-      want;
+      want (py-libp2p host only: on fastswap's host the peers the program connected to are
+      asked);
     * ``presence_ttl``: accepted for py-libp2p's API (presences are the engine's business).
     """
 
@@ -50,10 +56,15 @@ class BitswapClient:
         self.supported_protocols = list(BITSWAP_PROTOCOLS)
         self._wantlist: dict[Any, dict[str, Any]] = {}
         self._nursery: Any = None
-        self._driver = self._new_driver()
+        self._driver: CompatDriver = self._new_driver()
         self._sessions = 0
 
-    def _new_driver(self) -> Any:
+    def _new_driver(self) -> CompatDriver:
+        if isinstance(self.host, FastswapHost):
+            from .._asyncio import NodeDriver
+
+            return NodeDriver(self.host, self.block_store,
+                              provider_query=self.provider_query_manager)
         from .._trio import TrioDriver
 
         return TrioDriver(self.host, self.block_store,
@@ -130,7 +141,7 @@ class BitswapClient:
         if await self.block_store.has_block(key):
             return True
         fetch = await self._driver.fetch([key], peer_id, _HAVE_TIMEOUT, presence_only=True)
-        return key in fetch.blocks
+        return key in fetch.arrived
 
     # -- py-libp2p 0.7 ---------------------------------------------------------------------
 

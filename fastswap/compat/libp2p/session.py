@@ -3,11 +3,14 @@ a fastswap driver (ipfs/specs bitswap-protocol, "Bitswap 1.2.0 Interaction Patte
 
 Each call wants its CIDs in an engine session of its own (``fastswap.client.engine``: want-have
 discovery, want-block to the peers that answer, DONT_HAVE re-routes at once) and returns when
-they are stored. Differences from py-libp2p (the spec's behaviour):
+they are stored, reading them from the client's block store. Differences from py-libp2p (the
+spec's behaviour):
 
 * a DONT_HAVE is an answer: when every connected peer has said DONT_HAVE for a CID,
   ``get_block`` raises :class:`~.errors.BlockUnavailableError` at once instead of waiting out
   its timeout (``get_blocks_batch`` leaves the CID out of its result at once);
+* an identity CID (multihash 0x00: the CID carries its data) is answered from the CID and
+  never asked of a peer, as Kubo's and Helia's block stores do (``fastswap.blockstore.identity``);
 * ``get_blocks_batch`` keeps as many wants in flight as the peers can serve (the engine's
   per-peer queues) instead of waiting for each batch of ``batch_size``; its timeout is
   ``timeout`` per ``batch_size`` CIDs, as py-libp2p's per-batch timeout adds up.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from ...cid import identity_data
 from .cid import CIDInput, cid_to_bytes, format_cid_for_display
 from .config import DEFAULT_TIMEOUT
 from .errors import BlockUnavailableError
@@ -45,12 +49,16 @@ class BitswapSession:
         :class:`~.errors.BlockUnavailableError` as soon as every connected peer said
         DONT_HAVE."""
         key = cid_to_bytes(cid)
-        data = await self.client.block_store.get_block(key)
+        data = identity_data(key)
+        if data is None:
+            data = await self.client.block_store.get_block(key)
         if data is not None:
             return data
         fetch = await self.client._driver.fetch([key], peer_id, timeout)
-        if key in fetch.blocks:
-            return bytes(fetch.blocks[key])
+        if key in fetch.arrived:
+            data = await self.client.block_store.get_block(key)
+            if data is not None:  # else deleted since it arrived: as if it never had
+                return data
         text = format_cid_for_display(key)
         if key in fetch.unavailable:
             raise BlockUnavailableError(
@@ -67,8 +75,11 @@ class BitswapSession:
         keys = list(dict.fromkeys(cid_to_bytes(c) for c in cids))
         results: dict[bytes, bytes] = {}
         missing = []
+        store = self.client.block_store
         for key in keys:
-            data = await self.client.block_store.get_block(key)
+            data = identity_data(key)
+            if data is None:
+                data = await store.get_block(key)
             if data is None:
                 missing.append(key)
             else:
@@ -77,7 +88,8 @@ class BitswapSession:
             batches = math.ceil(len(missing) / max(1, batch_size))
             fetch = await self.client._driver.fetch(missing, peer_id, timeout * batches)
             for key in missing:
-                data = fetch.blocks.get(key)
-                if data is not None:
-                    results[key] = bytes(data)
+                if key in fetch.arrived:
+                    data = await store.get_block(key)
+                    if data is not None:
+                        results[key] = data
         return results

@@ -1,6 +1,8 @@
-"""The drop-in on py-libp2p hosts: a mixed swarm with py-libp2p's own Bitswap, and each place
-where the drop-in does what the Bitswap spec says instead of what py-libp2p does (the list in
-``fastswap.compat.libp2p``'s docstring). Runs in the drop-in venv (see ../conftest.py)."""
+"""The drop-in on both hosts -- py-libp2p's (the trio driver) and fastswap's own (``new_host``:
+``fastswap.Node``) -- in a mixed swarm with py-libp2p's own Bitswap on a py-libp2p host, and
+each place where the drop-in does what the Bitswap spec says instead of what py-libp2p does
+(the list in ``fastswap.compat.libp2p``'s docstring). Runs in the drop-in venv (see
+../conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import trio
 from libp2p.bitswap import BitswapClient as PyBitswapClient
 from libp2p.bitswap import MemoryBlockStore as PyMemoryBlockStore
 from libp2p.bitswap.dag import MerkleDag as PyMerkleDag
+from libp2p.peer.id import ID
 
 from fastswap.compat.libp2p import (
     BitswapClient,
@@ -25,48 +28,64 @@ from fastswap.compat.libp2p import (
 from fastswap.message import (
     WANT_HAVE,
     Entry,
-    FrameDecoder,
     Message,
-    decode_message,
     encode_message,
     frame_length_prefix,
 )
 
-from .conftest import connect, pylibp2p_host, wait_for
+from .conftest import HOSTS, connect, host_of, pylibp2p_host, recorder, wait_for
 
 pytestmark = pytest.mark.trio
 
 
-async def test_mixed_swarm_trades_both_ways() -> None:
-    """py-libp2p's own Bitswap and the drop-in, one host each: each fetches the other's file
-    (several 256 KiB blocks: a balanced DAG) and gets it byte for byte."""
+def pylibp2p_id(host: Any) -> ID:
+    """*host*'s peer id as py-libp2p's code takes it (fastswap's host gives its own type)."""
+    return ID.from_base58(str(host.get_id()))
+
+
+#: the other side, always on a py-libp2p host: (its BitswapClient, its store, its MerkleDag)
+OTHERS = {"libp2p.bitswap": (PyBitswapClient, PyMemoryBlockStore, PyMerkleDag),
+          "dropin": (BitswapClient, MemoryBlockStore, MerkleDag)}
+
+
+@pytest.mark.parametrize(("host", "dialer", "other"), [
+    ("pylibp2p", "dropin", "libp2p.bitswap"), ("fastswap", "dropin", "libp2p.bitswap"),
+    ("fastswap", "other", "libp2p.bitswap"), ("fastswap", "dropin", "dropin"),
+    ("fastswap", "other", "dropin")])
+async def test_mixed_swarm_trades_both_ways(host: str, dialer: str, other: str) -> None:
+    """The drop-in on *host* and *other* on a py-libp2p host -- py-libp2p's own Bitswap, or the
+    drop-in's trio driver beside fastswap's host in one program -- whichever dials: each
+    fetches the other's file (several 256 KiB blocks: a balanced DAG) byte for byte."""
     theirs = os.urandom(3 * 256 * 1024 + 1000)
     ours = os.urandom(5 * 256 * 1024 + 7)
-    async with pylibp2p_host() as ha, pylibp2p_host() as hb, trio.open_nursery() as nursery:
-        a = PyBitswapClient(ha, PyMemoryBlockStore())
+    client_cls, store_cls, dag_cls = OTHERS[other]
+    async with pylibp2p_host() as ha, host_of(host) as hb, trio.open_nursery() as nursery:
+        a = client_cls(ha, store_cls())
         a.set_nursery(nursery)
         await a.start()
         b = BitswapClient(hb, MemoryBlockStore())
         await b.start()
         try:
-            cid_theirs = await PyMerkleDag(a).add_bytes(theirs)
+            cid_theirs = await dag_cls(a).add_bytes(theirs)
             cid_ours = await MerkleDag(b).add_bytes(ours)
-            await connect(hb, ha)
+            await (connect(hb, ha) if dialer == "dropin" else connect(ha, hb))
             with trio.fail_after(60):
                 got, _ = await MerkleDag(b).fetch_file(cid_theirs, peer_id=ha.get_id())
                 assert hashlib.sha256(got).digest() == hashlib.sha256(theirs).digest()
-                got, _ = await PyMerkleDag(a).fetch_file(cid_ours, peer_id=hb.get_id())
+                got, _ = await dag_cls(a).fetch_file(cid_ours, peer_id=pylibp2p_id(hb))
                 assert hashlib.sha256(got).digest() == hashlib.sha256(ours).digest()
+            assert [str(p) for p in b.peers] == [str(ha.get_id())]
         finally:
             await b.stop()
             await a.stop()
             nursery.cancel_scope.cancel()
 
 
-async def test_dont_have_is_an_answer() -> None:
+@pytest.mark.parametrize("host", HOSTS)
+async def test_dont_have_is_an_answer(host: str) -> None:
     """Every connected peer said DONT_HAVE: get_block raises BlockUnavailableError at once,
     not a TimeoutError after its 30 s (py-libp2p waits them out)."""
-    async with pylibp2p_host() as hp, pylibp2p_host() as hc:
+    async with host_of(host) as hp, host_of(host) as hc:
         provider = BitswapClient(hp, MemoryBlockStore())
         client = BitswapClient(hc, MemoryBlockStore())
         await provider.start()
@@ -82,12 +101,16 @@ async def test_dont_have_is_an_answer() -> None:
             await provider.stop()
 
 
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("provider_kind", ["dropin", "pylibp2p"])
-async def test_have_block_is_true_only_for_blocks_the_peer_has(provider_kind: str) -> None:
-    """have_block: True for a block the peer holds, False for one it lacks (py-libp2p says True
-    for both), against either implementation as the provider."""
+async def test_have_block_is_true_only_for_blocks_the_peer_has(provider_kind: str,
+                                                                host: str) -> None:
+    """have_block on *host*: True for a block the peer holds, False for one it lacks (py-libp2p
+    says True for both), against either implementation as the provider (the drop-in's on the
+    same kind of host)."""
     data = os.urandom(300 * 1024)
-    async with pylibp2p_host() as hp, pylibp2p_host() as hc, trio.open_nursery() as nursery:
+    provider_host = host_of(host) if provider_kind == "dropin" else pylibp2p_host()
+    async with provider_host as hp, host_of(host) as hc, trio.open_nursery() as nursery:
         if provider_kind == "dropin":
             provider: Any = BitswapClient(hp, MemoryBlockStore())
         else:
@@ -110,29 +133,19 @@ async def test_have_block_is_true_only_for_blocks_the_peer_has(provider_kind: st
             nursery.cancel_scope.cancel()
 
 
-async def test_served_as_the_spec_says() -> None:
-    """A raw 1.2.0 requester asks the drop-in: want-have for a 256 KiB block is answered with
-    HAVE, not the block; want-block for a CIDv0 block brings it with the prefix 00 70 12 20
-    (py-libp2p: empty); a 1 MiB block is served (py-libp2p refuses over 512 KiB); and every
-    answer comes on a stream the server opened, not on the requester's."""
+@pytest.mark.parametrize("host", HOSTS)
+async def test_served_as_the_spec_says(host: str) -> None:
+    """A raw 1.2.0 requester (a py-libp2p host) asks the drop-in on *host*: want-have for a
+    256 KiB block is answered with HAVE, not the block; want-block for a CIDv0 block brings it
+    with the prefix 00 70 12 20 (py-libp2p: empty); a 1 MiB block is served (py-libp2p refuses
+    over 512 KiB); and every answer comes on a stream the server opened, not on the
+    requester's."""
     big = os.urandom(256 * 1024)
     v0 = os.urandom(1000)
     huge = os.urandom(1024 * 1024)
     received: list[Message] = []
-    async with pylibp2p_host() as hp, pylibp2p_host() as hr:
-
-        async def capture(stream: Any) -> None:
-            decoder = FrameDecoder()
-            while True:
-                try:
-                    data = await stream.read(1 << 20)
-                except Exception:  # noqa: BLE001 - EOF or reset ends the capture
-                    return
-                if not data:
-                    return
-                received.extend(decode_message(p) for p in decoder.feed(data))
-
-        hr.set_stream_handler("/ipfs/bitswap/1.2.0", capture)
+    async with host_of(host) as hp, pylibp2p_host() as hr:
+        hr.set_stream_handler("/ipfs/bitswap/1.2.0", recorder(received))
         provider = BitswapClient(hp, MemoryBlockStore())
         await provider.start()
         try:
@@ -142,7 +155,7 @@ async def test_served_as_the_spec_says() -> None:
             await provider.add_block(cid_v0, v0)
             await provider.add_block(cid_huge, huge)
             await connect(hr, hp)
-            stream = await hr.new_stream(hp.get_id(), ["/ipfs/bitswap/1.2.0"])
+            stream = await hr.new_stream(pylibp2p_id(hp), ["/ipfs/bitswap/1.2.0"])
             wants = Message([Entry(cid_big, want_type=WANT_HAVE, send_dont_have=True),
                              Entry(cid_v0), Entry(cid_huge)])
             payload = encode_message(wants)
