@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from ...blockstore import MemoryBlockstore, open_blockstore
-from ...blockstore.base import check_cid, check_data
+from ...blockstore.base import check_cid, check_data, view_of, views_of
 from ...cid import to_str
 from ...errors import BlockNotFoundError
 from .cid import CIDInput, cid_to_bytes, parse_cid
@@ -127,13 +127,8 @@ class _FilesystemBlockstore:
         except FileNotFoundError:
             raise BlockNotFoundError(f"block {to_str(cid)} not found") from None
 
-    @contextmanager
-    def view(self, cid: bytes) -> Iterator[memoryview]:
-        mv = memoryview(self.get(cid))
-        try:
-            yield mv
-        finally:
-            mv.release()
+    def view(self, cid: bytes) -> AbstractContextManager[memoryview]:
+        return view_of(self.get(cid))
 
     def get_size(self, cid: bytes) -> int:
         try:
@@ -164,13 +159,8 @@ class _FilesystemBlockstore:
 
     @contextmanager
     def view_many(self, cids: Sequence[bytes]) -> Iterator[list[memoryview | None]]:
-        views = [None if d is None else memoryview(d) for d in self.get_many(cids)]
-        try:
+        with views_of(self.get_many(cids)) as views:
             yield views
-        finally:
-            for v in views:
-                if v is not None:
-                    v.release()
 
     def put(self, cid: bytes, data: bytes | memoryview) -> None:
         path = self.path(cid)
