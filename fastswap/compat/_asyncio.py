@@ -176,7 +176,11 @@ class NodeDriver:
             return
         self._loop = self.host._running_loop()
         self.started = True
-        await self._loop.call(self._start)
+        try:
+            await self._loop.call(self._start)
+        except BaseException:
+            self.stopped = True  # a failed start is over: start() again makes a new driver
+            raise
 
     async def stop(self) -> None:
         if not self.started or self.stopped:
