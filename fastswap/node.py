@@ -95,6 +95,12 @@ class _PeerOut:
         self.task: asyncio.Task[None] | None = None
 
 
+def _response_bytes(room: int | None) -> int:
+    """Block bytes for a response to a peer whose window has *room* (None: no window)."""
+    target = _defaults.SERVER_TARGET_MESSAGE_BYTES
+    return target if room is None else max(1, min(room, target))
+
+
 class Node:
     """A Bitswap node: serves its blockstore and fetches blocks from peers.
 
@@ -619,7 +625,16 @@ class Node:
                 while po.msgs:
                     await self.net.send(peer, po.msgs.popleft())
                 if prepared is None:
-                    resp = None if self._draining else core.next_response(peer)
+                    if self._draining:
+                        break
+                    room = self.net.send_room(peer)
+                    if room is not None and room <= 0:
+                        # the peer has not read what we sent: build nothing until it does, so
+                        # one that never reads holds no response of ours (1,000 of them held
+                        # 1.7 GB when each had a 1 MiB response built and one being written)
+                        await self.net.wait_send_room(peer)
+                        continue
+                    resp = core.next_response(peer, _response_bytes(room))
                     if resp is None:
                         break
                     prepared = (resp, asyncio.ensure_future(self._build_frame(peer, resp)))
@@ -627,18 +642,24 @@ class Node:
                 prepared = None
                 sent = False
                 try:
-                    frame = await building
-                    # build the next response while this one is written
-                    nxt = None if self._draining else core.next_response(peer)
-                    if nxt is not None:
-                        prepared = (nxt, asyncio.ensure_future(self._build_frame(peer, nxt)))
-                    if frame:
+                    box = [await building]
+                    del building  # the future holds the frame too: see send_frame
+                    # build the next response while this one is written, if the peer's window
+                    # has room for it beyond this one
+                    room = self.net.send_room(peer)
+                    if room is not None:
+                        room -= len(box[0])
+                    if not self._draining and (room is None or room > 0):
+                        nxt = core.next_response(peer, _response_bytes(room))
+                        if nxt is not None:
+                            prepared = (nxt, asyncio.ensure_future(self._build_frame(peer, nxt)))
+                    if box[0]:
                         if resp.nbytes and self.bandwidth.active:
                             # block data waits its turn; wantlists (above) never do
                             delay = self.bandwidth.reserve(peer, resp.nbytes, self._now())
                             if delay > 0:
                                 await asyncio.sleep(delay)
-                        await self.net.send_frame(peer, frame)
+                        await self.net.send_frame(peer, box)
                         self._counters["responses_sent"] += 1
                         self._count(peer, 0, len(resp.blocks), resp.nbytes)
                     sent = True

@@ -101,6 +101,11 @@ def _addr_to_multiaddr(addr: Any) -> Multiaddr | None:
         return None
 
 
+#: Bytes of a write left over by the peer's window that are copied out rather than kept as a
+#: view of the whole written buffer.
+_COPY_REMAINDER_MAX = 64 * 1024
+
+
 class Connection(asyncio.BufferedProtocol):
     """A TCP connection being upgraded to, then serving, a Noise-secured muxed libp2p session."""
 
@@ -374,6 +379,16 @@ class Connection(asyncio.BufferedProtocol):
             self._on_plain(memoryview(leftover))
         self._schedule_flush()
 
+    def send_room(self, stream_id: int | None = None, queued: int = 0) -> int | None:
+        """The peer's send window on *stream_id* (on a stream not opened yet: the window every
+        yamux stream starts with) less *queued*; None without windows (mplex, or no muxer)."""
+        mux = self._muxer
+        if not isinstance(mux, yamux.YamuxSession):
+            return None
+        if stream_id is None:
+            return yamux.SPEC_INITIAL_WINDOW - queued
+        return mux.send_window(stream_id) - queued
+
     def _start_muxer(self, protocol: str) -> None:
         h = self.host
         if protocol == yamux.PROTOCOL_ID:
@@ -432,8 +447,10 @@ class Connection(asyncio.BufferedProtocol):
                     self._muxer.consumed(ev.stream_id, len(ev.data))
             elif t is WindowUpdated:
                 st = streams.get(ev.stream_id)
-                if st is not None and st in self._blocked:
-                    self._pump(st)
+                if st is not None:
+                    if st in self._blocked:
+                        self._pump(st)
+                    st._on_window()
             elif t is StreamOpened:
                 if not self._open_bucket.take(now) or not self.host._stream_budget(self, now):
                     self._abused(
@@ -531,6 +548,10 @@ class Connection(asyncio.BufferedProtocol):
                 st._pending_size -= n
                 if n == len(view):
                     pending.popleft()
+                elif len(view) - n <= _COPY_REMAINDER_MAX:
+                    # the window cut the write near its end: a view of the rest would pin the
+                    # whole buffer (a 256 KiB response) for a peer that may never read again
+                    pending[0] = memoryview(bytes(view[n:]))
                 else:
                     pending[0] = view[n:]
             if not pending and st._close_requested and not st._fin_sent:

@@ -55,6 +55,7 @@ class Stream:
         "_pending",
         "_pending_size",
         "_read_waiter",
+        "_room_waiter",
         "_size",
         "outbound",
         "protocol",
@@ -82,6 +83,7 @@ class Stream:
         self._close_requested = False
         self._fin_sent = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._room_waiter: asyncio.Future[None] | None = None
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -102,6 +104,31 @@ class Stream:
     def write_buffered(self) -> int:
         """Written bytes not yet handed to the muxer (waiting for the peer's window)."""
         return self._pending_size
+
+    @property
+    def send_room(self) -> int | None:
+        """Bytes a write could hand to the muxer now, beyond what is already queued: the
+        peer's flow-control window less our queue (<= 0: the peer has not read). None when the
+        muxer has no windows (mplex): the transport's backpressure (``drain``) is all there is."""
+        return self._conn.send_room(self.stream_id, self._pending_size)
+
+    async def wait_send_room(self) -> None:
+        """Wait until the peer's window lets more through (``send_room`` > 0), the stream
+        dies or the muxer has no windows. A writer that builds what it writes only once there
+        is room holds nothing for a peer that stopped reading."""
+        while self._error is None:
+            room = self.send_room
+            if room is None or room > 0:
+                return
+            if self._room_waiter is not None:
+                raise RuntimeError("another coroutine is already waiting for room on this stream")
+            fut = self._conn.loop.create_future()
+            self._room_waiter = fut
+            try:
+                await fut
+            finally:
+                self._room_waiter = None
+        raise self._error
 
     @property
     def is_reset(self) -> bool:
@@ -281,7 +308,7 @@ class Stream:
         self._size = 0
         self._pending.clear()
         self._pending_size = 0
-        for fut in (self._read_waiter, self._drain_waiter):
+        for fut in (self._read_waiter, self._drain_waiter, self._room_waiter):
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
@@ -292,6 +319,11 @@ class Stream:
         self._close_requested = True
         self._fin_sent = True
         self._wake_drain()
+
+    def _on_window(self) -> None:
+        fut = self._room_waiter
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def _wake_drain(self) -> None:
         fut = self._drain_waiter

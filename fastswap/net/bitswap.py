@@ -326,6 +326,35 @@ class BitswapNetwork:
             assert out.version is not None
             return out.version
 
+    def _live_stream(self, peer: PeerId) -> Stream | None:
+        out = self._out.get(peer)
+        stream = None if out is None else out.stream
+        if stream is None or stream.is_reset or stream.connection.is_closed:
+            return None
+        return stream
+
+    def send_room(self, peer: PeerId) -> int | None:
+        """Bytes our stream to *peer* would take now without queueing them in our memory: the
+        peer's yamux window less what waits (a stream not opened yet starts with the spec's
+        window). <= 0: the peer has not read what we sent. None when unknown: no connection,
+        or mplex, which has no windows (its sends are bounded by ``drain`` alone)."""
+        stream = self._live_stream(peer)
+        if stream is not None:
+            return stream.send_room
+        conn = self.host.connection(peer)
+        return None if conn is None else conn.send_room()
+
+    async def wait_send_room(self, peer: PeerId) -> None:
+        """Wait until ``send_room(peer)`` is positive (or unknown). Returns at once when the
+        stream died meanwhile: the next send opens a new one."""
+        stream = self._live_stream(peer)
+        if stream is None:
+            return
+        try:
+            await stream.wait_send_room()
+        except StreamClosedError:
+            return
+
     def _out_state(self, peer: PeerId) -> _Outbound:
         if self._stopped:
             raise NetError("the Bitswap network is stopped; create a new node")
@@ -374,18 +403,24 @@ class BitswapNetwork:
         parts = encode_message_parts(msg, max_message_size=self.max_message_size)
         await self.send_parts(peer, parts)
 
-    async def send_frame(self, peer: PeerId, frame: bytes) -> None:
-        """Send an already framed message (prefix included) as one ``bytes`` (no copy)."""
-        await self.send_parts(peer, [frame], framed=True)
+    async def send_frame(self, peer: PeerId, box: list[bytes]) -> None:
+        """Send an already framed message (prefix included), handed over in *box* (a list
+        holding it, emptied once the stream has it): no copy, and the caller keeps no reference,
+        so a peer that stops reading pins only what its window left over (the stream copies a
+        small remainder), not the whole message. A stream that dies after the write loses the
+        message (NetError; the caller reports it unsent) rather than retrying it."""
+        await self.send_parts(peer, box, framed=True, owned=True)
 
     async def send_parts(
-        self, peer: PeerId, parts: list[Any], *, framed: bool = False
+        self, peer: PeerId, parts: list[Any], *, framed: bool = False, owned: bool = False
     ) -> None:
         """Write encoded segments as one message. Retried once on a fresh stream if the old
-        one turned out dead (Bitswap messages are idempotent: wantlists and blocks)."""
+        one turned out dead (Bitswap messages are idempotent: wantlists and blocks).
+        ``owned``: *parts* is emptied once written (see :meth:`send_frame`)."""
         if not framed:
             n = sum(len(p) for p in parts)
             parts = [frame_length_prefix(n, max_message_size=self.max_message_size), *parts]
+        total = sum(len(p) for p in parts)
         out = self._out_state(peer)
         async with out.lock:
             for attempt in (0, 1):
@@ -393,14 +428,17 @@ class BitswapNetwork:
                 try:
                     for part in parts:
                         stream.write(part)  # copies non-bytes before queueing (see docstring)
+                    if owned:
+                        parts.clear()
+                        part = None  # the loop variable would pin the last part
                     await stream.drain()
                 except StreamClosedError as exc:
                     if out.stream is stream:
                         self._drop_stream(out)
-                    if attempt or self.host.connection(peer) is None:
+                    if attempt or not parts or self.host.connection(peer) is None:
                         raise
                     log.debug("Bitswap stream to %s died (%s); reopening", peer, exc)
                     continue
                 self.messages_sent += 1
-                self.bytes_sent += sum(len(p) for p in parts)
+                self.bytes_sent += total
                 return

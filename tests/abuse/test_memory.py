@@ -50,3 +50,40 @@ def test_idle_connections_cost_under_64_kib_each() -> None:
             attacker.kill()
             attacker.wait(10)
         seeder.close()
+
+
+NOREAD_PEERS = 300
+NOREAD_BOUND_KIB = 256
+
+
+def test_peers_that_want_and_never_read_pin_no_responses() -> None:
+    """Issue 8, item 5 (1,000 identities that want blocks and never read; the seeder held
+    1.7 GB): each of 300 identities wants every 256 KiB leaf of a 64 MiB file and never reads.
+    The seeder builds a response only when the peer's window has room, and keeps no reference
+    to what it handed the stream, so what a peer pins is its wantlist and its connection, not
+    the 1 MiB responses it was sent (then ~1.6 MB a peer; with one 256 KiB response each,
+    ~400 KiB)."""
+    from benchmarks._peerproc import ATTACK
+
+    seeder = PeerProc("seed", str(64 << 20), "--pattern", "--leaves")
+    attacker = None
+    try:
+        info = seeder.line()
+        time.sleep(1.5)
+        before = seeder.ask("rss")["rssanon_kib"]
+        attacker = PeerProc("sybil-noread", info["addr"], str(NOREAD_PEERS),
+                            ",".join(info["leaves"]), script=ATTACK)
+        assert attacker.line()["entries"] == NOREAD_PEERS * len(info["leaves"])
+        time.sleep(2)
+        stats = seeder.ask("peers")["server"]
+        after = seeder.ask("rss")["rssanon_kib"]
+        per_peer = (after - before) / NOREAD_PEERS
+        print(f"\nseeder anon memory: {before} KiB before, {after} KiB with {NOREAD_PEERS} "
+              f"peers that never read: {per_peer:.1f} KiB each; server {stats}")
+        assert stats["peers"] == NOREAD_PEERS, stats  # they are served, not refused
+        assert stats["responses"] >= NOREAD_PEERS, stats
+        assert per_peer < NOREAD_BOUND_KIB, f"{per_peer:.1f} KiB per peer that never reads"
+    finally:
+        if attacker is not None:
+            attacker.close()
+        seeder.close()
