@@ -123,12 +123,13 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     lock.acquire()  # RepoLockedError names the running seeder
     ctx.close()  # the node opens the store and pins itself
     try:
-        return run_loop(_serve(args, ctx, cfg, ctx.repo_path / CONTROL_SOCKET))
+        return run_loop(_serve(args, ctx, cfg, ctx.repo_path / CONTROL_SOCKET, lock))
     finally:
         lock.release()
 
 
-async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) -> int:
+async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
+                 lock: Any) -> int:
     from ..control import ControlServer
     from ..routing import Provider, Router, StaticRouting
 
@@ -139,7 +140,11 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
     def on_stop() -> None:
         signals["count"] += 1
         if signals["count"] > 1:
-            log.warning("second signal: exiting at once")
+            # the operator does not want to wait for the drain: go now, but leave no socket
+            # file or lock behind (both are only files; the kernel closes the rest)
+            log.warning("second signal: exiting at once, without draining")
+            sock.unlink(missing_ok=True)
+            lock.release()
             os._exit(EXIT_INTERRUPTED)
         stop.set()
 
@@ -210,7 +215,7 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
             reloader.cancel()
         log.info("stopping: no new connections; letting the responses in flight go out")
         if not await node.drain(cfg["seed.drain_timeout"]):
-            log.warning("responses still in flight after %.0f s (seed.drain_timeout); stopping",
+            log.warning("responses still in flight after %g s (seed.drain_timeout); stopping",
                         cfg["seed.drain_timeout"])
         st = node.server.stats()
         served = {"blocks_sent": st["blocks_sent"], "bytes_sent": st["bytes_sent"]}
