@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CLI",
     "Seeder",
     "cli_env",
     "fastswap",
@@ -29,6 +30,7 @@ __all__ = [
     "wait_until",
 ]
 
+#: how a test runs the command line (the installed package, this interpreter)
 CLI = (sys.executable, "-m", "fastswap.cli")
 
 
