@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from ._base import (
@@ -190,7 +191,7 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
             await asyncio.to_thread(node.store.flush)  # the printed CIDs are on disk
         provided_to: set[str] = set()
         if provider is not None:
-            for report in await provider.add([r for r, _ in roots]):
+            for report in await provider.add([r.cid for r in roots]):
                 provided_to.update(str(p) for p in report.peers)
             provider.start()
         _summary(args, node, roots, provided_to, metrics_url, provider is not None)
@@ -228,20 +229,30 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
     return EXIT_OK
 
 
-async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[tuple[bytes, str]]:
+@dataclass(frozen=True)
+class _Root:
+    """A root the seeder serves: its CID, the PATH (or pin name) it came from, and whether
+    this start read and hashed that PATH (False: an unchanged PATH, or a pin)."""
+
+    cid: bytes
+    path: str
+    hashed: bool
+
+
+async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[_Root]:
     """Import the PATHs (skipping unchanged ones), or announce the repo's pins when there are
-    none; the (root, path or pin name) pairs served."""
+    none; the roots served."""
     if not args.paths:
         assert node.pins is not None
         pins = await asyncio.to_thread(node.pins.items)
         for root, _ in pins:
             await node.announce(root)
-        return [(r, rec.get("name", "")) for r, rec in pins]
+        return [_Root(r, rec.get("name", ""), False) for r, rec in pins]
     preset = cfg["seed.preset"]
-    roots: list[tuple[bytes, str]] = []
+    roots: list[_Root] = []
     for path in args.paths:
         if path.lower().endswith(".car"):
-            roots += [(r, path) for r in await node.add_car(path)]
+            roots += [_Root(r, path, True) for r in await node.add_car(path)]
             continue
         size, mtime, digest = await asyncio.to_thread(_fingerprint, path)
         settings = {"preset": preset, "fingerprint": digest}
@@ -254,37 +265,40 @@ async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[tuple[b
             if root in node.pins:
                 log.info("%s is unchanged since its import: serving %s", path, known["cid"])
                 await node.announce(root)
-                roots.append((root, path))
+                roots.append(_Root(root, path, False))
                 continue
         root = await node.add_path(path, preset=preset)
         if node.pins is not None:
             await asyncio.to_thread(node.pins.record_source, path, root, size, mtime, settings)
-        roots.append((root, path))
+        roots.append(_Root(root, path, True))
     return roots
 
 
-def _summary(args: argparse.Namespace, node: Any, roots: list[tuple[bytes, str]],
+def _summary(args: argparse.Namespace, node: Any, roots: list[_Root],
              provided_to: set[str], metrics_url: str | None, dht: bool) -> None:
     from ..cid import to_str
 
     addrs = [str(a) for a in node.addrs]
     if args.json:
         print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
-                          "roots": [{"cid": to_str(c), "path": p} for c, p in roots],
+                          "roots": [{"cid": to_str(r.cid), "path": r.path, "hashed": r.hashed}
+                                    for r in roots],
                           "provided_to": sorted(provided_to), "metrics": metrics_url}))
         sys.stdout.flush()
         return
     print(f"peer id: {node.peer_id}")
     for a in addrs:
         print(f"listening on: {a}")
-    for c, p in roots:
-        print(f"root: {to_str(c)} {p}")
+    for r in roots:
+        unchanged = " (unchanged since its last import: not re-hashed)" if (
+            args.paths and not r.hashed) else ""
+        print(f"root: {to_str(r.cid)} {r.path}{unchanged}")
     if dht:
         print(f"announced on the DHT to {len(provided_to)} peers")
     if metrics_url:
         print(f"metrics: {metrics_url}")
     if roots and addrs:
-        c, a = to_str(roots[0][0]), addrs[0]
+        c, a = to_str(roots[0].cid), addrs[0]
         print("fetch it with:")
         print(f"  fastswap:  fastswap get {c} --peer {a} -o OUT")
         print(f"  Kubo:      ipfs swarm connect {a} && ipfs get {c}")
