@@ -35,7 +35,7 @@ from ._base import (
     positive_float,
     run_loop,
 )
-from ._node import apply_live, node_from_config
+from ._node import LIVE_KEYS, apply_live, node_from_config
 from ._routing import ROUTING_NOTE, routing_flags, setup_routing, start_dhts, stop_all
 
 log = logging.getLogger("fastswap.seed")
@@ -131,6 +131,7 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
 
 async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
                  lock: Any) -> int:
+    from ..config import load_config
     from ..control import ControlServer
     from ..routing import Provider, Router, StaticRouting
 
@@ -197,17 +198,25 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
         _summary(args, node, roots, provided_to, metrics_url, provider is not None)
 
         async def reloads() -> None:
+            current = cfg
             while True:
                 await reload_requested.wait()
                 reload_requested.clear()
                 try:
-                    from ..config import load_config
-
                     new = load_config(ctx.repo, flags=_flags(args))
                     apply_live(node, new)
-                    log.info("reloaded %s: limits and peer lists applied", new.path)
                 except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the seeder
-                    log.error("not reloading the configuration: %s", exc)
+                    log.error("not reloading the configuration (the running one is kept): %s",
+                              exc)
+                    continue
+                changed = [k for k, v, _ in new.items() if v != current[k]]
+                live = [f"{k} = {new[k]!r}" for k in changed if k in LIVE_KEYS]
+                later = [k for k in changed if k not in LIVE_KEYS]
+                log.info("reloaded %s: %s", new.path, "; ".join(live) or "no live setting changed")
+                if later:
+                    log.warning("changed, but applied only at the next start: %s",
+                                ", ".join(later))
+                current = new
 
         reloader = asyncio.ensure_future(reloads())
         try:
