@@ -95,6 +95,9 @@ class Seeder:
         self.proc = subprocess.Popen(
             [*CLI, "--repo", str(repo), *global_args, "seed", *summary, *extra, *paths],
             stdout=subprocess.PIPE, stderr=self._err, env=cli_env(env), start_new_session=True,
+            # unbuffered: readline's select() on the pipe must not miss lines a buffered reader
+            # already pulled in with an earlier one (the summary arrives in one write)
+            bufsize=0,
         )
         self.pid = self.proc.pid
         line = self.readline(60.0)
