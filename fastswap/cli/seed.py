@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,25 @@ def _setup_seed(p: argparse.ArgumentParser) -> None:
                    help="what to announce on the DHT: each root (default) or every block")
     p.add_argument("--reprovide-interval", type=positive_float, metavar="S", default=None,
                    help="seconds between re-announcements (default: 79200, 22 h)")
+
+
+def log_connections(host: Any, clock: Any = time.monotonic) -> Any:
+    """Log each connect and disconnect of *host* (peer, address, connections now), rate-limited per
+    kind (``CONNECTION_LOG_INTERVAL_SECONDS``); returns the function that stops it."""
+    from .._defaults import CONNECTION_LOG_INTERVAL_SECONDS
+    from ..net.resources import RateLimitedLog
+
+    lines = RateLimitedLog(log, CONNECTION_LOG_INTERVAL_SECONDS, clock)
+
+    def connected(conn: Any) -> None:
+        lines.info("connect", "connected: %s from %s (%d connections)", conn.remote_peer,
+                   conn.remote_addr, host.connection_count())
+
+    def disconnected(conn: Any) -> None:
+        lines.info("disconnect", "disconnected: %s (%d connections)", conn.remote_peer,
+                   host.connection_count())
+
+    return host.subscribe(connected, disconnected)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,6 +216,7 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
                 provided_to.update(str(p) for p in report.peers)
             provider.start()
         _summary(args, node, roots, provided_to, metrics_url, provider is not None)
+        stack.callback(log_connections(node.host))
 
         async def reloads() -> None:
             current = cfg

@@ -169,8 +169,8 @@ def get(repo: Path, cid: str, peer: str | None, out: Path, *extra: str,
 
 
 def start_get(repo: Path, cid: str, peer: str | None, out: Path, *extra: str,
-              timeout: float = 120.0) -> subprocess.Popen:
+              timeout: float = 120.0, env: Mapping[str, str] | None = None) -> subprocess.Popen:
     """``fastswap get ...`` left running, in its own process group, its output discarded."""
     return subprocess.Popen(get_argv(repo, cid, peer, out, *extra, timeout=timeout),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(),
-                            start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=cli_env(env), start_new_session=True)
