@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -105,17 +106,29 @@ def test_signal_drains_four_leechers_and_leaves_nothing(tmp_path: Path, sig: int
     _assert_nothing_left(seeder, port)
 
 
-def test_drain_gives_up_at_the_timeout_and_exits_0(tmp_path: Path) -> None:
+def _one_slow_leecher(tmp_path: Path, rate: int,
+                      drain_timeout: float) -> tuple[Seeder, int, subprocess.Popen]:
+    """A seeder of 2 MiB limited to *rate* bytes a second a peer, its port, and a leecher
+    with a block in flight from it."""
     src = _random_file(tmp_path / "data.bin", 2 * 1024 * 1024)
-    # 32 KiB/s: one 256 KiB response takes 8 s, more than the 1.5 s the drain may take
-    env = {**ONE_BLOCK_PER_RESPONSE, "FASTSWAP_BANDWIDTH_PEER_RATE": str(BLOCK // 8),
-           "FASTSWAP_SEED_DRAIN_TIMEOUT": "1.5"}
+    env = {**ONE_BLOCK_PER_RESPONSE, "FASTSWAP_BANDWIDTH_PEER_RATE": str(rate),
+           "FASTSWAP_SEED_DRAIN_TIMEOUT": str(drain_timeout)}
     seeder = Seeder(tmp_path / "seed", str(src), env=env)
-    port = _port(seeder.addr)
     leecher = start_get(tmp_path / "leech", seeder.info["roots"][0]["cid"], seeder.addr,
                         tmp_path / "out")
     try:
         wait_until("a block in flight", lambda: _in_flight(seeder.stat()))
+    except BaseException:
+        os.killpg(leecher.pid, signal.SIGKILL)
+        seeder.kill()
+        raise
+    return seeder, _port(seeder.addr), leecher
+
+
+def test_drain_gives_up_at_the_timeout_and_exits_0(tmp_path: Path) -> None:
+    # 32 KiB/s: one 256 KiB response takes 8 s, more than the 1.5 s the drain may take
+    seeder, port, leecher = _one_slow_leecher(tmp_path, BLOCK // 8, 1.5)
+    try:
         t0 = time.monotonic()
         seeder.proc.send_signal(signal.SIGTERM)
         assert seeder.proc.wait(15) == 0, seeder.log()
@@ -133,16 +146,9 @@ def test_drain_gives_up_at_the_timeout_and_exits_0(tmp_path: Path) -> None:
                                           (signal.SIGTERM, signal.SIGINT)],
                          ids=["SIGINT-SIGINT", "SIGTERM-SIGINT"])
 def test_second_signal_exits_at_once(tmp_path: Path, first: int, second: int) -> None:
-    src = _random_file(tmp_path / "data.bin", 2 * 1024 * 1024)
     # 16 KiB/s: the response in flight would take 16 s to drain, the drain may take 60
-    env = {**ONE_BLOCK_PER_RESPONSE, "FASTSWAP_BANDWIDTH_PEER_RATE": str(BLOCK // 16),
-           "FASTSWAP_SEED_DRAIN_TIMEOUT": "60"}
-    seeder = Seeder(tmp_path / "seed", str(src), env=env)
-    port = _port(seeder.addr)
-    leecher = start_get(tmp_path / "leech", seeder.info["roots"][0]["cid"], seeder.addr,
-                        tmp_path / "out")
+    seeder, port, leecher = _one_slow_leecher(tmp_path, BLOCK // 16, 60)
     try:
-        wait_until("a block in flight", lambda: _in_flight(seeder.stat()))
         seeder.proc.send_signal(first)
         wait_until("the seeder to start draining", lambda: DRAINING in seeder.log())
         time.sleep(0.3)
