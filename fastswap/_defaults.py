@@ -204,6 +204,11 @@ PARTIAL_MESSAGE_TIMEOUT_SECONDS = 30.0
 #: Per-peer WARNING lines of one kind logged at most once per this many seconds; the next line
 #: says how many were suppressed.
 LOG_RATE_LIMIT_SECONDS = 10.0
+#: ``fastswap seed`` logs connects and disconnects at INFO, at most one line of each a second
+#: (the next one counts those left out). go-libp2p's swarm logs them only at debug and Kubo's
+#: daemon not at all; an operator asked to see them, at a rate a terminal can take whatever the
+#: churn of a busy seeder.
+CONNECTION_LOG_INTERVAL_SECONDS = 1.0
 #: Seconds between the host's housekeeping passes (idle and stall timeouts, trimming, releasing
 #: idle connections' buffers).
 HOST_MAINTENANCE_INTERVAL_SECONDS = 1.0

@@ -69,6 +69,10 @@ class Setting:
     help: str
     #: allowed values of a "str" setting (empty: any)
     choices: tuple[str, ...] = ()
+    #: further check of a value of the right type: raises ValueError saying what is accepted
+    check: Callable[[Any], None] | None = None
+    #: smallest value of a number (None: any)
+    minimum: float | None = 0
 
     @property
     def key(self) -> str:
@@ -134,7 +138,9 @@ def _dataclass_settings(section: str, cls: type) -> list[Setting]:
                 "int | None": "int?", "float | None": "float?"}.get(annotation)
         if kind is None:
             raise ConfigError(f"{key}: unsupported config type {annotation}")
-        out.append(Setting(section, f.name, kind, f.default, help_))
+        # the engines check their own ranges; an order seed may be any integer
+        minimum = None if key == "client.order_seed" else 0
+        out.append(Setting(section, f.name, kind, f.default, help_, minimum=minimum))
     return out
 
 
@@ -172,6 +178,34 @@ def _signature_settings(section: str, func: Any) -> list[Setting]:
     return out
 
 
+def _tcp_multiaddrs(values: list[str]) -> None:
+    from .net.multiaddr import parse_multiaddr
+
+    for text in values:
+        try:
+            parse_multiaddr(text).tcp_address()
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a TCP multiaddr such as /ip4/0.0.0.0/tcp/4001 "
+                             f"({exc})") from None
+
+
+def _peer_ids(values: list[str]) -> None:
+    from .net.keys import PeerId
+
+    for text in values:
+        try:
+            PeerId.from_string(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a peer id such as 12D3KooW... ({exc})") from None
+
+
+def _metrics_listen(value: str) -> None:
+    if value:
+        from .metrics import parse_listen
+
+        parse_listen(value)
+
+
 def _extra_settings() -> list[Setting]:
     from .message.versions import BITSWAP_PROTOCOLS
 
@@ -179,10 +213,12 @@ def _extra_settings() -> list[Setting]:
         Setting("node", "listen", "list", ["/ip4/127.0.0.1/tcp/0"],
                 "TCP multiaddrs to listen on. Port 0 picks a free port at each start; set a "
                 "port (4001 is Kubo's) so peers can come back. /ip4/0.0.0.0/... listens on "
-                "every interface and announces each interface's address."),
+                "every interface and announces each interface's address.",
+                check=_tcp_multiaddrs),
         Setting("node", "announce", "list", [],
                 "Multiaddrs to announce (identify, the printed addresses) instead of the "
-                "listen addresses, e.g. a public address behind port forwarding."),
+                "listen addresses, e.g. a public address behind port forwarding.",
+                check=_tcp_multiaddrs),
         Setting("node", "protocols", "list", list(BITSWAP_PROTOCOLS),
                 "Bitswap protocol ids to speak, in order of preference."),
         Setting("bandwidth", "total_rate", "int", 0,
@@ -197,12 +233,13 @@ def _extra_settings() -> list[Setting]:
                 "Bytes the per-peer limit lets through at once (0: a tenth of a second's "
                 "worth)."),
         Setting("peers", "allow", "list", [],
-                "Peer ids allowed to connect (empty: everyone not denied)."),
+                "Peer ids allowed to connect (empty: everyone not denied).", check=_peer_ids),
         Setting("peers", "deny", "list", [],
-                "Peer ids refused: their connections are closed and never dialled."),
+                "Peer ids refused: their connections are closed and never dialled.",
+                check=_peer_ids),
         Setting("metrics", "listen", "str", "",
                 "HOST:PORT (or a bare port, on 127.0.0.1) to serve Prometheus metrics on "
-                "(empty: off)."),
+                "(empty: off).", check=_metrics_listen),
         Setting("log", "level", "str", "info", "Log level of fastswap seed.",
                 ("debug", "info", "warning", "error")),
         Setting("log", "format", "str", "text", "Log format: text lines or one JSON object "
@@ -267,17 +304,35 @@ def settings() -> dict[str, Setting]:
 
 
 def _closest(key: str, known: Iterable[str]) -> str:
+    """Where the user should look instead of *key*: the closest known name, else the list."""
     near = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean {near[0]}?)" if near else ""
+    if near:
+        return f" (did you mean {near[0]}?)"
+    return " (`fastswap config show` lists every key)"
 
 
 def _check(setting: Setting, value: Any, where: str) -> Any:
-    """*value* (from TOML or parsed from text) as *setting*'s type, or ConfigError."""
-    kind = setting.kind
+    """*value* (from TOML or parsed from text) as *setting*'s type, in its range and passing
+    its check, or ConfigError naming the key and what it accepts."""
 
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"{setting.key} ({where}): expected {expected}, got {value!r}")
 
+    value = _check_type(setting, value, bad)
+    if (setting.minimum is not None and type(value) in (int, float)
+            and value < setting.minimum):
+        number = "an integer" if setting.kind.startswith("int") else "a number"
+        raise bad(f"{number} of at least {setting.minimum:g}")
+    if setting.check is not None and value is not None:
+        try:
+            setting.check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.key} ({where}): {exc}") from None
+    return value
+
+
+def _check_type(setting: Setting, value: Any, bad: Callable[[str], ConfigError]) -> Any:
+    kind = setting.kind
     if kind == "bool":
         if type(value) is not bool:
             raise bad("true or false")
@@ -319,11 +374,12 @@ def parse_text(setting: Setting, text: str, where: str) -> Any:
         if low in ("0", "false", "no", "off"):
             return False
     if kind == "list" and not text.startswith("["):
-        return [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
+        value: Any = [p.strip() for p in text.split(",") if p.strip()]
+    else:
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
     if kind in ("float", "float?") and type(value) is int:
         value = float(value)
     return _check(setting, value, where)

@@ -941,6 +941,20 @@ class Node:
         dt = max(t1 - t0, 1e-9)
         return {"bytes_sent_per_s": (s1 - s0) / dt, "bytes_received_per_s": (r1 - r0) / dt}
 
+    def _limits(self) -> dict[str, Any]:
+        """The limits in force now (a reload changes them): bandwidth in bytes a second (0:
+        none), the connection manager's water marks, the allow and deny lists."""
+        bw, connmgr = self.bandwidth, self.host.connmgr
+        allow, deny = self.host.peer_filter
+        return {
+            "bandwidth": {"total_rate": bw.total.rate if bw.total is not None else 0,
+                          "peer_rate": bw.peer_rate},
+            "low_water": connmgr.low_water,
+            "high_water": connmgr.high_water,
+            "allow": sorted(str(p) for p in allow),
+            "deny": sorted(str(p) for p in deny),
+        }
+
     def stat(self, *, top: int = 10) -> dict[str, Any]:
         """What the node is doing, as JSON-serialisable data: peers and their ledgers, the
         store, counters, traffic per protocol version, rates, uptime, the *top* most wanted
@@ -983,6 +997,7 @@ class Node:
             "ledgers": ledgers,
             "top_wanted": [{"cid": to_str(c), "peers": n} for c, n in wanted.most_common(top)],
             "refused": dict(self.host.refused),
+            "limits": self._limits(),
             "client": self.client.stats(),
             "server": self.server.stats(),
         })

@@ -57,7 +57,8 @@ def test_text_values_by_type() -> None:
     s = config.settings()
     assert config.parse_text(s["node.listen"], "/ip4/1.2.3.4/tcp/1, /ip4/127.0.0.1/tcp/2",
                              "x") == ["/ip4/1.2.3.4/tcp/1", "/ip4/127.0.0.1/tcp/2"]
-    assert config.parse_text(s["node.listen"], '["/a", "/b"]', "x") == ["/a", "/b"]
+    assert config.parse_text(s["node.listen"], '["/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/2"]',
+                             "x") == ["/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/2"]
     assert config.parse_text(s["repo.durable"], "no", "x") is False
     assert config.parse_text(s["client.want_timeout"], "3", "x") == 3.0
     assert config.parse_text(s["client.order_seed"], "unset", "x") is None
@@ -76,6 +77,16 @@ def test_text_values_by_type() -> None:
         ({"FASTSWAP_LOG_LEVEL": "loud"}, "expected one of debug, info, warning, error"),
         ({"FASTSWAP_CLIENT_MIN_QUEUE_LIMIT": "0"}, "client.min_queue_limit: ClientConfig needs"),
         ({"FASTSWAP_SERVER_MAX_MESSAGE_SIZE": "1000"}, "server.max_message_size: ServerConfig"),
+        ({"FASTSWAP_BANDWIDTH_PEER_RATE": "-5"},
+         ("bandwidth.peer_rate (environment FASTSWAP_BANDWIDTH_PEER_RATE): expected an integer "
+         "of at least 0, got -5")),
+        ({"FASTSWAP_NODE_LISTEN": "/ip4/127.0.0.1/tcp/1,/ip4/1.2.3.4/udp/1"},
+         ("node.listen (environment FASTSWAP_NODE_LISTEN): '/ip4/1.2.3.4/udp/1' is not a TCP "
+         "multiaddr such as /ip4/0.0.0.0/tcp/4001")),
+        ({"FASTSWAP_PEERS_DENY": "QmNope"},
+         "peers.deny (environment FASTSWAP_PEERS_DENY): 'QmNope' is not a peer id"),
+        ({"FASTSWAP_METRICS_LISTEN": "nope"}, ("metrics.listen (environment FASTSWAP_METRICS_"
+         "LISTEN): metrics address 'nope': expected HOST:PORT or a port number")),
     ],
 )
 def test_bad_environment_names_the_key(env, message) -> None:
@@ -98,6 +109,9 @@ def test_unrelated_environment_is_ignored() -> None:
         ("[node]\nlisten = \"/ip4/1.2.3.4/tcp/1\"\n", "node.listen"),
         ("server = 3\n", "'server' must be a [section]"),
         ("[server\n", "is not valid TOML"),
+        ('[peers]\nallow = ["nope"]\n', "peers.allow ("),
+        ("[nod]\nlisten = []\n", "unknown key nod.listen (did you mean node.listen?)"),
+        ("[zzz]\nqqq = 1\n", "unknown key zzz.qqq (`fastswap config show` lists every key)"),
     ],
 )
 def test_bad_file_names_the_key(tmp_path, text, message) -> None:

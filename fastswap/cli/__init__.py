@@ -6,7 +6,10 @@ in the module of its family: :mod:`.files` (add, cat, ls, get, import-car, expor
 :mod:`.completion`. Runners take the parsed arguments and a
 :class:`~fastswap.cli._base.Context` that opens the repo's store on demand, and return an exit
 status. User errors (missing file, bad CID, block not found, bad CAR, a bad setting) print one
-line, ``fastswap: error: ...``, on stderr and exit non-zero; no traceback.
+line, ``fastswap: error: ...``, on stderr and exit non-zero; no traceback. The exit status says
+which kind (:data:`EXIT_STATUS_HELP`): 2 for how the command was asked (a bad flag, or a bad key
+or value in config.toml, a FASTSWAP_* variable, ``config set`` or a flag: fix the input, retrying
+will not help), 1 for anything that went wrong doing it.
 
 The repo is ``--repo DIR`` if given, else ``$FASTSWAP_HOME``, else the per-user data directory
 (``fastswap.blockstore.default_repo_path``).
@@ -21,8 +24,16 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .._version import __version__
-from ..errors import FastswapError
-from ._base import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Command, Context, UserError
+from ..errors import ConfigError, FastswapError
+from ._base import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Command,
+    Context,
+    UserError,
+)
 from ._logging import LEVELS, effective_level, setup_logging
 from .completion import COMMANDS as COMPLETION_COMMANDS
 from .files import COMMANDS as FILE_COMMANDS
@@ -33,10 +44,24 @@ from .seed import COMMANDS as SEED_COMMANDS
 __all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]
 
 #: Every subcommand, in the order --help lists them.
-#: Every subcommand, in the order --help lists them.
 COMMANDS: dict[str, Command] = {
     **FILE_COMMANDS, **SEED_COMMANDS, **REPO_COMMANDS, **NET_COMMANDS, **COMPLETION_COMMANDS,
 }
+
+
+#: What ``fastswap --help`` says about exit statuses. Kubo exits 1 for every error; we keep
+#: argparse's (and POSIX tools') 2 for a usage error and give a bad setting, wherever it was
+#: written, the same 2: a script can tell "fix the input" from "it failed, maybe retry".
+EXIT_STATUS_HELP = """\
+exit status:
+  0    success
+  1    the command failed (missing file or block, unreachable peer, bad CAR, repo in use...)
+  2    usage or configuration error: a bad flag, or a bad key or value in config.toml, a
+       FASTSWAP_* environment variable, `config set` or a flag (the message names it)
+  130  interrupted (a second Ctrl-C or SIGTERM while a seeder drains)
+
+example:
+  fastswap add -r site/ && fastswap seed"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastswap",
         description="fastswap: a fast Bitswap engine for Python. `fastswap COMMAND --help` "
         "shows each command's options and examples.",
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"fastswap {__version__}")
     parser.add_argument(
@@ -104,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command].run(args, ctx)
     except UserError as exc:
         _fail(str(exc))
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except FastswapError as exc:
         _fail(str(exc))
     except BrokenPipeError:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["apply_live", "bandwidth_from", "node_from_config"]
+__all__ = ["LIVE_KEYS", "apply_live", "bandwidth_from", "node_from_config"]
 
 
 def bandwidth_from(cfg: Any) -> Any:
@@ -20,33 +20,32 @@ def bandwidth_from(cfg: Any) -> Any:
                             cfg["bandwidth.peer_rate"], cfg["bandwidth.peer_burst"])
 
 
-def _peer_ids(key: str, texts: Sequence[str]) -> list[Any]:
-    from ..errors import InvalidPeerIdError
-    from ..net.keys import PeerId
-
-    out = []
-    for t in texts:
-        try:
-            out.append(PeerId.from_string(t))
-        except InvalidPeerIdError as exc:
-            raise ConfigError(f"{key}: {t!r} is not a peer id ({exc})") from None
-    return out
-
-
 def apply_live(node: Any, cfg: Any) -> None:
     """Apply what can change while the node runs: bandwidth limits, the allow and deny lists
     (only the connections of peers they now refuse are closed) and the connection manager's
-    water marks."""
-    node.bandwidth = bandwidth_from(cfg)
-    node.host.set_peer_filter(_peer_ids("peers.allow", cfg["peers.allow"]),
-                              _peer_ids("peers.deny", cfg["peers.deny"]))
+    water marks. All or nothing: everything is checked before anything changes, so a bad
+    configuration leaves the running one whole (ConfigError)."""
+    from ..net.keys import PeerId
+
+    # peer ids were checked when the configuration was read
+    allow = [PeerId.from_string(t) for t in cfg["peers.allow"]]
+    deny = [PeerId.from_string(t) for t in cfg["peers.deny"]]
     connmgr = node.host.connmgr
     low, high = cfg["host.low_water"], cfg["host.high_water"]
     low = connmgr.low_water if low is None else low
     high = connmgr.high_water if high is None else high
     if not 0 <= low <= high:
         raise ConfigError(f"host.low_water ({low}) must not exceed host.high_water ({high})")
+    bandwidth = bandwidth_from(cfg)
+    node.bandwidth = bandwidth
+    node.host.set_peer_filter(allow, deny)
     connmgr.low_water, connmgr.high_water = low, high
+
+
+#: the settings apply_live changes on a running node; a reload reports changes to any other
+LIVE_KEYS = frozenset({"bandwidth.total_rate", "bandwidth.total_burst", "bandwidth.peer_rate",
+                       "bandwidth.peer_burst", "peers.allow", "peers.deny", "host.low_water",
+                       "host.high_water"})
 
 
 def node_from_config(repo: str, cfg: Any, *, listen: Sequence[str] | None = None,

@@ -41,12 +41,15 @@ def _setup_init(p: argparse.ArgumentParser) -> None:
 
 
 def _run_init(args: argparse.Namespace, ctx: Context) -> int:
-    from ..config import CONFIG_FILE, init_config
+    from ..config import CONFIG_FILE, init_config, load_config
     from ..net.keys import load_or_create_identity
 
     existed = (ctx.repo_path / CONFIG_FILE).exists()
     if not existed:
+        # a bad FASTSWAP_* variable is refused before anything is created
+        load_config(None)
         init_config(ctx.repo, PROFILES[args.profile])
+    ctx.config()  # and a repo whose config.toml (kept as is) is bad says so
     identity = load_or_create_identity(ctx.repo)
     ctx.store  # noqa: B018 - creates the blockstore
     ctx.pins  # noqa: B018 - and the pin set
@@ -77,15 +80,26 @@ Examples:
   fastswap config set node.listen /ip4/0.0.0.0/tcp/4001,/ip6/::/tcp/4001"""
 
 
+def _action(sub: Any, name: str, help_: str, example: str) -> argparse.ArgumentParser:
+    """A sub-action's parser whose --help ends with *example* (each command has one)."""
+    return sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _setup_config(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    show = sub.add_parser("show", help="every setting, its effective value and its source")
+    show = _action(sub, "show", "every setting, its effective value and its source",
+                   "fastswap config show --json | jq '.[\"bandwidth.peer_rate\"]'")
     show.add_argument("--json", action="store_true", help="as JSON: {key: {value, source}}")
-    get = sub.add_parser("get", help="one setting's effective value")
+    get = _action(sub, "get", "one setting's effective value",
+                  "fastswap config get bandwidth.peer_rate")
     get.add_argument("key", metavar="KEY")
-    set_ = sub.add_parser("set", help="write a setting to config.toml")
+    get.add_argument("--json", action="store_true", help="as JSON: {key, value, source}")
+    set_ = _action(sub, "set", "write a setting to config.toml",
+                   "fastswap config set bandwidth.peer_rate 10000000")
     set_.add_argument("key", metavar="KEY")
     set_.add_argument("value", metavar="VALUE")
+    set_.add_argument("--json", action="store_true", help="as JSON: {key, value} as written")
 
 
 def _format(value: Any) -> str:
@@ -101,11 +115,18 @@ def _run_config(args: argparse.Namespace, ctx: Context) -> int:
 
     if args.action == "set":
         value = set_config_value(ctx.repo, args.key, args.value)
-        print(f"{args.key} = {_format(value)}")
+        if args.json:
+            print_json({"key": args.key, "value": value})
+        else:
+            print(f"{args.key} = {_format(value)}")
         return EXIT_OK
     cfg = ctx.config()
     if args.action == "get":
-        print(_format(cfg[args.key]))
+        if args.json:
+            print_json({"key": args.key, "value": cfg[args.key],
+                        "source": cfg.source(args.key)})
+        else:
+            print(_format(cfg[args.key]))
         return EXIT_OK
     items = cfg.items()
     if args.json:
@@ -131,12 +152,15 @@ Examples:
 
 def _setup_pin(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="pin roots (their DAGs must be in the repo)")
+    add = _action(sub, "add", "pin roots (their DAGs must be in the repo)",
+                  "fastswap pin add bafy... --name 'site, v2'")
     add.add_argument("cids", metavar="CID", nargs="+")
     add.add_argument("--name", default="", help="a note kept with the pin")
-    rm = sub.add_parser("rm", help="unpin roots")
+    add.add_argument("--json", action="store_true", help="as JSON: [{cid, pinned}]")
+    rm = _action(sub, "rm", "unpin roots", "fastswap pin rm bafy... && fastswap repo gc")
     rm.add_argument("cids", metavar="CID", nargs="+")
-    ls = sub.add_parser("ls", help="list the pinned roots")
+    rm.add_argument("--json", action="store_true", help="as JSON: [{cid, unpinned}]")
+    ls = _action(sub, "ls", "list the pinned roots", "fastswap pin ls --json")
     ls.add_argument("--json", action="store_true", help="as JSON")
 
 
@@ -162,17 +186,22 @@ def _run_pin(args: argparse.Namespace, ctx: Context) -> int:
                                 "`fastswap get` first")
         for c in cids:
             ctx.pins.add(c, args.name)
-            print(f"pinned {to_str(c)}")
+        if args.json:
+            print_json([{"cid": to_str(c), "pinned": True} for c in cids])
+        else:
+            for c in cids:
+                print(f"pinned {to_str(c)}")
         return EXIT_OK
     with RepoLock(ctx.repo):  # never under a serving node: it may be pinning meanwhile
-        status = EXIT_OK
-        for c in cids:
-            if ctx.pins.remove(c):
-                print(f"unpinned {to_str(c)}")
-            else:
-                print(f"fastswap: {to_str(c)} was not pinned", file=sys.stderr)
-                status = EXIT_ERROR
-    return status
+        done = [(c, ctx.pins.remove(c)) for c in cids]
+    if args.json:
+        print_json([{"cid": to_str(c), "unpinned": ok} for c, ok in done])
+    for c, ok in done:
+        if not args.json and ok:
+            print(f"unpinned {to_str(c)}")
+        elif not ok:
+            print(f"fastswap: {to_str(c)} was not pinned", file=sys.stderr)
+    return EXIT_OK if all(ok for _, ok in done) else EXIT_ERROR
 
 
 # -- repo --------------------------------------------------------------------------------------
@@ -191,12 +220,13 @@ Examples:
 
 def _setup_repo(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gc = sub.add_parser("gc", help="delete every block no pin reaches")
+    gc = _action(sub, "gc", "delete every block no pin reaches", "fastswap repo gc --dry-run")
     gc.add_argument("--dry-run", action="store_true", help="only count what would go")
     gc.add_argument("--json", action="store_true", help="as JSON")
-    st = sub.add_parser("stat", help="blocks, bytes, pins, free space")
+    st = _action(sub, "stat", "blocks, bytes, pins, free space", "fastswap repo stat --json")
     st.add_argument("--json", action="store_true", help="as JSON")
-    vf = sub.add_parser("verify", help="re-hash every block; exit 1 if any does not match")
+    vf = _action(sub, "verify", "re-hash every block; exit 1 if any does not match",
+                 "fastswap repo verify || echo 'the repo has bad blocks'")
     vf.add_argument("--json", action="store_true", help="as JSON")
     vf.add_argument("-q", "--quiet", action="store_true", help="no progress")
 

@@ -23,6 +23,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from ._base import (
@@ -34,7 +36,7 @@ from ._base import (
     positive_float,
     run_loop,
 )
-from ._node import apply_live, node_from_config
+from ._node import LIVE_KEYS, apply_live, node_from_config
 from ._routing import ROUTING_NOTE, routing_flags, setup_routing, start_dhts, stop_all
 
 log = logging.getLogger("fastswap.seed")
@@ -90,6 +92,25 @@ def _setup_seed(p: argparse.ArgumentParser) -> None:
                    help="seconds between re-announcements (default: 79200, 22 h)")
 
 
+def log_connections(host: Any, clock: Any = time.monotonic) -> Any:
+    """Log each connect and disconnect of *host* (peer, address, connections now), rate-limited per
+    kind (``CONNECTION_LOG_INTERVAL_SECONDS``); returns the function that stops it."""
+    from .._defaults import CONNECTION_LOG_INTERVAL_SECONDS
+    from ..net.resources import RateLimitedLog
+
+    lines = RateLimitedLog(log, CONNECTION_LOG_INTERVAL_SECONDS, clock)
+
+    def connected(conn: Any) -> None:
+        lines.info("connect", "connected: %s from %s (%d connections)", conn.remote_peer,
+                   conn.remote_addr, host.connection_count())
+
+    def disconnected(conn: Any) -> None:
+        lines.info("disconnect", "disconnected: %s (%d connections)", conn.remote_peer,
+                   host.connection_count())
+
+    return host.subscribe(connected, disconnected)
+
+
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {**routing_flags(args), "node.listen": args.listen, "node.announce": args.announce,
             "metrics.listen": args.metrics, "seed.preset": args.preset,
@@ -123,12 +144,14 @@ def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
     lock.acquire()  # RepoLockedError names the running seeder
     ctx.close()  # the node opens the store and pins itself
     try:
-        return run_loop(_serve(args, ctx, cfg, ctx.repo_path / CONTROL_SOCKET))
+        return run_loop(_serve(args, ctx, cfg, ctx.repo_path / CONTROL_SOCKET, lock))
     finally:
         lock.release()
 
 
-async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) -> int:
+async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any,
+                 lock: Any) -> int:
+    from ..config import load_config
     from ..control import ControlServer
     from ..routing import Provider, Router, StaticRouting
 
@@ -139,7 +162,11 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
     def on_stop() -> None:
         signals["count"] += 1
         if signals["count"] > 1:
-            log.warning("second signal: exiting at once")
+            # the operator does not want to wait for the drain: go now, but leave no socket
+            # file or lock behind (both are only files; the kernel closes the rest)
+            log.warning("second signal: exiting at once, without draining")
+            sock.unlink(missing_ok=True)
+            lock.release()
             os._exit(EXIT_INTERRUPTED)
         stop.set()
 
@@ -185,23 +212,32 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
             await asyncio.to_thread(node.store.flush)  # the printed CIDs are on disk
         provided_to: set[str] = set()
         if provider is not None:
-            for report in await provider.add([r for r, _ in roots]):
+            for report in await provider.add([r.cid for r in roots]):
                 provided_to.update(str(p) for p in report.peers)
             provider.start()
         _summary(args, node, roots, provided_to, metrics_url, provider is not None)
+        stack.callback(log_connections(node.host))
 
         async def reloads() -> None:
+            current = cfg
             while True:
                 await reload_requested.wait()
                 reload_requested.clear()
                 try:
-                    from ..config import load_config
-
                     new = load_config(ctx.repo, flags=_flags(args))
                     apply_live(node, new)
-                    log.info("reloaded %s: limits and peer lists applied", new.path)
                 except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the seeder
-                    log.error("not reloading the configuration: %s", exc)
+                    log.error("not reloading the configuration (the running one is kept): %s",
+                              exc)
+                    continue
+                changed = [k for k, v, _ in new.items() if v != current[k]]
+                live = [f"{k} = {new[k]!r}" for k in changed if k in LIVE_KEYS]
+                later = [k for k in changed if k not in LIVE_KEYS]
+                log.info("reloaded %s: %s", new.path, "; ".join(live) or "no live setting changed")
+                if later:
+                    log.warning("changed, but applied only at the next start: %s",
+                                ", ".join(later))
+                current = new
 
         reloader = asyncio.ensure_future(reloads())
         try:
@@ -210,7 +246,7 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
             reloader.cancel()
         log.info("stopping: no new connections; letting the responses in flight go out")
         if not await node.drain(cfg["seed.drain_timeout"]):
-            log.warning("responses still in flight after %.0f s (seed.drain_timeout); stopping",
+            log.warning("responses still in flight after %g s (seed.drain_timeout); stopping",
                         cfg["seed.drain_timeout"])
         st = node.server.stats()
         served = {"blocks_sent": st["blocks_sent"], "bytes_sent": st["bytes_sent"]}
@@ -223,20 +259,30 @@ async def _serve(args: argparse.Namespace, ctx: Context, cfg: Any, sock: Any) ->
     return EXIT_OK
 
 
-async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[tuple[bytes, str]]:
+@dataclass(frozen=True)
+class _Root:
+    """A root the seeder serves: its CID, the PATH (or pin name) it came from, and whether
+    this start read and hashed that PATH (False: an unchanged PATH, or a pin)."""
+
+    cid: bytes
+    path: str
+    hashed: bool
+
+
+async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[_Root]:
     """Import the PATHs (skipping unchanged ones), or announce the repo's pins when there are
-    none; the (root, path or pin name) pairs served."""
+    none; the roots served."""
     if not args.paths:
         assert node.pins is not None
         pins = await asyncio.to_thread(node.pins.items)
         for root, _ in pins:
             await node.announce(root)
-        return [(r, rec.get("name", "")) for r, rec in pins]
+        return [_Root(r, rec.get("name", ""), False) for r, rec in pins]
     preset = cfg["seed.preset"]
-    roots: list[tuple[bytes, str]] = []
+    roots: list[_Root] = []
     for path in args.paths:
         if path.lower().endswith(".car"):
-            roots += [(r, path) for r in await node.add_car(path)]
+            roots += [_Root(r, path, True) for r in await node.add_car(path)]
             continue
         size, mtime, digest = await asyncio.to_thread(_fingerprint, path)
         settings = {"preset": preset, "fingerprint": digest}
@@ -249,37 +295,40 @@ async def _import(args: argparse.Namespace, node: Any, cfg: Any) -> list[tuple[b
             if root in node.pins:
                 log.info("%s is unchanged since its import: serving %s", path, known["cid"])
                 await node.announce(root)
-                roots.append((root, path))
+                roots.append(_Root(root, path, False))
                 continue
         root = await node.add_path(path, preset=preset)
         if node.pins is not None:
             await asyncio.to_thread(node.pins.record_source, path, root, size, mtime, settings)
-        roots.append((root, path))
+        roots.append(_Root(root, path, True))
     return roots
 
 
-def _summary(args: argparse.Namespace, node: Any, roots: list[tuple[bytes, str]],
+def _summary(args: argparse.Namespace, node: Any, roots: list[_Root],
              provided_to: set[str], metrics_url: str | None, dht: bool) -> None:
     from ..cid import to_str
 
     addrs = [str(a) for a in node.addrs]
     if args.json:
         print(json.dumps({"peer_id": str(node.peer_id), "addrs": addrs,
-                          "roots": [{"cid": to_str(c), "path": p} for c, p in roots],
+                          "roots": [{"cid": to_str(r.cid), "path": r.path, "hashed": r.hashed}
+                                    for r in roots],
                           "provided_to": sorted(provided_to), "metrics": metrics_url}))
         sys.stdout.flush()
         return
     print(f"peer id: {node.peer_id}")
     for a in addrs:
         print(f"listening on: {a}")
-    for c, p in roots:
-        print(f"root: {to_str(c)} {p}")
+    for r in roots:
+        unchanged = " (unchanged since its last import: not re-hashed)" if (
+            args.paths and not r.hashed) else ""
+        print(f"root: {to_str(r.cid)} {r.path}{unchanged}")
     if dht:
         print(f"announced on the DHT to {len(provided_to)} peers")
     if metrics_url:
         print(f"metrics: {metrics_url}")
     if roots and addrs:
-        c, a = to_str(roots[0][0]), addrs[0]
+        c, a = to_str(roots[0].cid), addrs[0]
         print("fetch it with:")
         print(f"  fastswap:  fastswap get {c} --peer {a} -o OUT")
         print(f"  Kubo:      ipfs swarm connect {a} && ipfs get {c}")

@@ -320,6 +320,11 @@ class Host:
             if why is not None:
                 self._close_peer(peer, why)
 
+    @property
+    def peer_filter(self) -> tuple[frozenset[PeerId], frozenset[PeerId]]:
+        """``(allow, deny)`` as :meth:`set_peer_filter` last set them."""
+        return self._allow, self._deny
+
     def _filtered(self, peer: PeerId) -> str | None:
         if peer in self._deny:
             return "denied (peers.deny)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from fastswap.blockstore import MemoryBlockstore
 from fastswap.cid import to_str
 from fastswap.dag import HELIA_DEFAULTS, import_file, write_car
-from tests.peers.fastswap_cli import Seeder, get
+from tests.peers.fastswap_cli import Seeder, get, one_line_error
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -68,14 +67,6 @@ def test_seed_car_helia_preset_and_sigterm(tmp_path: Path) -> None:
         assert seeder.stop(signal.SIGTERM) == 0
 
 
-def _one_line_error(p: subprocess.CompletedProcess, what: str) -> None:
-    err = p.stderr.decode()
-    assert p.returncode != 0 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("fastswap: error: "), err
-    assert what in lines[0], err
-
-
 def _tree(root: Path) -> dict[str, bytes | None]:
     """relative path -> file bytes (None for a directory), every entry of the tree."""
     out: dict[str, bytes | None] = {}
@@ -113,9 +104,9 @@ def test_seed_directory_and_get_the_tree(tmp_path: Path) -> None:
 
 def test_get_errors(tmp_path: Path) -> None:
     p = get(tmp_path / "r", "not-a-cid", "/ip4/127.0.0.1/tcp/1", tmp_path / "o")
-    _one_line_error(p, "CID")
+    one_line_error(p, "CID")
     # nobody listens there
     cid = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
     p = get(tmp_path / "r", cid, "/ip4/127.0.0.1/tcp/1", tmp_path / "o")
-    _one_line_error(p, "127.0.0.1")
+    one_line_error(p, "127.0.0.1")
     assert not (tmp_path / "o").exists()
