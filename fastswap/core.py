@@ -361,11 +361,12 @@ class DriverCore:
         self._actions.append(PeerMisbehaved(peer, kind, detail))
         self.penalise(peer, PENALTIES[kind], detail, now)
 
-    def blocks_stored(self, cids: Iterable[bytes]) -> None:
+    def blocks_stored(self, cids: Iterable[bytes], now: float | None = None) -> None:
         """Blocks are in the store now (received, imported or put): peers that want them are
-        served them."""
+        served them. *now* starts the wait of those answers (the server's task-wait
+        histogram); without it they are not measured."""
         stored = tuple(cids)
-        self.server.blocks_added(stored)
+        self.server.blocks_added(stored, now)
         if self._listeners:
             self._notify((BlocksStored(stored),))
 

@@ -492,7 +492,7 @@ class Node:
             for cid, data in blocks:
                 self._deliver(cid, data, None)
             if not self._stopped:
-                self.core.blocks_stored([c for c, _ in blocks])
+                self.core.blocks_stored([c for c, _ in blocks], self._now())
                 self._schedule()
 
         fut.add_done_callback(done)
@@ -743,7 +743,7 @@ class Node:
                 items.append((compute_cid(b, version=version, codec=codec), b))
         await self.astore.put_many(items)
         cids = [c for c, _ in items]
-        self.core.blocks_stored(cids)
+        self.core.blocks_stored(cids, self._now())
         for c, d in items:
             self._deliver(c, d, None)
         self._schedule()
@@ -876,7 +876,7 @@ class Node:
 
         cids = await asyncio.to_thread(walk)
         if cids:
-            self.core.blocks_stored(cids)
+            self.core.blocks_stored(cids, self._now())
             self._schedule()
 
     # -- stats -----------------------------------------------------------------------------
