@@ -147,7 +147,8 @@ class DriverCore:
         # refused peers -> until when (driver clock); bounded, oldest forgotten first
         self._banned: OrderedDict[Peer, float] = OrderedDict()
         self._counters = dict.fromkeys(("blocks_unsolicited", "bytes_unsolicited",
-                                        "blocks_unwanted", "peers_refused"), 0)
+                                        "blocks_unwanted", "peers_refused", "penalties"),
+                                       0)
         self._listeners: list[Listener] = []
 
     # -- peers -----------------------------------------------------------------------------
@@ -221,6 +222,7 @@ class DriverCore:
         malformed frame, an overflowing inbox); at the threshold, refuse the peer."""
         if points <= 0.0 or peer in self._banned:
             return
+        self._counters["penalties"] += 1
         rec = self._penalties.get(peer)
         if rec is None:
             if len(self._penalties) >= D.PEER_SCORE_MAX_RECORDS:
@@ -437,8 +439,8 @@ class DriverCore:
             yield Deadline(deadline)
 
     def peer_stats(self) -> dict[str, int]:
-        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, peers refused so
-        far, and the peers with a penalty or a refusal now."""
+        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, penalties given
+        and peers refused so far, and the peers with a penalty or a refusal now."""
         return {**self._counters, "penalised": len(self._penalties),
                 "refused": len(self._banned)}
 
