@@ -100,8 +100,8 @@ def test_scrape_during_a_transfer_finds_the_counters_moving(run) -> None:
         assert v(seen, "fastswap_bytes_sent_total", version=V12) == total
         assert v(got, "fastswap_blocks_received_total", version=V12) == len(cids)
         assert v(got, "fastswap_bytes_received_total", version=V12) == total
-        assert v(seen, "fastswap_wants_received_total", type="block") \
-            + v(seen, "fastswap_wants_received_total", type="have") >= len(cids)
+        # a 64 KiB block goes out only on a want-block (a want-have of it is answered HAVE)
+        assert v(seen, "fastswap_wants_received_total", type="block") >= len(cids)
         assert v(seen, "fastswap_task_wait_seconds_count") >= len(cids)
         assert v(seen, "fastswap_task_wait_seconds_bucket", le="+Inf") \
             == v(seen, "fastswap_task_wait_seconds_count")
