@@ -3,7 +3,7 @@ bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so 
 core and its own resident-set figures.
 
 ``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N] [--server-config JSON]
-[--observe|--quiet]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+[--metrics]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
@@ -12,10 +12,10 @@ stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> r
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
 engine's stats, "ledgers": {peer id: ledger}}``; ``stat`` -> ``Node.stat()`` less the client's; ``ledger PEER`` ->
 the server's ledger of that peer id (connected or not). ``--server-config`` takes
-``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests). ``--observe``:
-what ``fastswap seed`` does at its defaults when asked for metrics: logging at ``info`` to
-stderr (``setup_logging``) and the Prometheus endpoint on 127.0.0.1 (its URL in the JSON line as
-``"metrics"``); ``--quiet``: neither (``logging.disable``), the other side of that A/B.
+``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests). ``--metrics``:
+the Prometheus endpoint on 127.0.0.1 (its URL in the JSON line as ``"metrics"``), and two more
+commands: ``observe`` -> logging as ``fastswap seed`` at its defaults (``info`` to stderr,
+``setup_logging``), ``quiet`` -> logging disabled (``logging.disable``), each answered ``{}``.
 
 ``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
 repo with a fresh Node, and print ``{"seconds", "started", "finished", "blocks", "bytes",
@@ -102,7 +102,7 @@ def _reset_peak_rss() -> None:
 
 async def seed(size: int, pattern: bool, small: int, leaves: bool,
                host_options: dict[str, Any] | None = None,
-               server_config: dict[str, Any] | None = None, observe: bool | None = None) -> None:
+               server_config: dict[str, Any] | None = None, metrics: bool = False) -> None:
     from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
@@ -135,17 +135,15 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                                           for i in range(start, min(small, start + batch)))
             info: dict[str, Any] = {"addr": str(node.addrs[0]), "root": to_str(root),
                                     "size": size, "sha256": digest}
-            metrics = None
-            if observe:
+            endpoint = None
+            if metrics:
                 from fastswap.cli._logging import setup_logging
                 from fastswap.metrics import MetricsServer
 
                 setup_logging(logging.INFO)
-                metrics = MetricsServer(node, "127.0.0.1", 0)
-                await metrics.start()
-                info["metrics"] = metrics.url
-            elif observe is not None:
-                logging.disable(logging.CRITICAL)
+                endpoint = MetricsServer(node, "127.0.0.1", 0)
+                await endpoint.start()
+                info["metrics"] = endpoint.url
             if leaves:
                 out, todo = [], [root]
                 while todo:
@@ -160,8 +158,8 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
             while True:
                 line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
                 if not line:
-                    if metrics is not None:
-                        await metrics.stop()
+                    if endpoint is not None:
+                        await endpoint.stop()
                     return
                 if line == "reset":
                     _reset_peak_rss()
@@ -181,6 +179,9 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                     stat = node.stat()
                     del stat["client"]  # keyed by peer ids: not JSON, not needed here
                     print(json.dumps(stat, default=str), flush=True)
+                elif line in ("observe", "quiet") and endpoint is not None:
+                    logging.disable(logging.NOTSET if line == "observe" else logging.CRITICAL)
+                    print("{}", flush=True)
                 elif line.startswith("ledger "):
                     peer = PeerId.from_string(line.split()[1])
                     print(json.dumps(node.server.ledger(peer), default=str), flush=True)
@@ -298,9 +299,8 @@ if __name__ == "__main__":
                 if "--max-connections" in argv else None)
         cfg = (json.loads(argv[argv.index("--server-config") + 1])
                if "--server-config" in argv else None)
-        observe = True if "--observe" in argv else False if "--quiet" in argv else None
         uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, opts,
-                        cfg, observe))
+                        cfg, "--metrics" in argv))
     elif sys.argv[1] == "abuse":
         uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

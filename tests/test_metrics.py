@@ -1,12 +1,17 @@
 """The Prometheus endpoint (fastswap/metrics.py; issue 9, "Observability"): scraped over HTTP
 during a real transfer between two nodes on 127.0.0.1, its counters move and end at what was
 sent; every metric of ``METRICS`` is exposed with its help text; refusals, penalties and bans
-are counted; ``--metrics`` addresses parse (a bare port is loopback)."""
+are counted; ``--metrics`` addresses parse (a bare port is loopback); ``fastswap seed`` serves
+none without ``--metrics`` and serves one on loopback with a bare port."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
+import urllib.request
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,6 +21,7 @@ from fastswap.bandwidth import BandwidthLimiter
 from fastswap.message.versions import BITSWAP_1_2_0
 from fastswap.metrics import METRICS, MetricsServer, parse_listen
 from fastswap.node import Node
+from tests.peers.fastswap_cli import Seeder, get
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -156,3 +162,28 @@ def test_refusals_penalties_and_bans_are_counted(run) -> None:
         assert v(after, "fastswap_connections_refused_total", reason="banned") >= 1
 
     run(main())
+
+
+@pytest.mark.timeout(180)
+def test_seed_serves_metrics_only_when_asked_on_loopback_for_a_bare_port(tmp_path: Path) -> None:
+    src = tmp_path / "data.bin"
+    src.write_bytes(os.urandom(1024 * 1024 + 3))
+    plain = Seeder(tmp_path / "plain-repo", str(src))
+    try:
+        assert plain.info["metrics"] is None  # off by default
+    finally:
+        assert plain.stop(signal.SIGTERM) == 0
+    seeder = Seeder(tmp_path / "seed-repo", str(src), extra=("--metrics", "0"))
+    try:
+        url = seeder.info["metrics"]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), url
+        (root,) = seeder.info["roots"]
+        p = get(tmp_path / "get-repo", root["cid"], seeder.info["addrs"][0], tmp_path / "out")
+        assert p.returncode == 0, p.stderr.decode()
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        sent = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("fastswap_blocks_sent_total{")]
+        assert sum(sent) >= 4, text  # 4 leaves and their parent
+    finally:
+        assert seeder.stop(signal.SIGTERM) == 0
