@@ -42,9 +42,8 @@ import urllib.request
 import pytest
 
 from benchmarks._peerproc import PeerProc
+from benchmarks.test_bench_transfer import MEASURED, SMOKE
 
-MEASURED = 256 * 1024 * 1024
-SMOKE = 16 * 1024 * 1024
 ROUNDS = 9
 #: seconds between scrapes of the observed seeder
 SCRAPE_INTERVAL = 1.0

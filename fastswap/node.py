@@ -936,7 +936,7 @@ class Node:
                 led = {}
             ledgers[str(peer)] = {**led, "version": version}
             wantlist = getattr(self.server, "wantlist", None)
-            if wantlist is not None:
+            if wantlist is not None and top > 0:  # (a scrape asks for none: no copies)
                 wanted.update(wantlist(peer).keys())
         return _jsonable({
             "peer_id": str(self.peer_id),
