@@ -11,7 +11,8 @@ the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", 
 stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
 engine's stats, "ledgers": {peer id: ledger}}``; ``stat`` -> ``Node.stat()`` less the client's; ``ledger PEER`` ->
-the server's ledger of that peer id (connected or not). ``--server-config`` takes
+the server's ledger of that peer id (connected or not); ``cpu`` -> ``{"cpu"}``: this process's
+user + system CPU seconds so far. ``--server-config`` takes
 ``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests). ``--metrics``:
 the Prometheus endpoint on 127.0.0.1 (its URL in the JSON line as ``"metrics"``), and two more
 commands: ``observe`` -> logging as ``fastswap seed`` at its defaults (``info`` to stderr,
@@ -179,6 +180,9 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                     stat = node.stat()
                     del stat["client"]  # keyed by peer ids: not JSON, not needed here
                     print(json.dumps(stat, default=str), flush=True)
+                elif line == "cpu":
+                    ru = resource.getrusage(resource.RUSAGE_SELF)
+                    print(json.dumps({"cpu": ru.ru_utime + ru.ru_stime}), flush=True)
                 elif line in ("observe", "quiet") and endpoint is not None:
                     logging.disable(logging.NOTSET if line == "observe" else logging.CRITICAL)
                     print("{}", flush=True)

@@ -23,7 +23,11 @@ machine falls on both sides. Recorded: each side's median seconds and MB/s,
 ``extra_info["cost %"]`` = (observed median / quiet median - 1) x 100, the same from the median
 of each round's observed/quiet ratio (the two ran back to back: less noise), the scrapes made
 (each must have answered, and the blocks-sent counter must have moved between them) and a
-scrape's median round trip (its share of a second bounds what scraping can cost).
+scrape's median round trip (its share of a second bounds what scraping can cost). Also the
+seeder process's CPU seconds (user + system) over each fetch, per side and as the median of
+paired ratios: on a machine shared with other work, wall-clock rounds swing by 10-15% either
+way while CPU seconds of the seeder barely notice its neighbours, so this is the sharper
+figure of the two for a cost of a few percent.
 9 rounds a side after a warm-up pair when measured (a round is under a second here; one slow
 round of a shared machine must not move a median by the 3% measured); 16 MiB and 1 round in
 the smoke run.
@@ -85,6 +89,7 @@ def test_bench_metrics_and_logging_cost(benchmark) -> None:
     seeder = PeerProc("seed", str(size), "--metrics")
     leecher = PeerProc("leech")
     secs: dict[str, list[float]] = {"observed": [], "quiet": []}
+    cpu: dict[str, list[float]] = {"observed": [], "quiet": []}
     scraper = None
     try:
         info = seeder.line()
@@ -92,24 +97,27 @@ def test_bench_metrics_and_logging_cost(benchmark) -> None:
         scraper.start()
         turn = [0]
 
-        def fetch(side: str) -> float:
+        def fetch(side: str) -> tuple[float, float]:
             assert seeder.ask("observe" if side == "observed" else "quiet") == {}
+            cpu0 = seeder.ask("cpu")["cpu"]
             if side == "observed":
                 scraper.active.set()
             try:
                 r = leecher.ask(f"{info['addr']} {info['root']} sha256 ready")
             finally:
                 scraper.active.clear()
+            used = seeder.ask("cpu")["cpu"] - cpu0
             assert leecher.line() == {"ready": True}
             assert size <= r["bytes"] < size * 1.01 and r["sha256"] == info["sha256"]
-            return r["seconds"]
+            return r["seconds"], used
 
         def pair() -> None:
             order = ("observed", "quiet") if turn[0] % 2 == 0 else ("quiet", "observed")
             for side in order:
-                t = fetch(side)
+                t, used = fetch(side)
                 if turn[0] > 0 or benchmark.disabled:  # the first pair warms up
                     secs[side].append(t)
+                    cpu[side].append(used)
             turn[0] += 1
 
         benchmark.pedantic(pair, rounds=rounds, warmup_rounds=0 if benchmark.disabled else 1)
@@ -128,6 +136,11 @@ def test_bench_metrics_and_logging_cost(benchmark) -> None:
     # paired: each round's two fetches ran back to back, so their ratio shares its noise
     paired = statistics.median(o / q for o, q in zip(secs["observed"], secs["quiet"]))
     scrape_ms = statistics.median(scraper.seconds) * 1e3
+    cpu_paired = statistics.median(o / q for o, q in zip(cpu["observed"], cpu["quiet"]))
+    benchmark.extra_info["seeder CPU cost % (median of paired ratios)"] = round(
+        (cpu_paired - 1.0) * 100, 2)
+    for side, used in cpu.items():
+        benchmark.extra_info[f"{side} seeder CPU s (median)"] = round(statistics.median(used), 4)
     benchmark.extra_info["cost % (median of paired ratios)"] = round((paired - 1.0) * 100, 2)
     benchmark.extra_info["scrape ms (median)"] = round(scrape_ms, 2)
     for side, med in meds.items():
@@ -139,4 +152,7 @@ def test_bench_metrics_and_logging_cost(benchmark) -> None:
           f"{meds['quiet']:.3f} s ({size / meds['quiet'] / 1e6:.1f} MB/s), observed median "
           f"{meds['observed']:.3f} s ({size / meds['observed'] / 1e6:.1f} MB/s): cost "
           f"{cost:+.2f}%, median of paired ratios {(paired - 1.0) * 100:+.2f}% "
-          f"({len(scraper.sent)} scrapes every {SCRAPE_INTERVAL:g} s, {scrape_ms:.2f} ms each)")
+          f"({len(scraper.sent)} scrapes every {SCRAPE_INTERVAL:g} s, {scrape_ms:.2f} ms each); "
+          f"seeder CPU s quiet {statistics.median(cpu['quiet']):.3f}, observed "
+          f"{statistics.median(cpu['observed']):.3f}, median of paired ratios "
+          f"{(cpu_paired - 1.0) * 100:+.2f}%")
