@@ -2,7 +2,7 @@
 "Observability"), in the Prometheus text exposition format (prometheus_client's own).
 
 Nothing is counted twice and nothing is added to the hot paths for this: the node and its
-engines already keep every counter (``Node.stat()``; the server engine's are batched per
+engines already keep every counter (``Node.totals()``; the server engine's are batched per
 message and per response, the task-wait histogram is filed per sent response in the compiled
 task queue); a ``prometheus_client`` collector reads them when Prometheus scrapes, on the event
 loop (an aiohttp handler), so it never races the code that updates them.
@@ -100,8 +100,9 @@ def _port(port: str, text: str) -> int:
 
 
 def _values(node: Any) -> dict[str, Any]:
-    """Each metric's value (a number, or ``[(labels, number)]``), read from ``Node.stat()``."""
-    st = node.stat(top=0)
+    """Each metric's value (a number, or ``[(labels, number)]``), read from ``Node.totals()``
+    (no per-peer data: a scrape costs the same with one peer or thousands)."""
+    st = node.totals()
     server, client, scores = st["server"], st["client"], st["scores"]
     traffic = sorted(st["traffic"].items())
     host = node.host
@@ -126,7 +127,7 @@ def _values(node: Any) -> dict[str, Any]:
         "fastswap_duplicate_blocks_total": client.get("duplicates", 0),
         "fastswap_unwanted_blocks_total": client.get("unwanted_blocks", 0),
         "fastswap_bad_blocks_total": st["bad_blocks"],
-        "fastswap_peers": len(st["peers"]),
+        "fastswap_peers": st["peer_count"],
         "fastswap_connections": st["connections"],
         "fastswap_task_queue_tasks": server.get("queued_tasks", 0),
         "fastswap_task_queue_bytes": server.get("queued_bytes", 0),
