@@ -101,6 +101,10 @@ def test_scrape_during_a_transfer_finds_the_counters_moving(run) -> None:
         assert sent == sorted(sent) and received == sorted(received)
         assert len({x for x in received if 0 < x < total}) >= 3, received
         assert len({x for x in waits if x > 0}) >= 3, waits
+        # the limit holds responses back: seen queued and in flight mid-transfer, none at the end
+        assert max(v(s, "fastswap_task_queue_tasks") for s, _ in during) > 0
+        assert max(v(s, "fastswap_task_queue_bytes") for s, _ in during) > 0
+        assert max(v(s, "fastswap_inflight_bytes") for s, _ in during) > 0
         # at the end: what was sent, on the protocol version the two spoke
         assert v(seen, "fastswap_blocks_sent_total", version=V12) == len(cids)
         assert v(seen, "fastswap_bytes_sent_total", version=V12) == total
@@ -113,6 +117,7 @@ def test_scrape_during_a_transfer_finds_the_counters_moving(run) -> None:
             == v(seen, "fastswap_task_wait_seconds_count")
         assert v(seen, "fastswap_task_wait_seconds_sum") > 0
         assert v(seen, "fastswap_task_queue_tasks") == 0
+        assert v(seen, "fastswap_inflight_bytes") == 0
         assert v(seen, "fastswap_blockstore_blocks") == len(cids)
         assert v(seen, "fastswap_blockstore_bytes") >= total
         assert v(got, "fastswap_blockstore_blocks") == len(cids)
