@@ -2,7 +2,8 @@
 bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so each side has a
 core and its own resident-set figures.
 
-``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N] [--server-config JSON]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
+``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N] [--server-config JSON]
+[--metrics]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
 into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
@@ -10,8 +11,12 @@ the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", 
 stdin until it closes: ``rss`` -> ``{"vmhwm_kib", "vmrss_kib"}``; ``reset`` -> reset the
 peak-RSS mark (``/proc/self/clear_refs``), then as ``rss``; ``peers`` -> ``{"server": the server
 engine's stats, "ledgers": {peer id: ledger}}``; ``stat`` -> ``Node.stat()`` less the client's; ``ledger PEER`` ->
-the server's ledger of that peer id (connected or not). ``--server-config`` takes
-``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests).
+the server's ledger of that peer id (connected or not); ``cpu`` -> ``{"cpu"}``: this process's
+user + system CPU seconds so far. ``--server-config`` takes
+``ServerConfig`` fields as a JSON object (smaller budgets for the abuse tests). ``--metrics``:
+the Prometheus endpoint on 127.0.0.1 (its URL in the JSON line as ``"metrics"``), and two more
+commands: ``observe`` -> logging as ``fastswap seed`` at its defaults (``info`` to stderr,
+``setup_logging``), ``quiet`` -> logging disabled (``logging.disable``), each answered ``{}``.
 
 ``leech``: for each line ``ADDR ROOT [sha256] [ready]`` on stdin, fetch the DAG into a fresh
 repo with a fresh Node, and print ``{"seconds", "started", "finished", "blocks", "bytes",
@@ -34,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -97,7 +103,7 @@ def _reset_peak_rss() -> None:
 
 async def seed(size: int, pattern: bool, small: int, leaves: bool,
                host_options: dict[str, Any] | None = None,
-               server_config: dict[str, Any] | None = None) -> None:
+               server_config: dict[str, Any] | None = None, metrics: bool = False) -> None:
     from benchmarks._peerproc import write_random_file
     from fastswap.cid import RAW, decode_cid, to_str
     from fastswap.dag import import_file, iter_links
@@ -130,6 +136,15 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                                           for i in range(start, min(small, start + batch)))
             info: dict[str, Any] = {"addr": str(node.addrs[0]), "root": to_str(root),
                                     "size": size, "sha256": digest}
+            endpoint = None
+            if metrics:
+                from fastswap.cli._logging import setup_logging
+                from fastswap.metrics import MetricsServer
+
+                setup_logging(logging.INFO)
+                endpoint = MetricsServer(node, "127.0.0.1", 0)
+                await endpoint.start()
+                info["metrics"] = endpoint.url
             if leaves:
                 out, todo = [], [root]
                 while todo:
@@ -144,6 +159,8 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
             while True:
                 line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
                 if not line:
+                    if endpoint is not None:
+                        await endpoint.stop()
                     return
                 if line == "reset":
                     _reset_peak_rss()
@@ -163,6 +180,12 @@ async def seed(size: int, pattern: bool, small: int, leaves: bool,
                     stat = node.stat()
                     del stat["client"]  # keyed by peer ids: not JSON, not needed here
                     print(json.dumps(stat, default=str), flush=True)
+                elif line == "cpu":
+                    ru = resource.getrusage(resource.RUSAGE_SELF)
+                    print(json.dumps({"cpu": ru.ru_utime + ru.ru_stime}), flush=True)
+                elif line in ("observe", "quiet") and endpoint is not None:
+                    logging.disable(logging.NOTSET if line == "observe" else logging.CRITICAL)
+                    print("{}", flush=True)
                 elif line.startswith("ledger "):
                     peer = PeerId.from_string(line.split()[1])
                     print(json.dumps(node.server.ledger(peer), default=str), flush=True)
@@ -281,7 +304,7 @@ if __name__ == "__main__":
         cfg = (json.loads(argv[argv.index("--server-config") + 1])
                if "--server-config" in argv else None)
         uvloop.run(seed(int(argv[0]), "--pattern" in argv, n_small, "--leaves" in argv, opts,
-                        cfg))
+                        cfg, "--metrics" in argv))
     elif sys.argv[1] == "abuse":
         uvloop.run(abuse(sys.argv[2], sys.argv[3], sys.argv[4]))
     else:

@@ -89,23 +89,38 @@ def test_ledger_receive_and_sent(benchmark, lm):
     assert benchmark(_ledger_round, lm) == LEDGER_PEERS * 32
 
 
-def _engine_round(store: MemoryBlockstore, msg: Message) -> int:
+def _engine_round(store: MemoryBlockstore, msg: Message, sent_at: float | None = None) -> int:
+    """*msg* received (at 1.0), every response built and reported sent at *sent_at* (None: no
+    clock, so no task's wait is filed in the task-wait histogram)."""
     eng = ServerEngine(store)
-    eng.receive_message("peer", msg)
+    eng.receive_message("peer", msg, 1.0)
     n = 0
     while (r := eng.next_response("peer")) is not None:
         n += len(r.blocks) + len(r.haves) + len(r.dont_haves)
-        eng.response_sent("peer", r)
+        eng.response_sent("peer", r, now=sent_at)
     return n
+
+
+def _engine_load() -> tuple[MemoryBlockstore, Message]:
+    """A 1000-entry wantlist (half want-have, all send-dont-have) of which 800 blocks are held
+    (mixed sizes) and 200 missing."""
+    store = MemoryBlockstore()
+    cids = _cids(1000, b"engine")
+    for i, c in enumerate(cids[:800]):
+        store.put(c, bytes(512 if i % 4 == 0 else 8192))
+    entries = [Entry(c, 1000 - i, False, WANT_HAVE if i % 2 else WANT_BLOCK, True)
+               for i, c in enumerate(cids)]
+    return store, Message(entries, full=True)
 
 
 @pytest.mark.benchmark(group="server-engine-1000-entry-wantlist")
 def test_engine_receive_and_respond(benchmark):
-    store = MemoryBlockstore()
-    cids = _cids(1000, b"engine")
-    for i, c in enumerate(cids[:800]):  # 800 held (mixed sizes), 200 missing
-        store.put(c, bytes(512 if i % 4 == 0 else 8192))
-    entries = [Entry(c, 1000 - i, False, WANT_HAVE if i % 2 else WANT_BLOCK, True)
-               for i, c in enumerate(cids)]
-    msg = Message(entries, full=True)
-    assert benchmark(_engine_round, store, msg) == 1000
+    assert benchmark(_engine_round, *_engine_load()) == 1000
+
+
+@pytest.mark.benchmark(group="server-engine-wait-times")
+@pytest.mark.parametrize("sent_at", [None, 1.001], ids=["untimed", "timed"])
+def test_engine_wait_histogram_cost(benchmark, sent_at):
+    """The task-wait histogram's cost (``fastswap_task_wait_seconds``): the engine round above
+    with every sent response's tasks filed or not; the ratio of the two medians is its cost."""
+    assert benchmark(_engine_round, *_engine_load(), sent_at) == 1000

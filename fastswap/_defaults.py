@@ -276,6 +276,13 @@ SERVER_MAX_REPLACE_HAVE_WITH_BLOCK = 1024
 SERVER_SERVED_HALF_LIFE_BYTES = 16 * 1024 * 1024
 #: Ledgers (byte/block counters) of disconnected peers kept for ledger()/stats(), oldest dropped.
 SERVER_RETAINED_LEDGERS = 1024
+#: Upper bounds (seconds) of the task-wait histogram (a want's arrival at the server engine to
+#: its response sent; ``fastswap_task_wait_seconds``). prometheus_client's default buckets run
+#: from 5 ms to 10 s; on loopback and LAN most answers go out in well under a millisecond, so
+#: ours start at 100 us, and reach 60 s for a seeder whose uplink is the queue. boxo exports no
+#: such histogram (its engine has a "sendTimeHistogram" of the send alone).
+SERVER_TASK_WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                            0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # -- peer scores (fastswap/core.py, "Peer scores"; no boxo equivalent: it keeps no score) -----
 

@@ -147,7 +147,8 @@ class DriverCore:
         # refused peers -> until when (driver clock); bounded, oldest forgotten first
         self._banned: OrderedDict[Peer, float] = OrderedDict()
         self._counters = dict.fromkeys(("blocks_unsolicited", "bytes_unsolicited",
-                                        "blocks_unwanted", "peers_refused"), 0)
+                                        "blocks_unwanted", "peers_refused", "penalties"),
+                                       0)
         self._listeners: list[Listener] = []
 
     # -- peers -----------------------------------------------------------------------------
@@ -221,6 +222,7 @@ class DriverCore:
         malformed frame, an overflowing inbox); at the threshold, refuse the peer."""
         if points <= 0.0 or peer in self._banned:
             return
+        self._counters["penalties"] += 1
         rec = self._penalties.get(peer)
         if rec is None:
             if len(self._penalties) >= D.PEER_SCORE_MAX_RECORDS:
@@ -361,11 +363,12 @@ class DriverCore:
         self._actions.append(PeerMisbehaved(peer, kind, detail))
         self.penalise(peer, PENALTIES[kind], detail, now)
 
-    def blocks_stored(self, cids: Iterable[bytes]) -> None:
+    def blocks_stored(self, cids: Iterable[bytes], now: float | None = None) -> None:
         """Blocks are in the store now (received, imported or put): peers that want them are
-        served them."""
+        served them. *now* starts the wait of those answers (the server's task-wait
+        histogram); without it they are not measured."""
         stored = tuple(cids)
-        self.server.blocks_added(stored)
+        self.server.blocks_added(stored, now)
         if self._listeners:
             self._notify((BlocksStored(stored),))
 
@@ -436,8 +439,8 @@ class DriverCore:
             yield Deadline(deadline)
 
     def peer_stats(self) -> dict[str, int]:
-        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, peers refused so
-        far, and the peers with a penalty or a refusal now."""
+        """Blocks and bytes dropped unhashed (unsolicited) or found unwanted, penalties given
+        and peers refused so far, and the peers with a penalty or a refusal now."""
         return {**self._counters, "penalised": len(self._penalties),
                 "refused": len(self._banned)}
 

@@ -1,49 +1,152 @@
-"""Prometheus metrics of a running node (``fastswap seed --metrics HOST:PORT``).
+"""Prometheus metrics of a running node (``fastswap seed --metrics HOST:PORT``; issue 9,
+"Observability"), in the Prometheus text exposition format (prometheus_client's own).
 
 Nothing is counted twice and nothing is added to the hot paths for this: the node and its
-engines already keep every counter (``Node.stat()``); a ``prometheus_client`` collector reads
-them when Prometheus scrapes, on the event loop (an aiohttp handler), so it never races the
-code that updates them. The exposition format is prometheus_client's own.
+engines already keep every counter (``Node.totals()``; the server engine's are batched per
+message and per response, the task-wait histogram is filed per sent response in the compiled
+task queue); a ``prometheus_client`` collector reads them when Prometheus scrapes, on the event
+loop (an aiohttp handler), so it never races the code that updates them.
 
-Metrics (all prefixed ``fastswap_``):
-
-* ``blocks_sent_total``, ``bytes_sent_total``, ``blocks_received_total``,
-  ``bytes_received_total`` by ``version`` (the Bitswap protocol id): block traffic;
-* ``wants_received_total`` by ``type`` (block, have, cancel); ``presences_sent_total`` by
-  ``type`` (have, dont_have);
-* ``duplicate_blocks_total``, ``unwanted_blocks_total``, ``bad_blocks_total``;
-* ``peers`` (speaking Bitswap), ``connections``;
-* ``task_queue_tasks``, ``task_queue_bytes``, ``inflight_bytes``; ``task_wait_seconds``: a
-  histogram of how long answered wants waited in the task queue;
-* ``blockstore_blocks``, ``blockstore_bytes``;
-* ``connections_refused_total`` by ``reason``; ``peers_penalised_total``, ``peers_banned``;
-* ``uptime_seconds``.
+:data:`METRICS` is the one table of what is exposed (name, type, labels, help): the collector
+emits exactly those families, in that order, with that help text, and the docs' metrics
+reference is generated from it. Counters are process totals since start (they never go down:
+a disconnected peer's counts stay).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MetricsServer", "NodeCollector", "parse_listen"]
+__all__ = ["METRICS", "MetricSpec", "MetricsServer", "NodeCollector", "parse_listen"]
 
 log = logging.getLogger("fastswap.metrics")
 
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One exposed metric family: its full name as scraped (a counter's ends in ``_total``),
+    ``kind`` (``counter``, ``gauge`` or ``histogram``), label names and help text."""
+
+    name: str
+    kind: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+#: Every metric ``--metrics`` exposes, in exposition order (see the module docstring).
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("fastswap_blocks_sent_total", "counter",
+               "Blocks sent, by Bitswap protocol version", ("version",)),
+    MetricSpec("fastswap_bytes_sent_total", "counter",
+               "Block data bytes sent, by Bitswap protocol version", ("version",)),
+    MetricSpec("fastswap_blocks_received_total", "counter",
+               "Wanted blocks received and verified, by Bitswap protocol version", ("version",)),
+    MetricSpec("fastswap_bytes_received_total", "counter",
+               "Block data bytes of wanted blocks received, by Bitswap protocol version",
+               ("version",)),
+    MetricSpec("fastswap_wants_received_total", "counter",
+               "Wantlist entries received, by type (block, have, cancel; a 1.0.0/1.1.0 "
+               "peer's entries are all want-block)", ("type",)),
+    MetricSpec("fastswap_presences_sent_total", "counter",
+               "Block presences sent, by type (have, dont_have)", ("type",)),
+    MetricSpec("fastswap_duplicate_blocks_total", "counter",
+               "Blocks received that were already here (another peer sent them first)"),
+    MetricSpec("fastswap_unwanted_blocks_total", "counter",
+               "Blocks received that nobody here wanted"),
+    MetricSpec("fastswap_bad_blocks_total", "counter",
+               "Blocks received whose data did not hash to their CID"),
+    MetricSpec("fastswap_peers", "gauge", "Connected peers speaking Bitswap with this node"),
+    MetricSpec("fastswap_connections", "gauge", "Open libp2p connections"),
+    MetricSpec("fastswap_task_queue_tasks", "gauge",
+               "Answers (blocks, HAVEs, DONT_HAVEs) queued by the server, not yet sent"),
+    MetricSpec("fastswap_task_queue_bytes", "gauge",
+               "Block data bytes queued by the server, not yet sent"),
+    MetricSpec("fastswap_inflight_bytes", "gauge",
+               "Response bytes taken from the queue and being written to peers"),
+    MetricSpec("fastswap_task_wait_seconds", "histogram",
+               "Seconds from a want's arrival (or its block's) to its answer sent"),
+    MetricSpec("fastswap_blockstore_blocks", "gauge", "Blocks in the blockstore"),
+    MetricSpec("fastswap_blockstore_bytes", "gauge", "Block data bytes in the blockstore"),
+    MetricSpec("fastswap_connections_refused_total", "counter",
+               "Inbound connections refused, by reason", ("reason",)),
+    MetricSpec("fastswap_penalties_total", "counter",
+               "Penalties given to misbehaving peers, by layer (host: connection and stream "
+               "level; bitswap: messages and blocks)", ("layer",)),
+    MetricSpec("fastswap_peers_penalised", "gauge",
+               "Peers with a Bitswap penalty on record now (it decays over time)"),
+    MetricSpec("fastswap_peers_banned", "gauge", "Peers banned now (connections refused)"),
+    MetricSpec("fastswap_uptime_seconds", "gauge", "Seconds since the node started"),
+)
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT``, ``[v6]:PORT`` or a bare ``PORT`` (on 127.0.0.1) -> (host, port)."""
     text = text.strip()
     if text.isdigit():
-        return "127.0.0.1", int(text)
+        return "127.0.0.1", _port(text, text)
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    if not sep or not port.isdigit() or not host.strip("[]"):
         raise ValueError(f"metrics address {text!r}: expected HOST:PORT or a port number")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), _port(port, text)
+
+
+def _port(port: str, text: str) -> int:
+    n = int(port)
+    if n > 65535:
+        raise ValueError(f"metrics address {text!r}: port {n} is above 65535")
+    return n
+
+
+def _values(node: Any) -> dict[str, Any]:
+    """Each metric's value (a number, or ``[(labels, number)]``), read from ``Node.totals()``
+    (no per-peer data: a scrape costs the same with one peer or thousands)."""
+    st = node.totals()
+    server, client, scores = st["server"], st["client"], st["scores"]
+    traffic = sorted(st["traffic"].items())
+    host = node.host
+    # refused by the host (its reasons), plus the ones the node refused itself: peers whose
+    # Bitswap refusal outlived the host's ban (st["connections_refused"] counts both)
+    refused = dict(st["refused"])
+    own = st["connections_refused"] - refused.get("banned", 0)
+    if own:
+        refused["score"] = refused.get("score", 0) + own
+    return {
+        "fastswap_blocks_sent_total": [([v], r["blocks_sent"]) for v, r in traffic],
+        "fastswap_bytes_sent_total": [([v], r["bytes_sent"]) for v, r in traffic],
+        "fastswap_blocks_received_total": [([v], r["blocks_received"]) for v, r in traffic],
+        "fastswap_bytes_received_total": [([v], r["bytes_received"]) for v, r in traffic],
+        "fastswap_wants_received_total": [
+            (["block"], server.get("want_blocks_received", 0)),
+            (["have"], server.get("want_haves_received", 0)),
+            (["cancel"], server.get("cancels_received", 0))],
+        "fastswap_presences_sent_total": [
+            (["have"], server.get("haves_sent", 0)),
+            (["dont_have"], server.get("dont_haves_sent", 0))],
+        "fastswap_duplicate_blocks_total": client.get("duplicates", 0),
+        "fastswap_unwanted_blocks_total": client.get("unwanted_blocks", 0),
+        "fastswap_bad_blocks_total": st["bad_blocks"],
+        "fastswap_peers": st["peer_count"],
+        "fastswap_connections": st["connections"],
+        "fastswap_task_queue_tasks": server.get("queued_tasks", 0),
+        "fastswap_task_queue_bytes": server.get("queued_bytes", 0),
+        "fastswap_inflight_bytes": server.get("inflight_bytes", 0),
+        "fastswap_task_wait_seconds": server.get("task_wait"),
+        "fastswap_blockstore_blocks": st["blocks"],
+        "fastswap_blockstore_bytes": st["bytes"],
+        "fastswap_connections_refused_total": [([k], n) for k, n in sorted(refused.items())],
+        "fastswap_penalties_total": [(["host"], host.penalties),
+                                     (["bitswap"], scores.get("penalties", 0))],
+        "fastswap_peers_penalised": scores.get("penalised", 0),
+        "fastswap_peers_banned": host.banned_count,
+        "fastswap_uptime_seconds": st["uptime"],
+    }
 
 
 class NodeCollector:
-    """A prometheus_client collector over a :class:`~fastswap.node.Node`."""
+    """A prometheus_client collector over a :class:`~fastswap.node.Node`: the families of
+    :data:`METRICS`, read from the node at each scrape."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
@@ -58,67 +161,36 @@ class NodeCollector:
             HistogramMetricFamily,
         )
 
-        node = self.node
-        st = node.stat(top=0)
-        server, client = st["server"], st["client"]
+        families: dict[str, Callable[..., Any]] = {
+            "counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
+        values = _values(self.node)
+        for spec in METRICS:
+            value = values[spec.name]
+            if value is None:
+                continue  # a store or an engine that does not keep it
+            if spec.kind == "histogram":
+                yield _histogram(HistogramMetricFamily, spec, value)
+                continue
+            fam = families[spec.kind](spec.name, spec.help, labels=list(spec.labels))
+            if spec.labels:
+                for labels, v in value:
+                    fam.add_metric(labels, v)
+            else:
+                fam.add_metric([], value)
+            yield fam
 
-        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
-            return CounterMetricFamily(f"fastswap_{name}", doc, labels=list(labels))
 
-        def gauge(name: str, doc: str, value: float) -> Any:
-            return GaugeMetricFamily(f"fastswap_{name}", doc, value=value)
-
-        traffic = st["traffic"]
-        for what, doc in (("blocks_sent", "Blocks sent"), ("bytes_sent", "Block bytes sent"),
-                          ("blocks_received", "Wanted blocks received"),
-                          ("bytes_received", "Wanted block bytes received")):
-            m = counter(f"{what}_total", f"{doc}, by Bitswap protocol version", ("version",))
-            for version, row in sorted(traffic.items()):
-                m.add_metric([version], row[what])
-            yield m
-        m = counter("wants_received_total", "Wantlist entries received, by type", ("type",))
-        for kind in ("block", "have", "cancel"):
-            m.add_metric([kind], server.get(f"want_{kind}s_received", 0))
-        yield m
-        m = counter("presences_sent_total", "HAVE and DONT_HAVE presences sent", ("type",))
-        m.add_metric(["have"], server.get("haves_sent", 0))
-        m.add_metric(["dont_have"], server.get("dont_haves_sent", 0))
-        yield m
-        m = counter("duplicate_blocks_total", "Blocks received that we had already")
-        m.add_metric([], client.get("duplicates", 0))
-        yield m
-        m = counter("unwanted_blocks_total", "Blocks received that nobody here wanted")
-        m.add_metric([], client.get("unwanted_blocks", 0))
-        yield m
-        m = counter("bad_blocks_total", "Blocks received that could not be verified")
-        m.add_metric([], st.get("bad_blocks", 0))
-        yield m
-        yield gauge("peers", "Peers speaking Bitswap with us", len(st["peers"]))
-        yield gauge("connections", "Open libp2p connections", st["connections"])
-        yield gauge("task_queue_tasks", "Tasks queued by the server", server.get("queued_tasks", 0))
-        yield gauge("task_queue_bytes", "Block bytes queued by the server",
-                    server.get("queued_bytes", 0))
-        yield gauge("inflight_bytes", "Response bytes being written", server.get("inflight_bytes", 0))
-        waits = server.get("task_wait_histogram")
-        if waits is not None:
-            h = HistogramMetricFamily("fastswap_task_wait_seconds",
-                                      "Seconds answered wants waited in the task queue")
-            h.add_metric([(str(b), c) for b, c in waits["buckets"]], waits["sum"])
-            yield h
-        yield gauge("blockstore_blocks", "Blocks in the repo", st["blocks"])
-        if st.get("bytes") is not None:
-            yield gauge("blockstore_bytes", "Block bytes in the repo", st["bytes"])
-        m = counter("connections_refused_total", "Inbound connections refused, by reason",
-                    ("reason",))
-        for reason, n in sorted(st["refused"].items()):
-            m.add_metric([reason], n)
-        yield m
-        host = node.host
-        m = counter("peers_penalised_total", "Penalties given to misbehaving peers")
-        m.add_metric([], getattr(host, "penalties", 0))
-        yield m
-        yield gauge("peers_banned", "Peers banned now", getattr(host, "banned_count", 0))
-        yield gauge("uptime_seconds", "Seconds since the node started", st["uptime"])
+def _histogram(family: Callable[..., Any], spec: MetricSpec, snap: dict[str, Any]) -> Any:
+    """A :class:`~fastswap.server.taskqueue.WaitHistogram` snapshot (counts per bucket) as
+    Prometheus wants it (cumulative counts, the last bucket ``+Inf``)."""
+    h = family(spec.name, spec.help)
+    buckets = []
+    total = 0
+    for bound, n in zip([*snap["bounds"], float("inf")], snap["counts"]):
+        total += n
+        buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), total))
+    h.add_metric([], buckets, snap["sum"])
+    return h
 
 
 class MetricsServer:

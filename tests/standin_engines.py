@@ -72,7 +72,7 @@ class StandInServer:
             else:
                 self.waiting[peer].add(cid)
 
-    def blocks_added(self, cids) -> None:
+    def blocks_added(self, cids, now=None) -> None:
         for peer, w in self.waiting.items():
             for cid in cids:
                 if cid in w:

@@ -204,6 +204,8 @@ class Host:
         self._accepted_at_trim = 0
         #: refusals and evictions, for stats and tests
         self.refused: dict[str, int] = {}
+        #: penalties given so far (``fastswap_penalties_total{layer="host"}``)
+        self.penalties = 0
         self.muxers = list(muxers)
         self.agent_version = agent_version
         self.peerstore = _identify.PeerStore()
@@ -280,6 +282,7 @@ class Host:
         """Count a misdeed of *peer* (*weight* adds to a score that halves every
         ``PEER_SCORE_HALF_LIFE_SECONDS``); at ``PEER_BAN_SCORE`` the peer is banned for
         ``PEER_BAN_SECONDS``. Returns True if this banned it."""
+        self.penalties += 1
         if self._scores.penalise(peer, weight, self._now()):
             self.ban(peer, _defaults.PEER_BAN_SECONDS, f"penalty score reached ({reason})")
             return True
@@ -305,6 +308,11 @@ class Host:
     def banned(self, peer: PeerId) -> tuple[float, str] | None:
         """``(seconds left, reason)`` while *peer* is banned, else None."""
         return self._scores.banned(peer, self._now())
+
+    @property
+    def banned_count(self) -> int:
+        """Peers banned now (a scrape-time count over the bounded ban table)."""
+        return self._scores.ban_count(self._now())
 
     def is_banned(self, peer: PeerId) -> bool:
         return self.banned(peer) is not None

@@ -91,6 +91,10 @@ class PeerScores:
         self._bans.pop(peer, None)
         self._scores.pop(peer, None)
 
+    def ban_count(self, now: float) -> int:
+        """Bans in force at *now* (at most *max_peers*: the table is bounded)."""
+        return sum(1 for until, _ in self._bans.values() if until > now)
+
     def banned(self, peer: Hashable, now: float) -> tuple[float, str] | None:
         """``(seconds left, reason)`` while *peer* is banned, else None."""
         entry = self._bans.get(peer)

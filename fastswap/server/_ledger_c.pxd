@@ -64,6 +64,9 @@ cdef class LedgerBook:
     cdef Py_ssize_t _reserve
     cdef Py_ssize_t _max_cid
     cdef public list removed
+    cdef public Py_ssize_t want_blocks_received
+    cdef public Py_ssize_t want_haves_received
+    cdef public Py_ssize_t cancels_received
     cdef public Py_ssize_t invalid_entries
     cdef public Py_ssize_t unservable_wants
     cdef public Py_ssize_t wants_dropped

@@ -51,8 +51,9 @@ COUNTERS = ("blocks_sent", "bytes_sent", "haves_sent", "dont_haves_sent", "block
             "bytes_received", "wants_received", "cancels_received", "messages_received",
             "wants_refused", "wants_lost")
 #: What :meth:`LedgerBook.stats` counts across peers.
-STATS = ("invalid_entries", "unservable_wants", "wants_dropped", "wants_evicted",
-         "wants_evicted_global", "wants_refused_global")
+STATS = ("want_blocks_received", "want_haves_received", "cancels_received", "invalid_entries",
+         "unservable_wants", "wants_dropped", "wants_evicted", "wants_evicted_global",
+         "wants_refused_global")
 
 # wire want types (fastswap.message.model), C-typed for the compiled twin
 _WANT_BLOCK = 0
@@ -200,6 +201,10 @@ class LedgerBook:
         self._reserve = reserve_per_peer
         self._max_cid = max_cid_size
         self.removed = []
+        # entries received from every peer, by type (a disconnected peer's count stays)
+        self.want_blocks_received = 0
+        self.want_haves_received = 0
+        self.cancels_received = 0
         self.invalid_entries = 0
         self.unservable_wants = 0
         self.wants_dropped = 0
@@ -247,7 +252,10 @@ class LedgerBook:
         return led
 
     def stats(self) -> dict:
-        return {"invalid_entries": self.invalid_entries,
+        return {"want_blocks_received": self.want_blocks_received,
+                "want_haves_received": self.want_haves_received,
+                "cancels_received": self.cancels_received,
+                "invalid_entries": self.invalid_entries,
                 "unservable_wants": self.unservable_wants,
                 "wants_dropped": self.wants_dropped, "wants_evicted": self.wants_evicted,
                 "wants_evicted_global": self.wants_evicted_global,
@@ -291,6 +299,7 @@ class LedgerBook:
                 continue
             if e.cancel:
                 led.cancels_received += 1
+                self.cancels_received += 1
                 if cid in wants:
                     self._drop(led, cid)
                     touched.pop(cid, None)
@@ -298,6 +307,7 @@ class LedgerBook:
                 continue
             led.wants_received += 1
             if not led.presences:
+                self.want_blocks_received += 1  # 1.0.0/1.1.0: every entry is a want-block
                 if not led.prefixed and not (
                         len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20):
                     self.unservable_wants += 1
@@ -306,7 +316,11 @@ class LedgerBook:
                 sdh = False
             else:
                 want_type = e.want_type
-                if want_type != _WANT_BLOCK and want_type != _WANT_HAVE:
+                if want_type == _WANT_BLOCK:
+                    self.want_blocks_received += 1
+                elif want_type == _WANT_HAVE:
+                    self.want_haves_received += 1
+                else:
                     self.invalid_entries += 1
                     continue
                 sdh = bool(e.send_dont_have)

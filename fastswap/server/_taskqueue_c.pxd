@@ -20,9 +20,11 @@ cdef class Task:
     cdef readonly long long seq
     cdef readonly Py_ssize_t cost
     cdef bint live
+    cdef readonly double queued_at
 
 @cython.locals(t=Task)
-cdef Task _new_task(bytes cid, int kind, Py_ssize_t size, int priority, long long seq)
+cdef Task _new_task(bytes cid, int kind, Py_ssize_t size, int priority, long long seq,
+                    double queued_at)
 
 
 cdef class _PeerQueue:
@@ -71,10 +73,12 @@ cdef class TaskQueue:
     @cython.locals(keyed=list, pq=_PeerQueue)
     cpdef list peers_with_work(self)
     @cython.locals(pq=_PeerQueue)
-    cpdef int push(self, object peer, object cid, object kind, object size, object priority) except? -2
+    cpdef int push(self, object peer, object cid, object kind, object size, object priority,
+                   double at=*) except? -2
     @cython.locals(old=Task, t=Task, a=object, new_kind=int, new_size=Py_ssize_t, new_prio=int,
                    delta=Py_ssize_t)
-    cdef int _push(self, _PeerQueue pq, bytes cid, int kind, Py_ssize_t size, int priority) except? -2
+    cdef int _push(self, _PeerQueue pq, bytes cid, int kind, Py_ssize_t size, int priority,
+                   double at) except? -2
     @cython.locals(pq=_PeerQueue, t=Task)
     cpdef bint remove(self, object peer, object cid) except -1
     @cython.locals(pq=_PeerQueue, t=Task, n=Py_ssize_t)
@@ -100,6 +104,17 @@ cdef class TaskQueue:
     cdef void _unqueue(self, _PeerQueue pq, Task t) noexcept
     cdef _maybe_compact(self, _PeerQueue pq)
     cdef _drop_if_idle(self, _PeerQueue pq)
+
+
+cdef class WaitHistogram:
+    cdef readonly list bounds
+    cdef list counts
+    cdef readonly double total
+    cdef readonly Py_ssize_t count
+
+    @cython.locals(bounds=list, n=Py_ssize_t, t=Task, w=double, i=Py_ssize_t, b=double)
+    cpdef observe(self, list tasks, double now)
+    cpdef dict snapshot(self)
 
 
 cdef inline bint _before(Task a, Task b) noexcept

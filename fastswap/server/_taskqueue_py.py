@@ -17,6 +17,9 @@ Tasks
     whose task was popped and is still in flight (between :meth:`TaskQueue.pop` and
     :meth:`TaskQueue.task_done`) only gets a new task if it is stronger than the one in flight
     (boxo: "has new info"), so a re-sent wantlist does not send a block twice.
+    ``queued_at`` is the caller's clock when the want that queued the task arrived, kept
+    through merges; :class:`WaitHistogram` files the waits of sent tasks (the server's
+    ``fastswap_task_wait_seconds``).
 
 Order within a peer
     Priority descending, then first arrival (FIFO): a binary heap ordered by
@@ -99,6 +102,7 @@ __all__ = [
     "REFUSED",
     "Task",
     "TaskQueue",
+    "WaitHistogram",
 ]
 
 #: Task kinds, weakest last (the merge keeps the stronger: BLOCK < HAVE < DONT_HAVE numerically).
@@ -160,7 +164,8 @@ class Task:
         return f"Task({self.cid.hex()}, {kind}, size={self.size}, priority={self.priority})"
 
 
-def _new_task(cid: bytes, kind: int, size: int, priority: int, seq: int) -> Task:
+def _new_task(cid: bytes, kind: int, size: int, priority: int, seq: int,
+              queued_at: float) -> Task:
     t = Task.__new__(Task)
     t.cid = cid
     t.kind = kind
@@ -169,6 +174,7 @@ def _new_task(cid: bytes, kind: int, size: int, priority: int, seq: int) -> Task
     t.seq = seq
     t.cost = _cost(cid, kind, t.size)
     t.live = True
+    t.queued_at = queued_at
     return t
 
 
@@ -298,17 +304,21 @@ class TaskQueue:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def push(self, peer: object, cid: bytes, kind: int, size: int, priority: int) -> int:
-        """Queue (or merge) a task; PUSHED, MERGED (merged or nothing new) or REFUSED (cap)."""
+    def push(self, peer: object, cid: bytes, kind: int, size: int, priority: int,
+             at: float = -1.0) -> int:
+        """Queue (or merge) a task; PUSHED, MERGED (merged or nothing new) or REFUSED (cap).
+        *at*: the caller's clock when the want arrived (``Task.queued_at``, kept through merges:
+        the wait is the oldest want's); negative: unknown."""
         _check_task(cid, kind, size, priority)
         pq = self._peers.get(peer)
         if pq is None:
             self._order += 1
             pq = _PeerQueue(peer, self._order)
             self._peers[peer] = pq
-        return self._push(pq, cid, kind, size if kind == _BLOCK else 0, priority)
+        return self._push(pq, cid, kind, size if kind == _BLOCK else 0, priority, at)
 
-    def _push(self, pq: _PeerQueue, cid: bytes, kind: int, size: int, priority: int) -> int:
+    def _push(self, pq: _PeerQueue, cid: bytes, kind: int, size: int, priority: int,
+              at: float) -> int:
         old = pq.tasks.get(cid)
         if old is None:
             a = pq.active.get(cid)
@@ -321,7 +331,7 @@ class TaskQueue:
                 self._drop_if_idle(pq)
                 return REFUSED
             self._seq += 1
-            t = _new_task(cid, kind, size, priority, self._seq)
+            t = _new_task(cid, kind, size, priority, self._seq, at)
             pq.tasks[cid] = t
             _hpush(pq.heap, t)
             pq.queued_bytes += size
@@ -338,6 +348,8 @@ class TaskQueue:
             new_kind = kind
             new_size = size
         new_prio = max(old.priority, priority)
+        if old.queued_at < 0.0:
+            old.queued_at = at  # the first want that came with a time
         if new_kind == old.kind and new_prio == old.priority:
             return MERGED
         delta = new_size - old.size
@@ -353,7 +365,7 @@ class TaskQueue:
             # a heap item's key must not change: a new task (same seq) replaces the old one,
             # which goes dead in the heap; priorities only rise, so the two never tie
             old.live = False
-            t = _new_task(cid, new_kind, new_size, new_prio, old.seq)
+            t = _new_task(cid, new_kind, new_size, new_prio, old.seq, old.queued_at)
             pq.tasks[cid] = t
             _hpush(pq.heap, t)
             self._maybe_compact(pq)
@@ -562,6 +574,51 @@ class TaskQueue:
             self._peers.pop(pq.peer, None)
             self._work.pop(pq.peer, None)
 
+
+
+@cython.final
+@cython.cclass
+class WaitHistogram:
+    """How long answered wants waited: from a task's ``queued_at`` (the want's arrival at the
+    engine) to the driver's report that its response was sent. Cumulative-free counts per bucket
+    (``bounds``: upper bounds in seconds, ascending; one more bucket above the last), their sum
+    and count: what a Prometheus histogram exposes, kept here because :meth:`observe` runs for
+    every sent response (compiled: a comparison per bucket, no allocation)."""
+
+    def __init__(self, bounds: object) -> None:
+        bs = [float(b) for b in bounds]
+        if not bs or any(not b > 0.0 for b in bs) or any(
+                bs[i] >= bs[i + 1] for i in range(len(bs) - 1)):
+            raise ServerError(f"histogram bounds must be positive and ascending, got {bs!r}")
+        self.bounds = bs
+        self.counts = [0] * (len(bs) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, tasks: list, now: float) -> None:
+        """The popped *tasks* went out at *now* (tasks queued without a time are skipped)."""
+        bounds = self.bounds
+        n = len(bounds)
+        for x in tasks:
+            t = cython.cast(Task, x)
+            if t.queued_at < 0.0:
+                continue
+            # a driver whose clock stepped back: count it as no wait
+            w = max(now - t.queued_at, 0.0)
+            i = 0
+            while i < n:
+                b = bounds[i]
+                if w <= b:
+                    break
+                i += 1
+            self.counts[i] += 1
+            self.total += w
+            self.count += 1
+
+    def snapshot(self) -> dict:
+        """``{"bounds", "counts", "sum", "count"}`` (copies; JSON-serialisable)."""
+        return {"bounds": list(self.bounds), "counts": list(self.counts), "sum": self.total,
+                "count": self.count}
 
 
 # -- the per-peer heap: order (-priority, seq) ---------------------------------------------------

@@ -102,7 +102,19 @@ Ledgers
     wantlist update and the counters run for every message of every peer): blocks/bytes sent and
     received, HAVEs/DONT_HAVEs sent, wants and cancels received, first and last exchange (the
     driver's ``now``). A disconnected peer's counters are kept (the newest ``retained_ledgers``
-    of them) and resume if it reconnects; its wantlist and tasks are dropped.
+    of them) and resume if it reconnects; its wantlist and tasks are dropped. Engine-wide,
+    the wantlist entries received by type (want-block, want-have, cancel) are counted in
+    :meth:`ServerEngine.stats` and never go down (Prometheus counters).
+
+Wait times
+    Every task carries the driver's ``now`` of the want (or block arrival) that queued it,
+    kept through merges; :meth:`response_sent` files ``now - queued_at`` of each task of a sent
+    response in a histogram (:class:`fastswap.server.taskqueue.WaitHistogram`, buckets
+    ``SERVER_TASK_WAIT_BUCKETS``; ``stats()["task_wait"]``): the time a want spent in this
+    server, queue and write included. A timestamp per task and a bucket search per sent task
+    is all it costs (``benchmarks/test_bench_server.py``, group ``server-engine-wait-times``).
+    Answers queued without a clock (a driver that passes none, or a refill after the byte
+    budget) are not measured.
 """
 
 from __future__ import annotations
@@ -117,7 +129,7 @@ from ..errors import ServerError, UnknownPeerError
 from ..message.model import WANT_BLOCK, Message
 from ..message.versions import BITSWAP_1_2_0, version_of
 from .ledger import Ledger, LedgerBook
-from .taskqueue import BLOCK, DONT_HAVE, HAVE, REFUSED, TaskQueue
+from .taskqueue import BLOCK, DONT_HAVE, HAVE, REFUSED, TaskQueue, WaitHistogram
 
 __all__ = ["TARGET", "Response", "ServerConfig", "ServerEngine"]
 
@@ -225,6 +237,8 @@ class ServerEngine:
         self._stats = dict.fromkeys(
             ("tasks_refused", "tasks_refilled", "blocks_sent", "bytes_sent", "haves_sent",
              "dont_haves_sent", "responses"), 0)
+        #: seconds from a want's arrival to its answer sent (see "Wait times")
+        self._waits = WaitHistogram(D.SERVER_TASK_WAIT_BUCKETS)
 
     @property
     def config(self) -> ServerConfig:
@@ -271,10 +285,12 @@ class ServerEngine:
         if book.removed:
             self._unqueue_removed()
         if touched:
-            self._answer(peer, led, touched)
+            self._answer(peer, led, touched, now)
 
-    def blocks_added(self, cids: Iterable[bytes]) -> None:
-        """New local blocks: queue them (or HAVEs) for every peer whose wantlist has them."""
+    def blocks_added(self, cids: Iterable[bytes], now: float | None = None) -> None:
+        """New local blocks: queue them (or HAVEs) for every peer whose wantlist has them.
+        *now*: the driver's clock (the answers' wait starts then; None: not measured)."""
+        at = -1.0 if now is None else now
         new = [c if type(c) is bytes else bytes(c) for c in cids]
         if not new:
             return
@@ -284,7 +300,7 @@ class ServerEngine:
                 continue
             hit = [c for c in new if c in wants]
             if hit:
-                self._answer(led.peer, led, hit)
+                self._answer(led.peer, led, hit, at)
 
     # -- responses -----------------------------------------------------------------------------
 
@@ -304,7 +320,7 @@ class ServerEngine:
                 have = [cid for cid, w in led.wants.items() if w.have]
                 if have:
                     self._stats["tasks_refilled"] += 1
-                    self._answer(peer, led, have)
+                    self._answer(peer, led, have, -1.0)  # (no clock here: not measured)
         return q.peers_with_work()
 
     def next_response(self, peer: Any, *, max_bytes: int = TARGET) -> Response | None:
@@ -341,6 +357,8 @@ class ServerEngine:
         self._queue.task_done(peer, response._tasks)
         if not sent:
             return
+        if now is not None:
+            self._waits.observe(response._tasks, now)
         st = self._stats
         st["blocks_sent"] += len(response.blocks)
         st["bytes_sent"] += response.nbytes
@@ -383,12 +401,14 @@ class ServerEngine:
         return {**self._stats, **self._book.stats(), "tasks_evicted": q.evicted,
                 "peers": len(self._book), "wantlist_entries": self._book.total,
                 "queued_tasks": len(q), "queued_bytes": q.queued_bytes,
-                "inflight_bytes": sum(q.inflight(p) for p in self._book.peers())}
+                "inflight_bytes": sum(q.inflight(p) for p in self._book.peers()),
+                "task_wait": self._waits.snapshot()}
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _answer(self, peer: Any, led: Ledger, cids: list[bytes]) -> None:
-        """Queue the answer to each of *peer*'s wants in *cids* (see "Answers")."""
+    def _answer(self, peer: Any, led: Ledger, cids: list[bytes], at: float) -> None:
+        """Queue the answer to each of *peer*'s wants in *cids* (see "Answers"); *at*: the
+        driver's clock now (negative: unknown)."""
         sizes = self._store.get_sizes(cids)
         wants = led.wants
         push = self._queue.push
@@ -401,16 +421,16 @@ class ServerEngine:
                 size = None
             if size is None:
                 if w.send_dont_have:
-                    r = push(peer, cid, DONT_HAVE, 0, w.priority)
+                    r = push(peer, cid, DONT_HAVE, 0, w.priority, at)
                 else:
                     continue
             else:
                 if not w.have:
                     led.mark_have(cid)
                 if w.want_type == WANT_BLOCK or size <= small:
-                    r = push(peer, cid, BLOCK, size, w.priority)
+                    r = push(peer, cid, BLOCK, size, w.priority, at)
                 else:
-                    r = push(peer, cid, HAVE, 0, w.priority)
+                    r = push(peer, cid, HAVE, 0, w.priority, at)
             if r == REFUSED:
                 refused += 1
         self._stats["tasks_refused"] += refused

@@ -21,8 +21,9 @@ BLOCK_OVERHEAD: int = _impl.BLOCK_OVERHEAD
 PRESENCE_OVERHEAD: int = _impl.PRESENCE_OVERHEAD
 Task = _impl.Task
 TaskQueue = _impl.TaskQueue
+WaitHistogram = _impl.WaitHistogram
 
 __all__ = [
     "BLOCK", "BLOCK_OVERHEAD", "DONT_HAVE", "HAVE", "MERGED", "PRESENCE_OVERHEAD", "PUSHED",
-    "REFUSED", "Task", "TaskQueue",
+    "REFUSED", "Task", "TaskQueue", "WaitHistogram",
 ]

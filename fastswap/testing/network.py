@@ -1114,7 +1114,7 @@ class VirtualNetwork:
                 node.store.put(cid, data)
                 stored.append(cid)
         if stored:
-            node.core.blocks_stored(stored)
+            node.core.blocks_stored(stored, self.now)
             self._stored(node, stored)
 
     def _want_failed(self, node: VirtualNode, failed: WantFailed) -> None:

@@ -376,3 +376,29 @@ def test_response_given_up_keeps_wants(store):
     assert r.blocks == [a[0]]
     eng.response_sent("p", r, now=9.0)
     assert eng.wantlist("p") == {} and eng.ledger("p")["last_exchange"] == 9.0
+
+
+def test_task_wait_histogram_from_want_to_response_sent(store):
+    a, b = blk(1), blk(2)
+    put(store, a)
+    eng = ServerEngine(store)
+    eng.peer_connected("p")
+    eng.receive_message("p", Message(entries=[want(a[0]), want(b[0])]), 10.0)
+    r = eng.next_response("p")
+    eng.response_sent("p", r, now=10.0004)  # a: 0.4 ms
+    put(store, b)
+    eng.blocks_added([b[0]], now=12.0)  # b's answer starts to wait when b arrives
+    r = eng.next_response("p")
+    eng.response_sent("p", r, now=12.3)  # b: 0.3 s
+    h = eng.stats()["task_wait"]
+    assert h["count"] == 2 and h["sum"] == pytest.approx(0.3004)
+    bounds = h["bounds"]
+    assert h["counts"][bounds.index(0.0005)] == 1 and h["counts"][bounds.index(0.5)] == 1
+    # given up, or sent without a clock: not measured
+    eng.receive_message("p", Message(entries=[want(a[0])]), 20.0)
+    eng.response_sent("p", eng.next_response("p"), now=21.0, sent=False)
+    eng.receive_message("p", Message(entries=[want(a[0])]), 22.0)
+    eng.response_sent("p", eng.next_response("p"))
+    assert eng.stats()["task_wait"]["count"] == 2
+    st = eng.stats()
+    assert (st["want_blocks_received"], st["want_haves_received"]) == (4, 0)

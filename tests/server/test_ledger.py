@@ -169,3 +169,18 @@ def test_twins_agree_and_books_balance(ops):
     traces = [_run(m, ops) for m in mods]
     for t in traces[1:]:
         assert t == traces[0]
+
+
+def test_wants_received_by_type_across_peers(lm):
+    b = book(lm)
+    led = add(b, "p")
+    bad_type = Entry(cid(9), 1, False, 7, False)
+    b.receive(led, [want(1), want(2, have=True), want(3, have=True), want(1, cancel=True),
+                    bad_type], False, [], 0.0)
+    old = b.add("q", "/ipfs/bitswap/1.1.0", False, True, 2)  # every entry a want-block
+    b.receive(old, [want(4, have=True)], False, [], 0.0)
+    b.remove("p")  # a peer's leaving takes nothing off the counts
+    st = b.stats()
+    assert (st["want_blocks_received"], st["want_haves_received"], st["cancels_received"]) \
+        == (2, 2, 1)
+    assert st["invalid_entries"] == 1

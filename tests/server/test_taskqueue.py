@@ -324,3 +324,36 @@ def test_twins_agree_and_nothing_lost(ops):
     traces = [_run(m, ops) for m in mods]
     for t in traces[1:]:
         assert t == traces[0]
+
+
+def test_queued_at_is_the_first_wants_time_through_merges(tq):
+    q = tq.TaskQueue()
+    q.push("a", cid(1), tq.DONT_HAVE, 0, 1, 1.0)
+    q.push("a", cid(1), tq.HAVE, 0, 1, 5.0)  # stronger kind: same task
+    q.push("a", cid(1), tq.BLOCK, 10, 9, 7.0)  # higher priority: a new task replaces it
+    assert q.get("a", cid(1)).queued_at == 1.0
+    q.push("a", cid(2), tq.BLOCK, 10, 1)  # no time given
+    assert q.get("a", cid(2)).queued_at < 0
+    q.push("a", cid(2), tq.BLOCK, 10, 1, 3.0)  # the first want that came with one
+    assert q.get("a", cid(2)).queued_at == 3.0
+    assert [t.queued_at for t in q.pop("a", 1 << 20)] == [1.0, 3.0]
+
+
+def test_wait_histogram_buckets_sum_and_count(tq):
+    q = tq.TaskQueue()
+    waits = {1: 0.05, 2: 0.1, 3: 0.5, 4: 2.0}  # 0.1 is "le 0.1": in the first bucket
+    for i, w in waits.items():
+        q.push("a", cid(i), tq.BLOCK, 10, 1, 10.0 - w)
+    q.push("a", cid(5), tq.HAVE, 0, 1)  # queued without a time: not measured
+    q.push("a", cid(6), tq.HAVE, 0, 1, 11.0)  # the clock stepped back: no wait
+    h = tq.WaitHistogram([0.1, 1.0])
+    h.observe(q.pop("a", 1 << 20), 10.0)
+    snap = h.snapshot()
+    assert snap["bounds"] == [0.1, 1.0]
+    assert snap["counts"] == [3, 1, 1] and snap["count"] == 5
+    assert snap["sum"] == pytest.approx(sum(waits.values()))
+    snap["counts"][0] = 99  # a copy
+    assert h.snapshot()["counts"][0] == 3
+    for bad in ([], [1.0, 0.5], [0.0, 1.0], [1.0, 1.0]):
+        with pytest.raises(ServerError):
+            tq.WaitHistogram(bad)
