@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +30,9 @@ README = ROOT / "README.md"
 SETUP_SEED = "python -m pip install . && fastswap seed README.md"
 SETUP_TESTS = ("bash scripts/install-system-deps.sh && python -m pip install -e '.[test]' "
                "&& python -m pytest")
-FASTSWAP = shutil.which("fastswap") or "fastswap"
+# the console scripts of the interpreter running the tests (where `pip install` put fastswap's),
+# first on PATH, so the README's bare `fastswap` is the installed CLI even without an activated venv
+SCRIPTS = sysconfig.get_path("scripts")
 
 
 # -- reading the README ---------------------------------------------------------------------------
@@ -96,14 +99,21 @@ class Seeder:
         argv = line.split()
         assert argv[:2] == ["fastswap", "seed"], line
         self.out = cwd / f"seed-{time.monotonic_ns()}.out"
+        exe = shutil.which(argv[0], path=env["PATH"])
+        assert exe, f"no {argv[0]} on PATH ({env['PATH']}): install fastswap (pip install .)"
         with open(self.out, "w") as out:
-            self.proc = subprocess.Popen([FASTSWAP, *argv[1:]], cwd=cwd, env=env, stdout=out,
+            self.proc = subprocess.Popen([exe, *argv[1:]], cwd=cwd, env=env, stdout=out,
                                          stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
-        while "serving; Ctrl-C to stop" not in self.text():
-            assert self.proc.poll() is None, f"the seeder exited: {self.text()}"
-            assert time.monotonic() < deadline, f"the seeder did not start: {self.text()}"
-            time.sleep(0.1)
+        try:
+            while "serving; Ctrl-C to stop" not in self.text():
+                assert self.proc.poll() is None, f"the seeder exited: {self.text()}"
+                assert time.monotonic() < deadline, f"the seeder did not start: {self.text()}"
+                time.sleep(0.1)
+        except AssertionError:
+            self.proc.kill()
+            self.proc.wait()
+            raise
         text = self.text()
         self.multiaddr = re.search(r"^listening on: (\S+)$", text, re.MULTILINE)[1]  # type: ignore[index]
         roots = re.findall(r"^root: (\S+)", text, re.MULTILINE)
@@ -131,7 +141,8 @@ def user(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(README, work / "README.md")
-    env = {**os.environ, "FASTSWAP_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "FASTSWAP_HOME": str(tmp_path / "home"),
+           "PATH": os.pathsep.join([SCRIPTS, os.environ.get("PATH", "")])}
     for name in list(env):
         if name.startswith("FASTSWAP_") and name != "FASTSWAP_HOME":
             del env[name]  # a developer's settings must not change what the user sees
