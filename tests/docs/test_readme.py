@@ -83,12 +83,12 @@ def free_port() -> int:
 
 
 def run(line: str, cwd: Path, env: dict[str, str], **subs: str) -> subprocess.CompletedProcess[str]:
-    """One README line in bash (its ``&&`` and pipes as written), placeholders filled in."""
+    """One line as the user types it, in bash (its ``&&`` and pipes as written), placeholders filled in."""
     for name, value in subs.items():
         line = re.sub(rf"\b{name}\b", value, line)
     done = subprocess.run(["bash", "-c", f"set -eo pipefail; {line}"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, f"README line failed: {line}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"failed as written: {line}\n{done.stdout}\n{done.stderr}"
     return done
 
 
@@ -209,6 +209,20 @@ def test_quick_start_as_written(user: tuple[Path, dict[str, str]]) -> None:
     # `config set log.format json` took effect: the seeder's log lines are JSON objects
     logs = [json.loads(m) for m in seeder.text().splitlines() if m.startswith("{")]
     assert logs and all("level" in m and "msg" in m for m in logs), seeder.text()
+
+
+def test_the_seeders_fastswap_hint_works_as_printed(user: tuple[Path, dict[str, str]]) -> None:
+    # the line `fastswap seed` prints under "fetch it with:", run where a user first tries it:
+    # the same machine and default repo, the seeder still running (its own node is not dialled)
+    work, env = user
+    seeder = Seeder("fastswap seed README.md", work, env)
+    try:
+        hint = re.search(r"^  fastswap:  (fastswap get .+ -o OUT)$", seeder.text(), re.MULTILINE)
+        assert hint, seeder.text()
+        run(hint[1], work, env)
+        assert (work / "OUT").read_bytes() == README.read_bytes()
+    finally:
+        assert seeder.stop() == 0, seeder.text()
 
 
 def test_api_example_runs(tmp_path: Path) -> None:
