@@ -45,7 +45,7 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from . import _defaults
 from ._receive import ReceivePipeline
@@ -76,6 +76,10 @@ from .net.keys import Ed25519KeyPair, PeerId, load_or_create_identity
 from .net.multiaddr import Multiaddr, parse_multiaddr
 from .routing.static import StaticRouting
 from .session import Session
+
+if TYPE_CHECKING:
+    from .dag import LsEntry
+    from .dag.stream import GetResult
 
 __all__ = ["Node"]
 
@@ -832,7 +836,7 @@ class Node:
 
     async def get(self, path: bytes | str, dest: str | os.PathLike[str] | Any, *,
                   pin: bool = True, on_block: Callable[[int, bool], None] | None = None,
-                  **window: Any) -> Any:
+                  **window: Any) -> GetResult:
         """Write the file, directory tree or symlink at *path* to *dest* (a path: checked
         writable before anything is fetched, written under a temporary name, moved into place
         at the end; or a binary file object, for a file), fetching what the repo lacks as it
@@ -851,7 +855,7 @@ class Node:
                 await asyncio.to_thread(self.pins.add, cid, str(path))
             return result
 
-    async def ls(self, path: bytes | str, *, resolve_types: bool = True) -> list[Any]:
+    async def ls(self, path: bytes | str, *, resolve_types: bool = True) -> list[LsEntry]:
         """The entries of the UnixFS directory at *path*: ``LsEntry(name, cid, kind, size,
         tsize)``, fetching what the repo lacks."""
         from .dag import stream as dag_stream

@@ -1,4 +1,5 @@
-"""The build honours FASTSWAP_NO_EXTENSIONS: a pure-Python wheel that runs on its pure twins."""
+"""The build honours FASTSWAP_NO_EXTENSIONS: a pure-Python wheel that runs on its pure twins;
+its metadata names the licence and installs uvloop only where it runs."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def test_no_extensions_build_is_pure_and_runs(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if n.endswith((".so", ".pyd"))], names
     assert "fastswap/_proto/bitswap_pb2.py" in names  # generated at build time, not committed
+    # the metadata a user's pip reads: the licence (PEP 639: an SPDX expression and the file
+    # itself, whose text must be the licence named) and uvloop only where it is supported
+    (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    metadata = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: MIT\n" in metadata and "License-File: LICENSE\n" in metadata
+    licence = zipfile.ZipFile(wheel).read(meta.replace("METADATA", "licenses/LICENSE")).decode()
+    assert licence.startswith("MIT License") and licence == (ROOT / "LICENSE").read_text()
+    uvloop = [line for line in metadata.splitlines()
+              if line.startswith("Requires-Dist: uvloop") and "extra ==" not in line]
+    assert uvloop == [('Requires-Dist: uvloop>=0.19; sys_platform != "win32" and '
+                      'platform_python_implementation == "CPython"')], uvloop
 
     target = tmp_path / "site"
     r = subprocess.run(

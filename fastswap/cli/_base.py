@@ -112,11 +112,9 @@ def print_json(obj: Any) -> None:
 
 def run_loop(coro: Any) -> Any:
     """Run *coro* on uvloop when it is installed, else on the stock asyncio loop."""
-    try:
-        import uvloop
-    except ImportError:  # uvloop is a dependency, but asyncio works too (only slower)
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+    from .._loop import run
+
+    return run(coro)
 
 
 async def with_timeout(coro: Any, seconds: float, what: str) -> Any:

@@ -549,9 +549,19 @@ async def _connect_all(node: Any, peers: Sequence[str], timeout: float, *,
                        others: bool = False) -> None:
     """Dial every --peer at once. One that cannot be reached is a warning while another
     answers, or *others* (content routing) may find providers; if none answers and there is
-    nothing else, an error naming each failure."""
+    nothing else, an error naming each failure. A --peer that is this repo's own node (a get
+    on the machine and repo of the seeder it names) is not dialled: what it serves is in the
+    repo already."""
     from ..errors import DialError
+    from ..net.multiaddr import parse_multiaddr
 
+    own = [p for p in peers if parse_multiaddr(p).peer_id == node.peer_id]
+    if own:
+        print(f"fastswap: note: not dialling {', '.join(own)}: it is this repo's own node "
+              f"({node.peer_id}); its blocks are read from the repo", file=sys.stderr)
+        peers = [p for p in peers if p not in own]
+        if not peers:
+            return
     results = await asyncio.gather(
         *(with_timeout(node.connect(p), timeout, "connect") for p in peers),
         return_exceptions=True,
@@ -564,8 +574,6 @@ async def _connect_all(node: Any, peers: Sequence[str], timeout: float, *,
         raise DialError("cannot reach any --peer: " + "; ".join(f"{p}: {r}" for p, r in failed))
     for p, r in failed:
         print(f"fastswap: warning: skipping --peer {p}: {r}", file=sys.stderr)
-
-
 
 
 COMMANDS: dict[str, Command] = {

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 import trio.lowlevel
-import uvloop
 
+from .._loop import new_event_loop
 from ..errors import HostNotRunningError, NetError, UnsupportedOptionError
 from ..events import Notice, PeerJoined, PeerLeft
 from ..net.keys import PeerId
@@ -53,11 +53,11 @@ T = TypeVar("T")
 
 
 class LoopThread:
-    """A uvloop event loop running in a daemon thread, driven from trio (see the module
+    """A uvloop event loop (asyncio's where uvloop is absent) running in a daemon thread, driven from trio (see the module
     docstring). Closing cancels whatever still runs on it."""
 
     def __init__(self, name: str = "fastswap-host") -> None:
-        self.loop = uvloop.new_event_loop()
+        self.loop = new_event_loop()  # uvloop where it is installed
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
         self._thread.start()
