@@ -290,7 +290,7 @@ class ServerEngine:
 
     def has_wants(self, peer: Any) -> bool:
         """Does *peer* want anything from us (a non-empty wantlist)?"""
-        led = self._ledgers.get(peer)
+        led = self._book.get(peer)
         return led is not None and bool(led.wants)
 
     def peers_with_work(self) -> list:
