@@ -49,6 +49,7 @@ from typing import Any, Self
 
 from . import _defaults
 from ._receive import ReceivePipeline
+from ._tasks import TaskSet
 from .bandwidth import BandwidthLimiter
 from .block import Block
 from .blockstore import AsyncBlockstore, MemoryBlockstore, open_blockstore, with_identity
@@ -186,7 +187,7 @@ class Node:
         # cid -> [(session id, fn(cid, data, exc))]: who waits for a block
         self._waiters: dict[bytes, list[tuple[int, Any]]] = {}
         # peers the client dropped for sending bad data -> why (not dialled again by routing)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "node", (NetError, NodeError))
         self._finding: set[int] = set()
         self._pass_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -285,7 +286,7 @@ class Node:
             self._timer.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
-        tasks = [t for t in self._tasks if not t.done()]
+        tasks = self._tasks.cancel()
         tasks += [po.task for po in self._out.values() if po.task is not None]
         tasks += list(self._opening.values())
         for t in tasks:
@@ -314,20 +315,8 @@ class Node:
         if self._stopped:
             raise NodeError("the node is stopped; create a new Node")
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            if isinstance(exc, (NetError, NodeError)):
-                log.info("node task ended: %s", exc)
-            else:
-                log.error("node task failed", exc_info=exc)
+    def _spawn(self, coro: Any) -> asyncio.Future[Any]:
+        return self._tasks.spawn(coro)
 
     def _now(self) -> float:
         assert self._loop is not None
@@ -467,10 +456,9 @@ class Node:
         nbytes = sum(len(d) for _, d in blocks)
         self._unstored += nbytes
         fut = asyncio.ensure_future(self.astore.put_many(blocks))
-        self._tasks.add(fut)
+        self._tasks.track(fut)
 
         def done(f: asyncio.Future[Any]) -> None:
-            self._tasks.discard(f)
             self._unstored -= nbytes
             if self._unstored <= _defaults.NODE_MAX_UNSTORED_BYTES:
                 assert self._store_room is not None
@@ -910,12 +898,15 @@ class Node:
         trimming spare them."""
         connmgr = self.host.connmgr
         while not self._stopped:
-            now = self._now()
-            self._samples.append((now, self._total(0), self._total(2)))
-            for peer in self.core.peers:
-                in_use = self.core.engaged(peer)
-                connmgr.set_in_use(peer, in_use)
-                connmgr.tag_peer(peer, "bitswap", _BITSWAP_TAG if in_use else 0)
+            try:
+                now = self._now()
+                self._samples.append((now, self._total(0), self._total(2)))
+                for peer in self.core.peers:
+                    in_use = self.core.engaged(peer)
+                    connmgr.set_in_use(peer, in_use)
+                    connmgr.tag_peer(peer, "bitswap", _BITSWAP_TAG if in_use else 0)
+            except Exception:  # a bug here must not end maintenance for the node's lifetime
+                log.exception("node maintenance pass failed")
             await asyncio.sleep(_defaults.NODE_MAINTENANCE_SECONDS)
 
     def _total(self, index: int) -> int:

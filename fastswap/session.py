@@ -82,52 +82,25 @@ class Session:
         node = self.node
         node._check_running()
         todo = deque(dict.fromkeys(parse(c) for c in cids))  # unique, in order
-        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
-        wanted: set[bytes] = set()
-
-        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
-            ready.put_nowait((cid or b"", data, exc))
-
+        arrivals = _Arrivals(self)
         try:
-            while todo or wanted:
-                room = window - len(wanted) - ready.qsize()
+            while todo or arrivals.wanted:
+                room = window - len(arrivals.wanted) - arrivals.ready.qsize()
                 if todo and room > 0:
                     batch = [todo.popleft() for _ in range(min(room, len(todo)))]
-                    local = self._want_missing(batch, waiter, wanted)
+                    local = arrivals.want_missing(batch)
                     if local:
                         datas = await node.astore.get_many(local)
                         for c, d in zip(local, datas):
                             if d is None:  # deleted meanwhile: fetch it
-                                node._add_waiter(c, waiter, self.id)
-                                wanted.add(c)
-                                self._want([c])
+                                arrivals.want([c])
                             else:
                                 yield Block(CID(c), d)
                     continue
-                cid, data, exc = await ready.get()
-                if exc is not None:
-                    raise exc
-                if cid not in wanted:
-                    continue
-                wanted.discard(cid)
+                cid, data = await arrivals.next()
                 yield Block(CID(cid), bytes(data))
         finally:
-            for c in wanted:
-                node._remove_waiter(c, waiter)
-            self._cancel(list(wanted))
-
-    def _want_missing(self, batch: list[bytes], waiter: Any, wanted: set[bytes]) -> list[bytes]:
-        """Want the CIDs of *batch* the store lacks (each registered with *waiter* and added to
-        *wanted*); return the ones already stored."""
-        node = self.node
-        have = node.store.has_many(batch)
-        missing = [c for c, h in zip(batch, have) if not h]
-        for c in missing:
-            node._add_waiter(c, waiter, self.id)
-            wanted.add(c)
-        if missing:
-            self._want(missing)
-        return [c for c, h in zip(batch, have) if h]
+            arrivals.close()
 
     async def _fetch_dag(self, root: bytes) -> int:
         """Breadth-first: every link of every arrived block is wanted at once (up to
@@ -136,13 +109,9 @@ class Session:
         node._check_running()
         pending: deque[bytes] = deque([root])
         seen = {root}
-        ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
-        wanted: set[bytes] = set()
+        arrivals = _Arrivals(self)
         count = 0
         limit = _defaults.NODE_FETCH_DAG_WANTS
-
-        def waiter(cid: bytes | None, data: Any, exc: BaseException | None) -> None:
-            ready.put_nowait((cid or b"", data, exc))
 
         def expand(cid: bytes, data: Any) -> None:
             from .dag import iter_links
@@ -155,11 +124,11 @@ class Session:
                     pending.append(link)
 
         try:
-            while pending or wanted:
-                if pending and len(wanted) < limit:
-                    batch = [pending.popleft() for _ in range(min(limit - len(wanted),
+            while pending or arrivals.wanted:
+                if pending and len(arrivals.wanted) < limit:
+                    batch = [pending.popleft() for _ in range(min(limit - len(arrivals.wanted),
                                                                   len(pending)))]
-                    local = self._want_missing(batch, waiter, wanted)
+                    local = arrivals.want_missing(batch)
                     inner = [c for c in local if decode_cid(c)[1] == DAG_PB]
                     count += len(local)
                     if inner:
@@ -169,16 +138,53 @@ class Session:
                                 raise BadBlockError(f"{to_str(c)} vanished from the store")
                             expand(c, d)
                     continue
-                cid, data, exc = await ready.get()
-                if exc is not None:
-                    raise exc
-                if cid not in wanted:
-                    continue
-                wanted.discard(cid)
+                cid, data = await arrivals.next()
                 count += 1
                 expand(cid, data)
         finally:
-            for c in wanted:
-                node._remove_waiter(c, waiter)
-            self._cancel(list(wanted))
+            arrivals.close()
         return count
+
+
+class _Arrivals:
+    """The CIDs one call of a session waits for, and the blocks that arrived for them: each is
+    registered with the node as a waiter and wanted in the session; :meth:`next` returns the
+    next arrival; :meth:`close` forgets and cancels what is still wanted."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.ready: asyncio.Queue[tuple[bytes, Any, BaseException | None]] = asyncio.Queue()
+        self.wanted: set[bytes] = set()
+
+    def _waiter(self, cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+        self.ready.put_nowait((cid or b"", data, exc))
+
+    def want(self, cids: list[bytes]) -> None:
+        node = self.session.node
+        for c in cids:
+            node._add_waiter(c, self._waiter, self.session.id)
+            self.wanted.add(c)
+        if cids:
+            self.session._want(cids)
+
+    def want_missing(self, batch: list[bytes]) -> list[bytes]:
+        """Want the CIDs of *batch* the store lacks; return the ones already stored."""
+        have = self.session.node.store.has_many(batch)
+        self.want([c for c, h in zip(batch, have) if not h])
+        return [c for c, h in zip(batch, have) if h]
+
+    async def next(self) -> tuple[bytes, Any]:
+        """The next wanted block to arrive: (cid, data); its error if it failed."""
+        while True:
+            cid, data, exc = await self.ready.get()
+            if exc is not None:
+                raise exc
+            if cid in self.wanted:
+                self.wanted.discard(cid)
+                return cid, data
+
+    def close(self) -> None:
+        node = self.session.node
+        for c in self.wanted:
+            node._remove_waiter(c, self._waiter)
+        self.session._cancel(list(self.wanted))

@@ -13,13 +13,13 @@ LMDB read transaction) instead of one per CID.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, runtime_checkable
 
 from .._defaults import MAX_CID_SIZE
 from ..errors import CIDError
 
-__all__ = ["Blockstore", "check_cid", "check_data"]
+__all__ = ["Blockstore", "check_cid", "check_data", "view_of", "views_of"]
 
 
 @runtime_checkable
@@ -99,3 +99,27 @@ def check_data(data: object) -> bytes | bytearray | memoryview:
     if not isinstance(data, _BUFFER_TYPES):
         raise TypeError(f"block data must be bytes-like, not {type(data).__name__}")
     return data
+
+
+@contextmanager
+def view_of(data: bytes) -> Iterator[memoryview]:
+    """A view of an in-memory block, released when the block ends (see :func:`views_of`)."""
+    mv = memoryview(data)
+    try:
+        yield mv
+    finally:
+        mv.release()
+
+
+@contextmanager
+def views_of(datas: Sequence[bytes | None]) -> Iterator[list[memoryview | None]]:
+    """Views of in-memory blocks (None stays None), released when the block ends: ``view`` and
+    ``view_many`` of a store whose reads return ``bytes`` (a released view cannot outlive its
+    ``with``, as an LMDB view cannot outlive its read transaction)."""
+    views = [None if d is None else memoryview(d) for d in datas]
+    try:
+        yield views
+    finally:
+        for mv in views:
+            if mv is not None:
+                mv.release()

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Self
 
 from ..cid import identity_data, is_identity
-from .base import check_cid
+from .base import check_cid, view_of
 
 __all__ = ["IdentityBlockstore", "with_identity"]
 
@@ -100,7 +100,7 @@ class IdentityBlockstore:
         data = _inline(cid)
         if data is None:
             return self.store.view(cid)
-        return _view(data)
+        return view_of(data)
 
     def has_many(self, cids: Sequence[bytes]) -> list[bool]:
         inline = self._split(cids)
@@ -194,14 +194,6 @@ def _stored(blocks: Iterable[tuple[bytes, Any]]) -> Iterator[tuple[bytes, Any]]:
         if _inline(item[0]) is None:  # (a malformed identity CID is refused like any bad key)
             yield item
 
-
-@contextmanager
-def _view(data: bytes) -> Iterator[memoryview]:
-    mv = memoryview(data)
-    try:
-        yield mv
-    finally:
-        mv.release()
 
 
 def with_identity(store: Any) -> IdentityBlockstore:

@@ -5,12 +5,12 @@ virtual network. Not durable; not thread-safe beyond what the GIL gives single d
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Self
 
 from ..cid import to_str
 from ..errors import BlockNotFoundError, BlockstoreError
-from .base import check_cid, check_data
+from .base import check_cid, check_data, view_of, views_of
 
 __all__ = ["MemoryBlockstore"]
 
@@ -40,13 +40,8 @@ class MemoryBlockstore:
         except KeyError:
             raise BlockNotFoundError(f"block {to_str(key)} not found") from None
 
-    @contextmanager
-    def view(self, cid: bytes) -> Iterator[memoryview]:
-        mv = memoryview(self.get(cid))
-        try:
-            yield mv
-        finally:
-            mv.release()
+    def view(self, cid: bytes) -> AbstractContextManager[memoryview]:
+        return view_of(self.get(cid))
 
     def get_size(self, cid: bytes) -> int:
         return len(self.get(cid))
@@ -69,13 +64,8 @@ class MemoryBlockstore:
 
     @contextmanager
     def view_many(self, cids: Sequence[bytes]) -> Iterator[list[memoryview | None]]:
-        views = [None if b is None else memoryview(b) for b in self.get_many(cids)]
-        try:
+        with views_of(self.get_many(cids)) as views:
             yield views
-        finally:
-            for mv in views:
-                if mv is not None:
-                    mv.release()
 
     def put(self, cid: bytes, data: bytes | memoryview) -> None:
         d = self._d()

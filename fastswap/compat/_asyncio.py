@@ -158,7 +158,6 @@ class NodeDriver:
         self.book: WantBook | None = None
         self._loop: LoopThread | None = None
         self._peers: tuple[Any, ...] = ()  # the core keys peers by PeerId
-        self._background: int | None = None
         self.started = False
         self.stopped = False
 
@@ -176,7 +175,11 @@ class NodeDriver:
             return
         self._loop = self.host._running_loop()
         self.started = True
-        await self._loop.call(self._start)
+        try:
+            await self._loop.call(self._start)
+        except BaseException:
+            self.stopped = True  # a failed start is over: start() again makes a new driver
+            raise
 
     async def stop(self) -> None:
         if not self.started or self.stopped:
@@ -255,18 +258,14 @@ class NodeDriver:
 
     def _want_background(self, cids: list[bytes]) -> None:
         node = self._live()
-        if node is None:
-            return
-        now = self._now()
-        if self._background is None:
-            self._background = node.core.new_session(now)
-        node.core.want(self._background, cids, now)
-        node.wake()
+        if node is not None and self.book is not None:
+            self.book.want_background(cids)
+            node.wake()
 
     def _cancel_background(self, cids: list[bytes]) -> None:
         node = self._live()
-        if node is not None and self._background is not None:
-            node.core.cancel(self._background, cids, self._now())
+        if node is not None and self.book is not None:
+            self.book.cancel_background(cids)
             node.wake()
 
     async def _fetch(self, cids: list[bytes], peer: PeerId | None, timeout: float,

@@ -196,7 +196,6 @@ class TrioDriver:
         self._msgs: dict[Any, deque[Message]] = {}
         self._writing: set[Any] = set()
         self._finding: set[int] = set()
-        self._background: int | None = None
         self._unstored = 0
         self._store_room = trio.Event()
         self._store_room.set()
@@ -614,14 +613,12 @@ class TrioDriver:
     def want_background(self, cids: Sequence[bytes]) -> None:
         """Keep wanting *cids* (``BitswapClient.want_block``) until they arrive (stored like
         any received block) or :meth:`cancel_background`."""
-        if self._background is None:
-            self._background = self.core.new_session(self._now())
-        self.core.want(self._background, list(cids), self._now())
+        self.book.want_background(cids)
         self._pass()
 
     def cancel_background(self, cids: Sequence[bytes]) -> None:
-        if self._background is not None and not self.stopped:
-            self.core.cancel(self._background, list(cids), self._now())
+        if not self.stopped:
+            self.book.cancel_background(cids)
             self._pass()
 
     async def fetch(self, cids: Sequence[bytes], peer: Any = None,

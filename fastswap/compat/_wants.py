@@ -80,6 +80,7 @@ class WantBook:
         self._dont: dict[bytes, set[Peer]] = {}
         # presence queries (have_block): cid -> [(the peer asked, or None for any, fetch)]
         self._presence: dict[bytes, list[tuple[Peer, Fetch]]] = {}
+        self._background: int | None = None
         self._stop_listening = core.listen(self._on_notice)
 
     def close(self) -> None:
@@ -140,6 +141,18 @@ class WantBook:
                 del self._waiting[cid]
                 self._dont.pop(cid, None)
         self.core.close_session(fetch.session, self._clock())
+
+    def want_background(self, cids: Sequence[bytes]) -> None:
+        """Keep wanting *cids* (``BitswapClient.want_block``), in one session for all such
+        wants, until they arrive (stored like any received block) or are cancelled."""
+        now = self._clock()
+        if self._background is None:
+            self._background = self.core.new_session(now)
+        self.core.want(self._background, list(cids), now)
+
+    def cancel_background(self, cids: Sequence[bytes]) -> None:
+        if self._background is not None:
+            self.core.cancel(self._background, list(cids), self._clock())
 
     def waiting(self, cid: bytes) -> bool:
         return cid in self._waiting

@@ -48,6 +48,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Self
 
 from .. import _defaults
+from .._tasks import TaskSet
 from ..errors import (
     DialError,
     DialTimeoutError,
@@ -214,7 +215,7 @@ class Host:
         self._by_peer: dict[PeerId, list[Connection]] = {}
         self._dialing: dict[PeerId, asyncio.Future[Connection]] = {}
         self._identifying: dict[PeerId, asyncio.Future[_identify.PeerInfo]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "host", (NetError, OSError))
         self._on_connected: list[ConnectionCallback] = []
         self._on_disconnected: list[ConnectionCallback] = []
         self._auto_identify = identify
@@ -470,11 +471,7 @@ class Host:
         conns = list(self._conns)
         for conn in conns:
             conn.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
         if conns:
             # close() flushes first; a peer that reads nothing must not hold us here
             _, waiting = await asyncio.wait([c.lost for c in conns], timeout=2.0)
@@ -492,13 +489,8 @@ class Host:
                 fut.cancel()
         self._identifying.clear()
 
-    def _spawn(self, coro: Awaitable[Any], name: str | None = None) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        if name:
-            task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _spawn(self, coro: Awaitable[Any], name: str | None = None) -> asyncio.Future[Any]:
+        return self._tasks.spawn(coro, name)
 
     # -- listening -------------------------------------------------------------------------
 

@@ -85,6 +85,17 @@ def test_pylibp2p_over_mplex(pylibp2p_factory) -> None:
     assert b.sink(a.peer_id, MiB, seed=4)["sha256Received"] == expected_stream_sha256(MiB, 4)
 
 
+def test_pylibp2p_lockstep_echo_over_mplex_with_big_pieces(pylibp2p_factory) -> None:
+    # an 8 MiB piece echoed while still being written used to park mplex's read loop on the
+    # stream's one-slot channel until the 5 s reset (the CI failure of test_pylibp2p_over_mplex
+    # under load); the driver now sends lock-step pieces of one mplex slice
+    a = pylibp2p_factory(muxers=("mplex",))
+    b = pylibp2p_factory(muxers=("mplex",))
+    res = b.echo(a.multiaddr, 8 * MiB, seed=5, chunk=8 * MiB, timeout=60)
+    assert res["muxer"] == "mplex" and res["lockstep"] is True
+    assert res["sha256Received"] == expected_stream_sha256(8 * MiB, 5)
+
+
 def test_pylibp2p_bitswap_between_two_hosts(pylibp2p_factory, tmp_path) -> None:
     seeder, leecher = pylibp2p_factory(), pylibp2p_factory()
     data = random.Random("py-bitswap").randbytes(3 * 256 * 1024 + 17)

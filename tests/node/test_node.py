@@ -121,6 +121,36 @@ def test_want_before_have(run, engines):
     run(main())
 
 
+def test_peers_exchanging_wants_are_in_use_for_the_connection_manager(run, engines, monkeypatch):
+    """The maintenance pass tells each host's connection manager which peers Bitswap is
+    exchanging with (idle trimming spares them), both ways, and forgets it when the want is
+    served; the rates it samples are in stat()."""
+    monkeypatch.setattr("fastswap._defaults.NODE_MAINTENANCE_SECONDS", 0.05)
+
+    async def wait(pred):
+        for _ in range(200):
+            if pred():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the maintenance pass never got there")
+
+    async def main():
+        async with Node(engines=engines) as a, Node(engines=engines) as b:
+            data = b"wanted, not there yet" * 50
+            await b.connect(a.addrs[0])
+            fut = asyncio.ensure_future(b.get_block(compute_cid(data), timeout=30))
+            await wait(lambda: a.host.connmgr.in_use(b.peer_id)  # b wants of a
+                       and b.host.connmgr.in_use(a.peer_id))  # b asks a
+            assert a.host.connmgr.tag_info(b.peer_id).tags.get("bitswap", 0) > 0
+            await a.put_block(data)
+            await fut
+            await wait(lambda: not a.host.connmgr.in_use(b.peer_id)
+                       and not b.host.connmgr.in_use(a.peer_id))
+            assert set(b.stat()["rates"]) == {"bytes_sent_per_s", "bytes_received_per_s"}
+
+    run(main())
+
+
 def test_lying_peer(run, engines):
     """A peer answering wants with wrong data: nothing is stored or delivered; an honest peer
     then provides the real block."""

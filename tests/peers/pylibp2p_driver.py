@@ -74,6 +74,8 @@ from libp2p.peer.id import ID as PeerID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.mplex.constants import BUFFER_SIZE as MPLEX_SLICE
+from libp2p.stream_muxer.mplex.constants import MPLEX_MESSAGE_CHANNEL_SIZE
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
@@ -266,6 +268,14 @@ class Driver:
         # read parked waiting for data blocks every write on that stream, so a full-duplex echo
         # client deadlocks. Over mplex (or when asked) write one chunk, read it all back, repeat.
         lockstep = bool(args.get("lockstep", muxer == "mplex"))
+        if lockstep and muxer == "mplex":
+            # and a piece must come back in no more slices than the stream's message channel
+            # holds: mplex parks its whole read loop (every stream of the connection) on a full
+            # channel, and resets the stream after 5 s. With a 256 KiB piece the echo arrives
+            # while we are still writing; 63 slices wait, the loop stops reading the socket,
+            # the echoer blocks writing, our write blocks, and the reset comes 5 s later (seen
+            # under CI load). One slice per round trip cannot fill the channel.
+            chunk = min(chunk, MPLEX_SLICE * max(1, MPLEX_MESSAGE_CHANNEL_SIZE))
         got = hashlib.sha256()
         received = 0
         view = memoryview(payload)

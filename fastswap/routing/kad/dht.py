@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from ... import _defaults, varint
+from ..._tasks import TaskSet
 from ...cid import decode_cid
 from ...errors import KadError, KadMessageError, MessageError, NetError
 from ...message import FrameDecoder
@@ -104,7 +105,7 @@ class KadDHT:
             datastore = self._tmpdir
         self.store = ProviderStore(datastore, ttl=config.provider_ttl)
         self.core = KadCore(host.peer_id, self.store, config, server=server)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "DHT")
         self._inbound: dict[PeerId, int] = {}  # open inbound streams per peer
         self._unsubscribe: Callable[[], None] | None = None
         self._started = False
@@ -150,11 +151,7 @@ class KadDHT:
             self._unsubscribe()
         if self.server and self._started:
             self.host.remove_stream_handler(self.protocol)
-        tasks = [t for t in self._tasks if not t.done()]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
         self.store.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -166,16 +163,8 @@ class KadDHT:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("DHT task failed", exc_info=task.exception())
+    def _spawn(self, coro: Any) -> asyncio.Future[Any]:
+        return self._tasks.spawn(coro)
 
     def _now(self) -> float:
         return self._clock()

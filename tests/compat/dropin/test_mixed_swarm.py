@@ -82,6 +82,34 @@ async def test_mixed_swarm_trades_both_ways(host: str, dialer: str, other: str) 
 
 
 @pytest.mark.parametrize("host", HOSTS)
+async def test_want_block_fetches_into_the_store(host: str) -> None:
+    """want_block (want-block, py-libp2p's default) keeps asking until the block is in the
+    client's store, with nobody waiting on a call; a cancelled want is not fetched."""
+    wanted, dropped = os.urandom(70_000), os.urandom(50_000)
+    async with host_of(host) as hp, host_of(host) as hc:
+        provider = BitswapClient(hp, MemoryBlockStore())
+        store = MemoryBlockStore()
+        client = BitswapClient(hc, store)
+        await provider.start()
+        await client.start()
+        try:
+            cid, cid_dropped = compute_cid_v1(wanted), compute_cid_v1(dropped)
+            await client.want_block(cid)
+            await client.want_block(cid_dropped)
+            await client.cancel_want(cid_dropped)
+            await connect(hc, hp)
+            await provider.add_block(cid, wanted)
+            await provider.add_block(cid_dropped, dropped)
+            await wait_for(lambda: cid in store.get_all_cids(), 20)
+            assert await store.get_block(cid) == wanted
+            await trio.sleep(0.5)
+            assert cid_dropped not in store.get_all_cids()
+        finally:
+            await client.stop()
+            await provider.stop()
+
+
+@pytest.mark.parametrize("host", HOSTS)
 async def test_dont_have_is_an_answer(host: str) -> None:
     """Every connected peer said DONT_HAVE: get_block raises BlockUnavailableError at once,
     not a TimeoutError after its 30 s (py-libp2p waits them out)."""
