@@ -181,7 +181,7 @@ class Peer:
         if self.add_tree is None:
             raise RuntimeError(self.no_dirs)
         root = await asyncio.to_thread(self.add_tree, self.node.store, cmd["path"])
-        await self.node._announce_dag(root)
+        await self.node.announce(root)
         return {"cid": to_str(root)}
 
     async def op_fetch(self, cmd: dict[str, Any]) -> dict[str, Any]:

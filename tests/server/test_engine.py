@@ -71,6 +71,19 @@ def test_want_block_have_block(store):
     assert eng.next_response("p") is None and eng.peers_with_work() == []
 
 
+def test_has_wants_follows_the_wantlist(store):
+    # the node's connection manager asks this of every peer (Core.engaged): it must answer
+    eng = ServerEngine(store)
+    assert not eng.has_wants("p")  # never seen
+    eng.peer_connected("p")
+    assert not eng.has_wants("p")
+    a = blk(1)
+    eng.receive_message("p", Message([want(a[0])]))
+    assert eng.has_wants("p")
+    eng.receive_message("p", Message([cancel(a[0])]))
+    assert not eng.has_wants("p")
+
+
 def test_want_have_answers(store):
     big, small, missing = blk(1, 5000), blk(2, 1024), blk(3)
     put(store, big, small)
