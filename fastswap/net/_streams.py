@@ -120,14 +120,7 @@ class Stream:
             room = self.send_room
             if room is None or room > 0:
                 return
-            if self._room_waiter is not None:
-                raise RuntimeError("another coroutine is already waiting for room on this stream")
-            fut = self._conn.loop.create_future()
-            self._room_waiter = fut
-            try:
-                await fut
-            finally:
-                self._room_waiter = None
+            await self._park("_room_waiter", "waiting for room on")
         raise self._error
 
     @property
@@ -143,15 +136,20 @@ class Stream:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _wait_readable(self) -> None:
-        if self._read_waiter is not None:
-            raise RuntimeError("another coroutine is already reading this stream")
+    async def _park(self, slot: str, doing: str) -> None:
+        """Wait to be woken through the future kept in the attribute *slot* (``_read_waiter``,
+        ``_drain_waiter`` or ``_room_waiter``): one coroutine per kind at a time."""
+        if getattr(self, slot) is not None:
+            raise RuntimeError(f"another coroutine is already {doing} this stream")
         fut = self._conn.loop.create_future()
-        self._read_waiter = fut
+        setattr(self, slot, fut)
         try:
             await fut
         finally:
-            self._read_waiter = None
+            setattr(self, slot, None)
+
+    async def _wait_readable(self) -> None:
+        await self._park("_read_waiter", "reading")
 
     def _account(self, n: int) -> None:
         credit = self._credit
@@ -264,14 +262,7 @@ class Stream:
                 raise self._error
             if not self._pending_size and not self._conn._write_paused:
                 return
-            if self._drain_waiter is not None:
-                raise RuntimeError("another coroutine is already draining this stream")
-            fut = self._conn.loop.create_future()
-            self._drain_waiter = fut
-            try:
-                await fut
-            finally:
-                self._drain_waiter = None
+            await self._park("_drain_waiter", "draining")
 
     def close(self) -> None:
         """Half-close: no more writes; the FIN follows the queued data. Reading continues."""
