@@ -223,7 +223,8 @@ SEND_BUFFER_POOL_SIZE = 8
 #: (malloc_trim): large response frames raise glibc's dynamic mmap threshold, after which freed
 #: multi-MiB buffers stay in the heap.
 HEAP_TRIM_AFTER_BYTES = 64 * 1024 * 1024
-#: ...or after this many inbound connections were accepted (handshakes churn small buffers).
+#: ...or after this many connections were accepted or closed (handshakes churn small buffers; a
+#: crowd of peers that leaves frees its wantlists and buffers).
 HEAP_TRIM_AFTER_CONNECTIONS = 256
 #: Seconds an inbound stream may take to agree on a protocol before it is reset.
 STREAM_NEGOTIATION_TIMEOUT_SECONDS = 10.0
@@ -235,6 +236,10 @@ TRANSPORT_WRITE_HIGH_WATER = 1024 * 1024
 STREAM_WRITE_CHUNK = 1024 * 1024
 #: Largest identify message accepted (go-libp2p: 8 KiB signed, but protocol lists grow).
 MAX_IDENTIFY_MESSAGE = 64 * 1024
+#: Identify results kept for peers no longer connected (the most recent leavers; connected peers'
+#: are always kept). go-libp2p keeps addresses for TTLs (an hour for a disconnected peer's); we
+#: bound the count, so a stream of new identities cannot grow the peerstore.
+PEERSTORE_MAX_DISCONNECTED = 1024
 #: Seconds to wait for a peer's identify answer.
 IDENTIFY_TIMEOUT_SECONDS = 15.0
 

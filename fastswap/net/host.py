@@ -41,6 +41,7 @@ for all of it: nothing is left running.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import OrderedDict
@@ -200,8 +201,10 @@ class Host:
         self._maintenance: asyncio.Task[None] | None = None
         self._bytes_at_tick = 0
         self._bytes_since_trim = 0
-        self._accepted = 0  # inbound connections accepted (for heap trimming after churn)
-        self._accepted_at_trim = 0
+        # connections accepted or closed (for heap trimming after churn: what a crowd of peers
+        # left behind when it went is freed then, not when it came)
+        self._churn = 0
+        self._churn_at_trim = 0
         #: refusals and evictions, for stats and tests
         self.refused: dict[str, int] = {}
         #: penalties given so far (``fastswap_penalties_total{layer="host"}``)
@@ -442,19 +445,23 @@ class Host:
         delta = max(0, moved - self._bytes_at_tick)
         self._bytes_at_tick = moved
         self._bytes_since_trim += delta
-        accepted = self._accepted - self._accepted_at_trim
+        churn = self._churn - self._churn_at_trim
         if (
             self.trim_memory
             and (
                 self._bytes_since_trim >= _defaults.HEAP_TRIM_AFTER_BYTES
-                or accepted >= _defaults.HEAP_TRIM_AFTER_CONNECTIONS
+                or churn >= _defaults.HEAP_TRIM_AFTER_CONNECTIONS
             )
             and delta < _defaults.HEAP_TRIM_AFTER_BYTES // 64
         ):
             self._bytes_since_trim = 0
-            self._accepted_at_trim = self._accepted
+            self._churn_at_trim = self._churn
             self._recv_pool.clear()
             self._send_pool.clear()
+            # what the busy spell left in reference cycles (a stream reader that ended in an
+            # exception keeps its frame, the message it decoded and the stream's chunks) is
+            # freed by a full collection, which an idle process may not run for a long time
+            gc.collect()
             trim_heap()
 
     async def __aenter__(self) -> Self:
@@ -578,7 +585,7 @@ class Host:
             self._drop(oldest, NetError("handshake evicted: too many inbound handshakes"))
         self._handshaking[conn] = ip
         self._handshaking_ips[ip] = self._handshaking_ips.get(ip, 0) + 1
-        self._accepted += 1
+        self._churn += 1
         self._conns.add(conn)
         self._spawn(self._upgrade_inbound(conn), "fastswap-upgrade-in")
 
@@ -739,6 +746,7 @@ class Host:
         conn.ready = True
         conn.opened_at = conn.last_active = conn.loop.time()
         self._by_peer.setdefault(conn.remote_peer, []).append(conn)
+        self.peerstore.connected(conn.remote_peer)
         self.connmgr.connected(conn)
         self._start_maintenance()
         for cb in list(self._on_connected):
@@ -772,7 +780,14 @@ class Host:
             return
         conns.remove(conn)
         if not conns:
-            del self._by_peer[conn.remote_peer]
+            peer = conn.remote_peer
+            del self._by_peer[peer]
+            # what we kept per connected peer goes with its last connection (the identify
+            # future held its PeerInfo and task: a leak per identity ever seen)
+            fut = self._identifying.pop(peer, None)
+            if fut is not None and not fut.done():
+                fut.cancel()
+            self.peerstore.disconnected(peer)
         self.connmgr.disconnected(conn.remote_peer)
         for cb in list(self._on_disconnected):
             try:
@@ -782,6 +797,7 @@ class Host:
 
     def _on_connection_lost(self, conn: Connection) -> None:
         self._conns.discard(conn)
+        self._churn += 1
         self._handshake_over(conn)
         self._unregister(conn)
 

@@ -17,6 +17,7 @@ Messages are bounded (``MAX_IDENTIFY_MESSAGE``, at most ``_MAX_MESSAGES`` per st
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,10 +97,15 @@ class PeerInfo:
 
 
 class PeerStore:
-    """Identify results by peer id (kept after disconnection, replaced on the next identify)."""
+    """Identify results by peer id: every connected peer's, and those of the
+    ``max_disconnected`` peers that left most recently (replaced on the next identify). Without
+    the bound, a seeder that meets a new identity per connection (sybils, or weeks of churn)
+    would keep them all; go-libp2p's peerstore ages addresses out with TTLs instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_disconnected: int = _defaults.PEERSTORE_MAX_DISCONNECTED) -> None:
         self._peers: dict[PeerId, PeerInfo] = {}
+        self._gone: OrderedDict[PeerId, None] = OrderedDict()  # left, oldest first
+        self.max_disconnected = max_disconnected
 
     def get(self, peer: PeerId) -> PeerInfo | None:
         return self._peers.get(peer)
@@ -119,6 +125,21 @@ class PeerStore:
 
     def put(self, info: PeerInfo) -> None:
         self._peers[info.peer_id] = info
+
+    def connected(self, peer: PeerId) -> None:
+        """*peer* is connected again: its entry is kept while it is."""
+        self._gone.pop(peer, None)
+
+    def disconnected(self, peer: PeerId) -> None:
+        """*peer*'s last connection closed: its entry goes once ``max_disconnected`` peers
+        left after it."""
+        if peer not in self._peers:
+            return
+        self._gone[peer] = None
+        self._gone.move_to_end(peer)
+        while len(self._gone) > self.max_disconnected:
+            old, _ = self._gone.popitem(last=False)
+            self._peers.pop(old, None)
 
 
 # -- the message -------------------------------------------------------------------------------

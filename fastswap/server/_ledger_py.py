@@ -247,6 +247,10 @@ class LedgerBook:
             return None
         self._total -= len(led.wants)
         led.closed = True
+        # stale items of the heavy-peers heap may still name it until the next rebuild: let
+        # them hold an empty shell, not a wantlist (300 peers gone left 300 wantlists behind)
+        led.wants = {}
+        led.heap = []
         if len(self._heavy) > 2 * len(self._ledgers) + 64:
             self._rebuild_heavy()
         return led

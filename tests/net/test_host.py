@@ -646,3 +646,30 @@ def test_multiaddr_forms(run) -> None:
             assert bound[0].peer_id is None
 
     run(main())
+
+
+def test_peers_that_left_are_forgotten_within_bounds(run) -> None:
+    """A seeder meets a new identity per connection (sybils; weeks of churn): what it keeps per
+    peer must not grow with every identity ever seen. The identify future of a peer goes with
+    its last connection (it held the peer's task and PeerInfo: one per identity, for ever), and
+    the peerstore keeps only the ``max_disconnected`` most recent leavers' entries."""
+
+    async def main():
+        async with Host(listen_addrs=[LISTEN]) as a:
+            a.peerstore.max_disconnected = 2
+            (addr,) = a.addrs
+            gone = []
+            for _ in range(4):
+                async with Host() as b:
+                    await b.dial(addr)
+                    await wait_for(lambda b=b: a.connection(b.peer_id) is not None, "a to see b")
+                    await a.identify(b.peer_id)
+                    assert b.peer_id in a.peerstore
+                    gone.append(b.peer_id)
+                await wait_for(lambda: a.connection(gone[-1]) is None, "a to lose b")
+                assert gone[-1] not in a._identifying
+            # the two most recent leavers are kept, the older ones forgotten
+            assert [p in a.peerstore for p in gone] == [False, False, True, True]
+            assert len(a._identifying) == 0
+
+    run(main())

@@ -79,3 +79,21 @@ def test_parse_addresses_and_push_merge() -> None:
     assert pushed.agent_version == info.agent_version
     assert isinstance(pushed, PeerInfo) and pushed.peer_id == key.peer_id
     assert PeerId.from_public_key(pushed.public_key) == key.peer_id  # type: ignore[arg-type]
+
+
+def test_peerstore_keeps_connected_peers_and_the_latest_leavers() -> None:
+    from fastswap.net.identify import PeerStore
+
+    ids = [PeerId.from_public_key(Ed25519KeyPair.generate().public_key) for _ in range(5)]
+    store = PeerStore(max_disconnected=2)
+    for p in ids:
+        store.put(PeerInfo(p))
+    store.disconnected(ids[0])
+    store.disconnected(ids[1])
+    store.connected(ids[0])  # back: kept while connected, and leaves the queue of leavers
+    store.disconnected(ids[2])
+    store.disconnected(ids[3])  # three leavers, two kept: ids[1] (the oldest) goes
+    assert [p in store for p in ids] == [True, False, True, True, True]
+    store.disconnected(ids[2])  # leaving again makes it the newest
+    store.disconnected(ids[4])
+    assert [p in store for p in ids] == [True, False, True, False, True]

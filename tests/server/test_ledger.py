@@ -184,3 +184,14 @@ def test_wants_received_by_type_across_peers(lm):
     assert (st["want_blocks_received"], st["want_haves_received"], st["cancels_received"]) \
         == (2, 2, 1)
     assert st["invalid_entries"] == 1
+
+
+def test_a_removed_ledger_keeps_no_wantlist(lm):
+    # stale items of the heavy-peers heap may name a removed ledger until the next rebuild:
+    # it must not hold the peer's wantlist meanwhile (300 peers gone left 300 wantlists)
+    b = book(lm, cap=10, total=100)
+    led = add(b, "p")
+    b.receive(led, [want(i) for i in range(8)], False, [], 0.0)
+    assert len(led.wants) == 8
+    assert b.remove("p") is led
+    assert led.wants == {} and b.total == 0
