@@ -204,6 +204,7 @@ class Host:
         # connections accepted or closed (for heap trimming after churn: what a crowd of peers
         # left behind when it went is freed then, not when it came)
         self._churn = 0
+        self._moved_by_closed = 0  # bytes moved by connections since closed
         self._churn_at_trim = 0
         #: refusals and evictions, for stats and tests
         self.refused: dict[str, int] = {}
@@ -416,7 +417,7 @@ class Host:
         idle and write-stall timeouts, giving idle connections' buffers back, trimming, and
         returning freed memory to the OS after a busy spell."""
         now = asyncio.get_running_loop().time()
-        moved = 0
+        moved = self._moved_by_closed
         for conn in list(self._conns):
             moved += conn.bytes_received + conn.bytes_sent
             if conn.is_closed or not conn.ready:
@@ -441,7 +442,8 @@ class Host:
                 log.debug("closing idle connection to %s", peer)
                 self.close_connection(conn)
         self.connmgr.trim()
-        # bytes moved since the last pass (closed connections' counts leave the sum: clamp)
+        # bytes moved since the last pass (closed connections' counts stay in the sum, so a
+        # burst of short-lived connections -- partial messages reset at once -- counts too)
         delta = max(0, moved - self._bytes_at_tick)
         self._bytes_at_tick = moved
         self._bytes_since_trim += delta
@@ -796,6 +798,8 @@ class Host:
                 log.exception("disconnected callback failed")
 
     def _on_connection_lost(self, conn: Connection) -> None:
+        if conn in self._conns:
+            self._moved_by_closed += conn.bytes_received + conn.bytes_sent
         self._conns.discard(conn)
         self._churn += 1
         self._handshake_over(conn)

@@ -6,6 +6,8 @@ not while traffic flows. The figures (the seeder's memory 30 s after each attack
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fastswap import _defaults
@@ -35,6 +37,37 @@ def test_trim_after_a_busy_spell_once_quiet(run_uv, monkeypatch) -> None:
             a.maintain()
             assert calls == [1]
             assert conn is not None
+
+    run_uv(main())
+
+
+def test_bytes_of_connections_that_closed_count(
+    run_uv, monkeypatch
+) -> None:
+    """Partial-message attackers are reset and gone within a housekeeping interval: their
+    bytes counted only while connected never reached the threshold, and the 200 MB they made
+    the seeder hold stayed in its heap (free, untrimmed) until a later busy spell."""
+    calls: list[int] = []
+    monkeypatch.setattr(host_module, "trim_heap", lambda: calls.append(1) or True)
+
+    async def main() -> None:
+        async with Host(listen_addrs=["/ip4/127.0.0.1/tcp/0"]) as a:
+            a.maintain()
+            async with Host() as b:
+                await b.dial(a.addrs[0])
+                for _ in range(200):
+                    await asyncio.sleep(0.005)
+                    if a.connection(b.peer_id) is not None:
+                        break
+                a.connection(b.peer_id).bytes_received += _defaults.HEAP_TRIM_AFTER_BYTES
+            for _ in range(200):  # b is gone before a's next pass
+                await asyncio.sleep(0.005)
+                if a.connection_count() == 0:
+                    break
+            a.maintain()  # the closed connection's bytes count: a busy spell...
+            assert calls == []
+            a.maintain()  # ...then a quiet pass trims
+            assert calls == [1]
 
     run_uv(main())
 
