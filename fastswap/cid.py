@@ -235,6 +235,11 @@ def verify_block(cid: bytes | memoryview, data: bytes | memoryview) -> None:
 # -- the API boundary: multiformats and text ---------------------------------------------------
 
 
+#: (multihash code, digest length) pairs text is read and written without multiformats
+_COMMON_HASHES = frozenset({(SHA2_256, 32), (SHA2_512, 64), (BLAKE2B_256, 32)})
+_COMMON_CODECS = frozenset({RAW, DAG_PB, DAG_CBOR, LIBP2P_KEY})
+
+
 def to_multiformats(cid: bytes | memoryview) -> Any:
     from multiformats import CID
 
@@ -243,6 +248,16 @@ def to_multiformats(cid: bytes | memoryview) -> Any:
 
 def to_str(cid: bytes | memoryview) -> str:
     """Text form: base58btc for CIDv0, base32 for CIDv1 (what Kubo and Helia print)."""
+    try:
+        raw = bytes(cid)
+        version, codec, mh_code, digest = decode_cid(raw)
+        if version == 0 or (codec in _COMMON_CODECS and (mh_code, len(digest)) in _COMMON_HASHES):
+            # the forms _parse_common reads back, without importing multiformats (see there)
+            from bases import base32, base58btc
+
+            return base58btc.encode(raw) if version == 0 else "b" + base32.lower().nopad().encode(raw)
+    except CIDError:
+        pass
     try:
         c = to_multiformats(cid)
         return c.encode(None) if c.version == 0 else c.encode("base32")  # v0: bare base58btc
@@ -281,10 +296,40 @@ class CID(bytes):
         return format(str(self), spec)
 
 
+def _parse_common(text: str) -> bytes | None:
+    """The binary CID of *text* if it is one of the forms Kubo and Helia print (CIDv0
+    ``Qm...``; CIDv1 in base32, ``b...``) with a common codec and hash; None for anything else,
+    which :func:`parse` hands to multiformats. Importing multiformats (its multicodec table) is
+    ~25 ms of every ``fastswap get``'s start: this path decodes with the ``bases`` package
+    multiformats itself decodes with, and only takes text that encodes back to itself, so it
+    accepts nothing multiformats would refuse and gives the same bytes."""
+    from bases import base32, base58btc  # multiformats' own dependency (and its alphabets)
+
+    try:
+        if len(text) == 46 and text.startswith("Qm"):
+            raw = base58btc.decode(text)
+            ok = len(raw) == 34 and raw[:2] == b"\x12\x20" and base58btc.encode(raw) == text
+            return raw if ok else None
+        if not text.startswith("b"):
+            return None
+        b32 = base32.lower().nopad()
+        raw = b32.decode(text[1:])
+        if b32.encode(raw) != text[1:]:
+            return None
+        version, codec, mh_code, digest = decode_cid(raw)
+    except Exception:  # noqa: BLE001 - not this form: multiformats decides (and words the error)
+        return None
+    if version != 1 or codec not in _COMMON_CODECS or (mh_code, len(digest)) not in _COMMON_HASHES:
+        return None
+    return raw
+
+
 def parse(cid: Any) -> bytes:
     """Binary CID bytes from text, bytes or a multiformats.CID; CIDError if it is not one."""
     if isinstance(cid, (bytes, bytearray, memoryview)):
         raw = bytes(cid)
+    elif isinstance(cid, str) and (common := _parse_common(cid.strip())) is not None:
+        raw = common
     else:
         from multiformats import CID
 
