@@ -15,6 +15,7 @@ from typing import Any
 
 from . import varint
 from ._defaults import MAX_CID_SIZE
+from ._text import b32decode, b32encode, b58decode, b58encode
 from .errors import BadBlockError, CIDError, UnsupportedHashError, VarintError
 
 __all__ = [
@@ -253,9 +254,7 @@ def to_str(cid: bytes | memoryview) -> str:
         version, codec, mh_code, digest = decode_cid(raw)
         if version == 0 or (codec in _COMMON_CODECS and (mh_code, len(digest)) in _COMMON_HASHES):
             # the forms _parse_common reads back, without importing multiformats (see there)
-            from bases import base32, base58btc
-
-            return base58btc.encode(raw) if version == 0 else "b" + base32.lower().nopad().encode(raw)
+            return b58encode(raw) if version == 0 else "b" + b32encode(raw)
     except CIDError:
         pass
     try:
@@ -300,22 +299,17 @@ def _parse_common(text: str) -> bytes | None:
     """The binary CID of *text* if it is one of the forms Kubo and Helia print (CIDv0
     ``Qm...``; CIDv1 in base32, ``b...``) with a common codec and hash; None for anything else,
     which :func:`parse` hands to multiformats. Importing multiformats (its multicodec table) is
-    ~25 ms of every ``fastswap get``'s start: this path decodes with the ``bases`` package
-    multiformats itself decodes with, and only takes text that encodes back to itself, so it
-    accepts nothing multiformats would refuse and gives the same bytes."""
-    from bases import base32, base58btc  # multiformats' own dependency (and its alphabets)
-
+    ~25 ms of every ``fastswap get``'s start: this path decodes with :mod:`fastswap._text`
+    and only takes text that encodes back to itself, so it accepts nothing multiformats would
+    refuse and gives the same bytes (tests/test_cid_text.py holds it to multiformats)."""
     try:
         if len(text) == 46 and text.startswith("Qm"):
-            raw = base58btc.decode(text)
-            ok = len(raw) == 34 and raw[:2] == b"\x12\x20" and base58btc.encode(raw) == text
+            raw = b58decode(text)
+            ok = len(raw) == 34 and raw[:2] == b"\x12\x20" and b58encode(raw) == text
             return raw if ok else None
         if not text.startswith("b"):
             return None
-        b32 = base32.lower().nopad()
-        raw = b32.decode(text[1:])
-        if b32.encode(raw) != text[1:]:
-            return None
+        raw = b32decode(text[1:])  # (strict: canonical lowercase only)
         version, codec, mh_code, digest = decode_cid(raw)
     except Exception:  # noqa: BLE001 - not this form: multiformats decides (and words the error)
         return None

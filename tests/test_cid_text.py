@@ -66,3 +66,24 @@ def test_the_fast_path_takes_the_common_forms_only() -> None:
 def test_bad_text_is_a_cid_error(text: str) -> None:
     with pytest.raises(CIDError):
         parse(text)
+
+
+def test_base58btc_and_base32_agree_with_the_bases_package() -> None:
+    from bases import base32, base58btc
+
+    from fastswap._text import b32decode, b32encode, b58decode, b58encode
+
+    b32 = base32.lower().nopad()
+    for n in (0, 1, 2, 5, 31, 32, 34, 38, 100):
+        for zeros in (0, 1, 3):
+            data = b"\0" * zeros + os.urandom(n)
+            assert b58encode(data) == base58btc.encode(data)
+            assert b58decode(base58btc.encode(data)) == data
+            assert b32encode(data) == b32.encode(data)
+            assert b32decode(b32.encode(data)) == data
+    for bad in ("0", "O", "I", "l", "+", "é"):
+        with pytest.raises(ValueError):
+            b58decode("1" + bad)
+    for bad in ("A", "1", "a", "abc", "ab=", "B" * 8):
+        with pytest.raises(ValueError):
+            b32decode(bad)

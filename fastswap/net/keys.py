@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from google.protobuf.message import DecodeError
 
 from .. import varint
+from .._text import b32encode, b58decode, b58encode
 from ..cid import decode_cid
 from ..errors import InvalidKeyError, InvalidPeerIdError, VarintError
 
@@ -247,12 +248,6 @@ class Ed25519KeyPair:
         return f"Ed25519KeyPair({self.peer_id})"
 
 
-def _b58() -> Any:
-    from bases import base58btc  # multiformats' own dependency
-
-    return base58btc
-
-
 class PeerId:
     """A peer id: the multihash bytes, compared and hashed by value."""
 
@@ -309,8 +304,8 @@ class PeerId:
             raise InvalidPeerIdError(f"peer id text of {len(text)} characters is too long")
         if text[0] in "1Q":
             try:
-                raw = _b58().decode(text)
-            except Exception as exc:  # noqa: BLE001 - the bases package raises several kinds
+                raw = b58decode(text)
+            except ValueError as exc:
                 raise InvalidPeerIdError(f"peer id {text!r} is not valid base58btc: {exc}") from None
             return cls.from_bytes(raw)
         from multiformats import CID
@@ -337,14 +332,12 @@ class PeerId:
         return cls.from_bytes(value)
 
     def to_base58(self) -> str:
-        return _b58().encode(self.multihash)
+        return b58encode(self.multihash)
 
     def to_cid_string(self) -> str:
         """CIDv1 ``libp2p-key`` in base32 (``bafz...``), the spec's recommended text form."""
-        from bases import base32
-
         cid = b"\x01" + varint.encode(LIBP2P_KEY_CODEC) + self.multihash
-        return "b" + base32.encode(cid).lower().rstrip("=")
+        return "b" + b32encode(cid)
 
     def extract_public_key(self) -> PublicKey | None:
         """The public key inlined in an identity peer id, or None for a hashed one."""
