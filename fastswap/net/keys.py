@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from google.protobuf.message import DecodeError
 
@@ -106,7 +106,11 @@ class PublicKey:
                         f"got {len(data)} bytes"
                     )
                 return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), data)
-            key = serialization.load_der_public_key(data)
+            # imported here: cryptography's serialization package (its SSH support) is ~6 ms
+            # of a start that only ever sees Ed25519 keys (RSA/ECDSA peers are the rare case)
+            from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+            key = load_der_public_key(data)
         except InvalidKeyError:
             raise
         except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
@@ -184,9 +188,7 @@ class Ed25519KeyPair:
 
     def __init__(self, private: ed25519.Ed25519PrivateKey) -> None:
         self._private = private
-        raw = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = private.public_key().public_bytes_raw()
         self.public_key = PublicKey(KeyType.Ed25519, raw)
         self._peer_id: PeerId | None = None
 
@@ -203,11 +205,7 @@ class Ed25519KeyPair:
 
     @property
     def seed(self) -> bytes:
-        return self._private.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        return self._private.private_bytes_raw()
 
     @property
     def peer_id(self) -> PeerId:
