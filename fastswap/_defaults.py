@@ -68,6 +68,16 @@ DAG_STREAM_WINDOW_BLOCKS = 256
 #: arrives, then from its length): memory stays flat whatever the file size. 32 MiB is 128
 #: chunks of Kubo's 256 KiB or 32 of Helia's 1 MiB: several round trips of data in flight.
 DAG_STREAM_WINDOW_BYTES = 32 * 1024 * 1024
+#: glibc heap tuning of a `fastswap get`/`cat` process (fastswap.net.resources.keep_freed_heap):
+#: free bytes at the top of a heap before glibc gives them back (its default: 128 KiB, rising
+#: to twice the largest mmapped chunk freed), and the allocation size from which it maps fresh
+#: memory instead of using the heap (default 128 KiB, rising to 32 MiB). Neither Kubo (Go's
+#: allocator) nor Helia (V8) has these. A get allocates and frees one block-sized copy per
+#: block: with the defaults many of them page-faulted in freshly zeroed memory (a get of
+#: 256 MiB: ~45,000 page faults, against ~18,000 kept; ~0.05 s of CPU). The process is
+#: short-lived and its peak (the fetch window) is bounded, so memory kept is not memory lost.
+GET_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
+GET_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
 #: Entries (files, directories, symlinks) one export walk visits before it stops with an error:
 #: a small DAG can name the same subdirectory many times over (a "zip bomb" of shared subtrees);
 #: Kubo and Helia have no such limit. Pass max_entries= to go further.

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import varint
 from ._defaults import MAX_CID_SIZE
+from ._text import b32decode, b32encode, b58decode, b58encode
 from .errors import BadBlockError, CIDError, UnsupportedHashError, VarintError
 
 __all__ = [
@@ -235,6 +236,11 @@ def verify_block(cid: bytes | memoryview, data: bytes | memoryview) -> None:
 # -- the API boundary: multiformats and text ---------------------------------------------------
 
 
+#: (multihash code, digest length) pairs text is read and written without multiformats
+_COMMON_HASHES = frozenset({(SHA2_256, 32), (SHA2_512, 64), (BLAKE2B_256, 32)})
+_COMMON_CODECS = frozenset({RAW, DAG_PB, DAG_CBOR, LIBP2P_KEY})
+
+
 def to_multiformats(cid: bytes | memoryview) -> Any:
     from multiformats import CID
 
@@ -243,6 +249,14 @@ def to_multiformats(cid: bytes | memoryview) -> Any:
 
 def to_str(cid: bytes | memoryview) -> str:
     """Text form: base58btc for CIDv0, base32 for CIDv1 (what Kubo and Helia print)."""
+    try:
+        raw = bytes(cid)
+        version, codec, mh_code, digest = decode_cid(raw)
+        if version == 0 or (codec in _COMMON_CODECS and (mh_code, len(digest)) in _COMMON_HASHES):
+            # the forms _parse_common reads back, without importing multiformats (see there)
+            return b58encode(raw) if version == 0 else "b" + b32encode(raw)
+    except CIDError:
+        pass
     try:
         c = to_multiformats(cid)
         return c.encode(None) if c.version == 0 else c.encode("base32")  # v0: bare base58btc
@@ -281,10 +295,35 @@ class CID(bytes):
         return format(str(self), spec)
 
 
+def _parse_common(text: str) -> bytes | None:
+    """The binary CID of *text* if it is one of the forms Kubo and Helia print (CIDv0
+    ``Qm...``; CIDv1 in base32, ``b...``) with a common codec and hash; None for anything else,
+    which :func:`parse` hands to multiformats. Importing multiformats (its multicodec table) is
+    ~25 ms of every ``fastswap get``'s start: this path decodes with :mod:`fastswap._text`
+    and only takes text that encodes back to itself, so it accepts nothing multiformats would
+    refuse and gives the same bytes (tests/test_cid_text.py holds it to multiformats)."""
+    try:
+        if len(text) == 46 and text.startswith("Qm"):
+            raw = b58decode(text)
+            ok = len(raw) == 34 and raw[:2] == b"\x12\x20" and b58encode(raw) == text
+            return raw if ok else None
+        if not text.startswith("b"):
+            return None
+        raw = b32decode(text[1:])  # (strict: canonical lowercase only)
+        version, codec, mh_code, digest = decode_cid(raw)
+    except Exception:  # noqa: BLE001 - not this form: multiformats decides (and words the error)
+        return None
+    if version != 1 or codec not in _COMMON_CODECS or (mh_code, len(digest)) not in _COMMON_HASHES:
+        return None
+    return raw
+
+
 def parse(cid: Any) -> bytes:
     """Binary CID bytes from text, bytes or a multiformats.CID; CIDError if it is not one."""
     if isinstance(cid, (bytes, bytearray, memoryview)):
         raw = bytes(cid)
+    elif isinstance(cid, str) and (common := _parse_common(cid.strip())) is not None:
+        raw = common
     else:
         from multiformats import CID
 

@@ -26,14 +26,13 @@ writer library would add a dependency for ~20 lines.
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 import inspect
 import json
 import math
 import os
 import re
-import tempfile
-import tomllib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +85,41 @@ class Setting:
 # -- the schema ---------------------------------------------------------------------------------
 
 
+def _source_of(obj: Any) -> str:
+    """The source of the class or function *obj*: its module's lines from its ``class``/``def``
+    line to the end of its indented body (a line that starts with ``)`` ends a signature, not
+    the body). ``inspect.getsource`` does this by tokenizing the block, and for a class parses
+    the whole module: that was ~10 ms of every command's start (fastswap get included), for
+    three lookups, before anything of the command ran."""
+    path = sys.modules[obj.__module__].__file__
+    assert path is not None
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if inspect.isclass(obj):
+        head = re.compile(rf"\s*class {obj.__name__}\b")
+        start = next(i for i, line in enumerate(lines) if head.match(line))
+    else:
+        start = obj.__code__.co_firstlineno - 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        stripped = line.lstrip()
+        if stripped and len(line) - len(stripped) <= indent and not stripped.startswith(")"):
+            break
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+@functools.cache
 def _defaults_comments() -> dict[str, str]:
     """``_defaults`` constant name -> its ``#:`` comment (the lineage written beside it)."""
     out: dict[str, str] = {}
     lines: list[str] = []
     comment = ""  # applies to the run of constants right below it (no blank line between)
-    for line in inspect.getsource(_defaults).splitlines():
+    with open(_defaults.__file__, encoding="utf-8") as fh:
+        source = fh.read()
+    for line in source.splitlines():
         stripped = line.strip()
         if stripped.startswith("#:"):
             lines.append(stripped[2:].strip())
@@ -125,7 +153,7 @@ _FIELD_HELP = {
 def _dataclass_settings(section: str, cls: type) -> list[Setting]:
     """Settings for every field of the config dataclass *cls* (``name: type = D.CONSTANT``)."""
     comments = _defaults_comments()
-    source = inspect.getsource(cls)
+    source = _source_of(cls)
     constants = dict(re.findall(r"^\s+(\w+):[^=\n]+=\s*D\.(\w+)", source, re.MULTILINE))
     out = []
     for f in dataclasses.fields(cls):
@@ -159,7 +187,7 @@ def _signature_settings(section: str, func: Any) -> list[Setting]:
     """Settings for the keyword parameters of *func* that default to a ``_defaults`` constant
     (``name: type = _defaults.CONSTANT``), plus those in _HOST_EXTRA."""
     comments = _defaults_comments()
-    source = inspect.getsource(func)
+    source = _source_of(func)
     constants = dict(re.findall(r"^\s+(\w+):[^=\n]+=\s*_defaults\.(\w+)", source, re.MULTILINE))
     kinds = {"int": "int", "float": "float", "bool": "bool"}
     out = []
@@ -305,6 +333,8 @@ def settings() -> dict[str, Setting]:
 
 def _closest(key: str, known: Iterable[str]) -> str:
     """Where the user should look instead of *key*: the closest known name, else the list."""
+    import difflib  # only to word an error
+
     near = difflib.get_close_matches(key, list(known), n=1)
     if near:
         return f" (did you mean {near[0]}?)"
@@ -376,6 +406,8 @@ def parse_text(setting: Setting, text: str, where: str) -> Any:
     if kind == "list" and not text.startswith("["):
         value: Any = [p.strip() for p in text.split(",") if p.strip()]
     else:
+        import tomllib  # imported where used: most commands read no TOML at all
+
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
@@ -437,6 +469,8 @@ def _read_file(path: Path) -> dict[str, Any]:
                           "directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    import tomllib  # (see parse_text)
+
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -572,6 +606,8 @@ def load_config(repo: str | os.PathLike[str] | None, *,
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    import tempfile  # only to write: a command that only reads the config does not pay for it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".config.", dir=path.parent)
     try:

@@ -69,11 +69,11 @@ class NodeSource:
                 return data
         if not self.fetch:
             raise BlockNotFoundError(f"block {cid.hex()} is not in the repo")
-        blk = await self.session.get_block(cid)
+        data = await self.session.fetch_missing(cid)
         self.network_blocks += 1
-        self.network_bytes += len(blk.data)
+        self.network_bytes += len(data)
         if len(self._fetched) < _MAX_REMEMBERED:
             self._fetched.add(cid)
         if self.on_block is not None:
-            self.on_block(len(blk.data), True)
-        return blk.data
+            self.on_block(len(data), True)
+        return data

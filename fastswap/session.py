@@ -73,6 +73,37 @@ class Session:
             ) from None
         raise NodeError(f"block {to_str(key)} was not delivered")  # pragma: no cover
 
+    async def fetch_missing(self, cid: bytes) -> bytes:
+        """The data of block *cid* (binary), which the store lacked when the caller looked,
+        once it arrives from a peer (verified and stored first, as every received block):
+        one waiter and one want, without :meth:`get_blocks`' queue and generator. What the
+        streaming exporter (:class:`fastswap.fetch.NodeSource`) asks for each block of a
+        file, up to its window at a time; wants made in one turn of the loop go out in one
+        message per peer. Cancelling the call cancels the want. The data is copied out of the
+        message it came in: a view would keep the whole message alive as long as the block."""
+        node = self.node
+        node._check_running()
+        assert node._loop is not None
+        fut: asyncio.Future[Any] = node._loop.create_future()
+
+        def arrived(_cid: bytes | None, data: Any, exc: BaseException | None) -> None:
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(data)
+
+        node._add_waiter(cid, arrived, self.id)
+        try:
+            self._want([cid])
+            data = await fut
+        except BaseException:
+            node._remove_waiter(cid, arrived)
+            self._cancel([cid])
+            raise
+        return bytes(data)
+
     async def get_blocks(
         self, cids: Iterable[bytes | str], *, window: int = _defaults.NODE_GET_BLOCKS_WINDOW
     ) -> AsyncIterator[Block]:

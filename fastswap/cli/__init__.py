@@ -18,8 +18,10 @@ The repo is ``--repo DIR`` if given, else ``$FASTSWAP_HOME``, else the per-user 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -41,7 +43,7 @@ from .net import COMMANDS as NET_COMMANDS
 from .repo import COMMANDS as REPO_COMMANDS
 from .seed import COMMANDS as SEED_COMMANDS
 
-__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main", "run"]
 
 #: Every subcommand, in the order --help lists them.
 COMMANDS: dict[str, Command] = {
@@ -153,3 +155,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.close()
 
 
+def run() -> NoReturn:
+    """The ``fastswap`` program (console script, ``python -m fastswap.cli``): :func:`main`, then
+    exit without tearing the interpreter down. By then the command has closed its repo and its
+    outputs; what the interpreter's finalization would do next (destroy every module and object,
+    30-50 ms: a sixth of a small ``fastswap get``) changes nothing anyone sees. Standard output
+    and error are flushed and logging shut down first; while another thread still runs, or if
+    *main* raised, the exit is Python's own, as before."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        status = EXIT_OK
+    elif isinstance(code, int):
+        status = code
+    else:  # as the interpreter does with sys.exit("text")
+        print(code, file=sys.stderr)
+        status = EXIT_ERROR
+    if threading.active_count() > 1:
+        sys.exit(status)
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        status = 120  # what the interpreter exits with when its final flush fails
+    try:
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(status)

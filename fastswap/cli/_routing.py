@@ -50,19 +50,24 @@ def routing_flags(args: argparse.Namespace) -> dict[str, Any]:
 def dht_protocols(cfg: Any) -> list[str]:
     """The DHT protocols the configuration asks for (``routing.dht``; auto: dual with public
     bootstrap peers, lan with bootstrap peers, else none)."""
-    from ..routing import PROTOCOL_KAD, PROTOCOL_LAN_KAD
-
     mode = cfg["routing.dht"]
     if mode == "auto":
         mode = ("dual" if cfg["routing.bootstrap_public"]
                 else "lan" if cfg["routing.bootstrap"] else "off")
-    return {"off": [], "lan": [PROTOCOL_LAN_KAD], "wan": [PROTOCOL_KAD],
+    if mode == "off":
+        return []  # without importing the DHT (~5 ms of a get's start)
+    from ..routing import PROTOCOL_KAD, PROTOCOL_LAN_KAD
+
+    return {"lan": [PROTOCOL_LAN_KAD], "wan": [PROTOCOL_KAD],
             "dual": [PROTOCOL_LAN_KAD, PROTOCOL_KAD]}[mode]
 
 
 async def start_dhts(cfg: Any, node: Any, repo: str) -> list[Any]:
     """The DHTs the configuration asks for, on the started node's host (server mode when it
     listens), joined through the bootstrap peers. The caller stops them before the node."""
+    protocols = dht_protocols(cfg)
+    if not protocols:
+        return []
     from ..routing import PROTOCOL_KAD, PUBLIC_BOOTSTRAP, KadDHT
 
     bootstrap = list(cfg["routing.bootstrap"])
@@ -70,7 +75,7 @@ async def start_dhts(cfg: Any, node: Any, repo: str) -> list[Any]:
         bootstrap += list(PUBLIC_BOOTSTRAP)
     dhts = []
     try:
-        for proto in dht_protocols(cfg):
+        for proto in protocols:
             name = "wan" if proto == PROTOCOL_KAD else "lan"
             dht = KadDHT(node.host, datastore=os.path.join(repo, "providers", name),
                          protocol=proto, server=bool(node.addrs), bootstrap=bootstrap)

@@ -235,6 +235,8 @@ def _run_cat(args: argparse.Namespace, ctx: Context) -> int:
         out.flush()
         return EXIT_OK
 
+    _keep_freed_heap()
+
     async def stream() -> None:
         async with _fetching_node(args, ctx) as node, asyncio.timeout(args.timeout):
             for path in args.paths:
@@ -460,6 +462,15 @@ async def _fetching_node(args: argparse.Namespace, ctx: Context) -> AsyncIterato
             await stop_all([*delegated, *dhts])
 
 
+def _keep_freed_heap() -> None:
+    """A get or cat is one short fetch: keep freed block buffers for reuse (see
+    ``_defaults.GET_MALLOC_TRIM_THRESHOLD``)."""
+    from .._defaults import GET_MALLOC_MMAP_THRESHOLD, GET_MALLOC_TRIM_THRESHOLD
+    from ..net.resources import keep_freed_heap
+
+    keep_freed_heap(GET_MALLOC_TRIM_THRESHOLD, GET_MALLOC_MMAP_THRESHOLD)
+
+
 def _run_get(args: argparse.Namespace, ctx: Context) -> int:
     import time
 
@@ -476,6 +487,7 @@ def _run_get(args: argparse.Namespace, ctx: Context) -> int:
             raise UserError("--json prints to standard output, which -o - also writes to; give "
                             "-o FILE or DIR")
     t0 = time.monotonic()
+    _keep_freed_heap()
     progress = Progress("getting", enabled=not (args.quiet or args.json))
     with contextlib.ExitStack() as stack:
         # every output is made (so known writable) before any block is fetched

@@ -14,11 +14,30 @@ CAR: ``write_car``/``read_car``/``import_car``. ``iter_links`` lists a block's c
 walkers.
 """
 
-from .car import import_car, read_car, write_car
-from .exporter import LsEntry, TreeWriter, Walker, cat, ls, resolve, walk
-from .importer import Added, ImportResult, import_path, import_paths
-from .settings import ImportSettings
-from .unixfs import HELIA_DEFAULTS, KUBO_DEFAULTS, import_file, iter_links
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    # what __getattr__ returns at run time, declared for type checkers
+    from .car import import_car, read_car, write_car
+    from .exporter import LsEntry, TreeWriter, Walker, cat, ls, resolve, walk
+    from .importer import Added, ImportResult, import_path, import_paths
+    from .settings import ImportSettings
+    from .unixfs import HELIA_DEFAULTS, KUBO_DEFAULTS, import_file, iter_links
+
+#: public name -> the submodule defining it, imported on first use (see fastswap._lazy): an
+#: export (get, cat) needs neither the importer nor the CAR code
+_LAZY = {
+    **dict.fromkeys(("import_car", "read_car", "write_car"), ".car"),
+    **dict.fromkeys(("LsEntry", "TreeWriter", "Walker", "cat", "ls", "resolve", "walk"),
+                    ".exporter"),
+    **dict.fromkeys(("Added", "ImportResult", "import_path", "import_paths"), ".importer"),
+    "ImportSettings": ".settings",
+    **dict.fromkeys(("HELIA_DEFAULTS", "KUBO_DEFAULTS", "import_file", "iter_links"), ".unixfs"),
+}
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "HELIA_DEFAULTS",

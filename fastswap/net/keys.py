@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from google.protobuf.message import DecodeError
 
 from .. import varint
+from .._text import b32encode, b58decode, b58encode
 from ..cid import decode_cid
 from ..errors import InvalidKeyError, InvalidPeerIdError, VarintError
 
@@ -105,7 +106,11 @@ class PublicKey:
                         f"got {len(data)} bytes"
                     )
                 return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), data)
-            key = serialization.load_der_public_key(data)
+            # imported here: cryptography's serialization package (its SSH support) is ~6 ms
+            # of a start that only ever sees Ed25519 keys (RSA/ECDSA peers are the rare case)
+            from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+            key = load_der_public_key(data)
         except InvalidKeyError:
             raise
         except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
@@ -183,9 +188,7 @@ class Ed25519KeyPair:
 
     def __init__(self, private: ed25519.Ed25519PrivateKey) -> None:
         self._private = private
-        raw = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = private.public_key().public_bytes_raw()
         self.public_key = PublicKey(KeyType.Ed25519, raw)
         self._peer_id: PeerId | None = None
 
@@ -202,11 +205,7 @@ class Ed25519KeyPair:
 
     @property
     def seed(self) -> bytes:
-        return self._private.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        return self._private.private_bytes_raw()
 
     @property
     def peer_id(self) -> PeerId:
@@ -245,12 +244,6 @@ class Ed25519KeyPair:
 
     def __repr__(self) -> str:
         return f"Ed25519KeyPair({self.peer_id})"
-
-
-def _b58() -> Any:
-    from bases import base58btc  # multiformats' own dependency
-
-    return base58btc
 
 
 class PeerId:
@@ -309,8 +302,8 @@ class PeerId:
             raise InvalidPeerIdError(f"peer id text of {len(text)} characters is too long")
         if text[0] in "1Q":
             try:
-                raw = _b58().decode(text)
-            except Exception as exc:  # noqa: BLE001 - the bases package raises several kinds
+                raw = b58decode(text)
+            except ValueError as exc:
                 raise InvalidPeerIdError(f"peer id {text!r} is not valid base58btc: {exc}") from None
             return cls.from_bytes(raw)
         from multiformats import CID
@@ -337,14 +330,12 @@ class PeerId:
         return cls.from_bytes(value)
 
     def to_base58(self) -> str:
-        return _b58().encode(self.multihash)
+        return b58encode(self.multihash)
 
     def to_cid_string(self) -> str:
         """CIDv1 ``libp2p-key`` in base32 (``bafz...``), the spec's recommended text form."""
-        from bases import base32
-
         cid = b"\x01" + varint.encode(LIBP2P_KEY_CODEC) + self.multihash
-        return "b" + base32.encode(cid).lower().rstrip("=")
+        return "b" + b32encode(cid)
 
     def extract_public_key(self) -> PublicKey | None:
         """The public key inlined in an identity peer id, or None for a hashed one."""

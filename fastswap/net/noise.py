@@ -24,7 +24,6 @@ import hmac
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from google.protobuf.message import DecodeError
@@ -59,9 +58,7 @@ _MAX_PAYLOAD = 16 * 1024
 
 
 def _x25519_public(key: X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    return key.public_key().public_bytes_raw()
 
 
 def _hmac(key: bytes, data: bytes) -> bytes:

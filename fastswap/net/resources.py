@@ -10,6 +10,7 @@ defences (libp2p has no spec for these; the models are go-libp2p's resource mana
 * :class:`BufferPool`: reusable bytearrays, so an idle connection holds no receive or encrypt
   buffer of its own (a connection takes one while it reads or writes and gives it back).
 * :func:`trim_heap`: ask glibc to hand freed heap memory back to the OS.
+* :func:`keep_freed_heap`: ask glibc to keep it instead (short-lived processes).
 
 Everything here takes ``now`` from the caller (``time.monotonic()`` in the host), so the tests
 drive the clock.
@@ -22,8 +23,16 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
 
-__all__ = ["BufferPool", "PeerScores", "RateLimitedLog", "TokenBucket", "trim_heap"]
+__all__ = [
+    "BufferPool",
+    "PeerScores",
+    "RateLimitedLog",
+    "TokenBucket",
+    "keep_freed_heap",
+    "trim_heap",
+]
 
 
 class TokenBucket:
@@ -187,18 +196,21 @@ class BufferPool:
         return len(self._spare)
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
+def _load_libc(name: str, *argtypes: Any) -> Callable[..., int] | None:
     try:
-        libc = ctypes.CDLL(None)
-        fn = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        fn = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return None
-    fn.argtypes = [ctypes.c_size_t]
+    fn.argtypes = list(argtypes)
     fn.restype = ctypes.c_int
-    return fn
+    return fn  # type: ignore[no-any-return]
 
 
-_malloc_trim = _load_malloc_trim()
+_malloc_trim = _load_libc("malloc_trim", ctypes.c_size_t)
+_mallopt = _load_libc("mallopt", ctypes.c_int, ctypes.c_int)
+#: glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 
 
 def trim_heap() -> bool:
@@ -209,3 +221,17 @@ def trim_heap() -> bool:
         return False
     _malloc_trim(0)
     return True
+
+
+def keep_freed_heap(trim_threshold: int, mmap_threshold: int) -> bool:
+    """Ask glibc to keep freed heap memory for reuse rather than give it back: the top of a
+    heap is trimmed only past *trim_threshold* free bytes, and allocations below
+    *mmap_threshold* come from the heap, not from a fresh ``mmap`` each. A fetch frees and
+    allocates a block-sized buffer per block: with glibc's defaults, trimming and growing the
+    heap again page-faults in (zeroed) memory for about half of them. For short-lived
+    processes (``fastswap get``) whose peak is bounded anyway; a long-running node returns
+    memory with :func:`trim_heap` instead. False where the C library has no ``mallopt``."""
+    if _mallopt is None:
+        return False
+    return bool(_mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+                and _mallopt(_M_MMAP_THRESHOLD, mmap_threshold))

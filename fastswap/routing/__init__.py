@@ -26,12 +26,38 @@ Nothing here dials a public address unless told to: :data:`PUBLIC_BOOTSTRAP` is 
 
 from __future__ import annotations
 
-from .delegated import DelegatedRouting
-from .kad.core import KadConfig
-from .kad.dht import PROTOCOL_KAD, PROTOCOL_LAN_KAD, KadDHT, ProvideReport, cid_key
-from .providing import STRATEGIES, Provider
-from .router import Router
-from .static import ContentRouting, StaticRouting
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    # what __getattr__ returns at run time, declared for type checkers
+    from .delegated import DelegatedRouting
+    from .kad.core import KadConfig
+    from .kad.dht import PROTOCOL_KAD, PROTOCOL_LAN_KAD, KadDHT, ProvideReport, cid_key
+    from .providing import STRATEGIES, Provider
+    from .router import Router
+    from .static import ContentRouting, StaticRouting
+
+#: public name -> the submodule defining it, imported on first use: a `fastswap get --peer`
+#: needs the static router only, and the DHT's modules were ~5 ms of every start
+_LAZY = {
+    "DelegatedRouting": ".delegated",
+    "KadConfig": ".kad.core",
+    "PROTOCOL_KAD": ".kad.dht",
+    "PROTOCOL_LAN_KAD": ".kad.dht",
+    "KadDHT": ".kad.dht",
+    "ProvideReport": ".kad.dht",
+    "cid_key": ".kad.dht",
+    "STRATEGIES": ".providing",
+    "Provider": ".providing",
+    "Router": ".router",
+    "ContentRouting": ".static",
+    "StaticRouting": ".static",
+}
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "PROTOCOL_KAD",
