@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
@@ -74,6 +75,7 @@ from .net.bitswap import BitswapNetwork
 from .net.host import Host
 from .net.keys import Ed25519KeyPair, PeerId, load_or_create_identity
 from .net.multiaddr import Multiaddr, parse_multiaddr
+from .net.resources import RateLimitedLog
 from .routing.static import StaticRouting
 from .session import Session
 
@@ -203,7 +205,11 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._unstored = 0
-        self._store_failing = False
+        # the store writes submitted so far, and the first one that failed since the last write
+        # that worked (None: writes work): the disk-full error is logged once, not per batch
+        self._store_writes = 0
+        self._ratelog = RateLimitedLog(log, _defaults.LOG_RATE_LIMIT_SECONDS, time.monotonic)
+        self._store_failed_at: int | None = None
         self._store_room: asyncio.Event | None = None
         max_block = (self.client.config.max_block_size if self._offload_verify
                      else _defaults.MAX_BLOCK_SIZE)
@@ -465,6 +471,8 @@ class Node:
         them."""
         nbytes = sum(len(d) for _, d in blocks)
         self._unstored += nbytes
+        self._store_writes += 1
+        seq = self._store_writes
         fut = asyncio.ensure_future(self.astore.put_many(blocks))
         self._tasks.track(fut)
 
@@ -478,13 +486,17 @@ class Node:
             exc = f.exception()
             if exc is not None:
                 self._counters["store_failures"] += 1
-                if not self._store_failing:  # once until a write works again (disk full...)
-                    self._store_failing = True
-                    log.error("cannot store received blocks: %s", exc)
+                if self._store_failed_at is None:  # once until a write works again...
+                    self._store_failed_at = seq
+                    # ...and on a disk that flaps between full and not, once in a while
+                    self._ratelog.error("store-failed", "cannot store received blocks: %s", exc)
                 for cid, _ in blocks:
                     self._deliver(cid, None, exc)
                 return
-            self._store_failing = False
+            if self._store_failed_at is not None and seq > self._store_failed_at:
+                # works again: a write submitted after the failure (one submitted before it,
+                # smaller, may still have fitted the nearly full disk)
+                self._store_failed_at = None
             self._counters["blocks_stored"] += len(blocks)
             self._counters["bytes_stored"] += nbytes
             for cid, data in blocks:
