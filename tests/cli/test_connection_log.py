@@ -48,16 +48,16 @@ def test_a_thousand_connects_a_second_make_one_line_each_way() -> None:
         connected, disconnected = host.on
         for i in range(1000):
             now[0] = i * CONNECTION_LOG_INTERVAL_SECONDS / 1000
-            conn = SimpleNamespace(remote_peer=f"peer{i}", remote_addr=f"/ip4/10.0.0.1/tcp/{i}")
+            conn = SimpleNamespace(remote_peer=f"peer{i}", remote_addr=f"/ip4/127.0.0.1/tcp/{i}")
             host.count += 1
             connected(conn)
             host.count -= 1
             disconnected(conn)
-        assert lines.lines == ["connected: peer0 from /ip4/10.0.0.1/tcp/0 (1 connections)",
+        assert lines.lines == ["connected: peer0 from /ip4/127.0.0.1/tcp/0 (1 connections)",
                                "disconnected: peer0 (0 connections)"]
         now[0] = CONNECTION_LOG_INTERVAL_SECONDS * 1.5
-        connected(SimpleNamespace(remote_peer="late", remote_addr="/ip4/10.0.0.2/tcp/1"))
-        assert lines.lines[2] == ("connected: late from /ip4/10.0.0.2/tcp/1 (0 connections) "
+        connected(SimpleNamespace(remote_peer="late", remote_addr="/ip4/127.0.0.2/tcp/1"))
+        assert lines.lines[2] == ("connected: late from /ip4/127.0.0.2/tcp/1 (0 connections) "
                                   "(999 similar messages suppressed in the last 1 s)")
         stop()
         assert host.on == []
