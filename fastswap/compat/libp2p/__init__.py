@@ -48,6 +48,16 @@ managers, message queues).
 
 from __future__ import annotations
 
+try:  # the drop-in's own dependencies (the "libp2p" extra), named when one is missing
+    import cid as _cid  # noqa: F401  (py-cid)
+    import trio as _trio  # noqa: F401
+except ModuleNotFoundError as _exc:
+    raise ModuleNotFoundError(
+        f"fastswap.compat.libp2p needs {_exc.name!r}, from fastswap's 'libp2p' extra: "
+        "pip install 'fastswap[libp2p]' (beside py-libp2p: pip install . libp2p==0.8.1)",
+        name=_exc.name,
+    ) from None
+
 from .block_service import BlockService
 from .block_store import BlockStore, FilesystemBlockStore, LmdbBlockStore, MemoryBlockStore
 from .cid import (
