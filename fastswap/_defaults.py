@@ -78,6 +78,16 @@ DAG_STREAM_WINDOW_BYTES = 32 * 1024 * 1024
 #: short-lived and its peak (the fetch window) is bounded, so memory kept is not memory lost.
 GET_MALLOC_TRIM_THRESHOLD = 256 * 1024 * 1024
 GET_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
+#: ... and of a program that runs the drop-in on fastswap's host (``fastswap.compat.libp2p.
+#: new_host``; with one malloc arena from the drop-in's import, resources.one_malloc_arena).
+#: py-libp2p programs make a host, store and client per task and drop them after: the next
+#: task's blocks then reuse the last task's memory instead of page-faulting in fresh zeroed
+#: pages (2,000 x 256 KiB a task, benchmarks/test_bench_pylibp2p_bitswap.py: ~130,000 faults and
+#: 0.3-3.4 s of system time a task before, ~20 after). The threshold is past any sane task, so
+#: glibc does not trim on its own; the host does (Host.trim_memory: malloc_trim once it is
+#: quiet after a busy spell), like Node.
+DROPIN_MALLOC_TRIM_THRESHOLD = 1024 * 1024 * 1024
+DROPIN_MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
 #: Entries (files, directories, symlinks) one export walk visits before it stops with an error:
 #: a small DAG can name the same subdirectory many times over (a "zip bomb" of shared subtrees);
 #: Kubo and Helia have no such limit. Pass max_entries= to go further.

@@ -42,6 +42,10 @@ Where py-libp2p departs from the Bitswap spec, the drop-in follows the spec:
 
 Also different, and not py-libp2p defects: ``get_blocks_batch`` keeps every want in flight
 instead of 32 at a time; ``want_block(want_type=0)`` really asks peers until the block arrives.
+Memory (glibc): the import puts every thread on one malloc arena and ``new_host`` keeps freed
+heap memory for reuse (its host trims when quiet), so a program that makes a host, store and
+client per task reuses the last task's memory instead of faulting in fresh pages; malloc
+settings in the environment win (``fastswap.net.resources``).
 Not offered: the payment extension (1.3.0) and py-libp2p's internals (presence and peer
 managers, message queues).
 """
@@ -58,6 +62,7 @@ except ModuleNotFoundError as _exc:
         name=_exc.name,
     ) from None
 
+from ...net.resources import one_malloc_arena
 from .block_service import BlockService
 from .block_store import BlockStore, FilesystemBlockStore, LmdbBlockStore, MemoryBlockStore
 from .cid import (
@@ -104,6 +109,10 @@ from .wantlist import (
     WantlistEntry,
     WantType,
 )
+
+# before the drop-in starts a thread: every thread's memory in one glibc heap, reused from one
+# host, store and client to the next (see one_malloc_arena; MALLOC_ARENA_MAX overrides it)
+one_malloc_arena()
 
 __all__ = [
     "CID_V0",

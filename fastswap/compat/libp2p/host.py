@@ -39,12 +39,14 @@ from typing import Any
 
 import trio
 
+from ... import _defaults
 from ...errors import HostNotRunningError, NetError, UnsupportedOptionError
 from ...net import mplex, yamux
 from ...net.host import Host
 from ...net.keys import PeerId, PublicKey
 from ...net.multiaddr import Multiaddr as FastswapMultiaddr
 from ...net.multiaddr import parse_multiaddr
+from ...net.resources import keep_freed_heap
 from ...routing import StaticRouting
 from .._asyncio import LoopThread, NodeDriver, as_peer_id
 
@@ -76,6 +78,9 @@ def new_host(key_pair: Any = None, listen_addrs: Sequence[Any] | None = None, *,
     if muxer_preference not in _MUXERS:
         raise UnsupportedOptionError(
             f"muxer_preference={muxer_preference!r}: use 'YAMUX' or 'MPLEX'")
+    # memory freed by the last task's blocks serves the next task's (see
+    # _defaults.DROPIN_MALLOC_TRIM_THRESHOLD); the host trims when it is quiet
+    keep_freed_heap(_defaults.DROPIN_MALLOC_TRIM_THRESHOLD, _defaults.DROPIN_MALLOC_MMAP_THRESHOLD)
     return FastswapHost(key_pair, listen_addrs, _MUXERS[muxer_preference])
 
 
