@@ -167,6 +167,34 @@ static inline void fs_release(PyObject *o)
     Py_XDECREF(o);
 }
 
+/* Free every kept object; how many. A burst (a crowd of peers sending wantlists) fills the
+ * lists with objects made during the burst, in pymalloc arenas the burst otherwise emptied:
+ * one live object keeps a whole 1 MiB arena, so a host trimming its memory after the burst
+ * (fastswap.net.host) empties the lists first. The next decodes allocate afresh. */
+static Py_ssize_t fs_free_kept(void)
+{
+    Py_ssize_t count = 0;
+#if FS_RECYCLE
+    int n, k;
+    for (n = 0; n <= FS_RECYCLE_MAX_LEN; n++) {
+        while (fs_bytes_free[n] != NULL) {
+            PyObject *o = fs_bytes_free[n];
+            memcpy(&fs_bytes_free[n], ((PyBytesObject *)o)->ob_sval, sizeof(PyObject *));
+            fs_bytes_nfree--;
+            Py_DECREF(o); /* the reference the list held: freed */
+            count++;
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        while (fs_int_nfree[k]) {
+            Py_DECREF(fs_int_free[k][--fs_int_nfree[k]]);
+            count++;
+        }
+    }
+#endif
+    return count;
+}
+
 /* A new reference to int(v), for a decoded int32 field. */
 static inline PyObject *fs_int32(int32_t v)
 {

@@ -45,6 +45,7 @@ FrameDecoder = _codec.FrameDecoder
 #: model.BlockPresence, so isinstance checks against either work)
 Entry = _codec.Entry
 BlockPresence = _codec.BlockPresence
+release_freelists = _codec.release_freelists
 
 __all__ = [
     "DONT_HAVE",
@@ -62,5 +63,6 @@ __all__ = [
     "encode_message",
     "encode_message_parts",
     "frame_length_prefix",
+    "release_freelists",
     "wire_block",
 ]

@@ -50,7 +50,7 @@ from .model import HAVE, WANT_BLOCK, ZEROCOPY_MIN, Message, entry_key, entry_rep
 
 __all__ = [
     "decode_message", "encode_message", "encode_message_parts", "frame_length_prefix",
-    "FrameDecoder", "Entry", "BlockPresence",
+    "FrameDecoder", "Entry", "BlockPresence", "release_freelists",
 ]
 
 
@@ -87,6 +87,7 @@ cdef extern from "members.h":
     PyObject *fs_int32(int32_t v)  # NULL with the error set
     void fs_release(PyObject *o) noexcept
     PyObject *fs_bytes(const uint8_t *p, size_t n)  # NULL with the error set
+    Py_ssize_t fs_free_kept() noexcept
     int fs_install_presence_dealloc(PyTypeObject *t, const Py_ssize_t *offs, int n)
 
 cdef extern from "Python.h":
@@ -235,6 +236,21 @@ cdef inline PyObject *_entry_new() except NULL:
         fs_new_reference(o)  # its fields were cleared when it was freed
         return o
     return fs_alloc(<PyTypeObject *>Entry)  # zeroed
+
+
+def release_freelists():
+    """Free the entries, CID bytes and priority ints the decoder keeps for reuse; how many.
+
+    After a burst the lists hold objects made during it, scattered over pymalloc arenas the
+    burst otherwise emptied (one live object keeps a 1 MiB arena): a host trimming its memory
+    when quiet calls this first (``fastswap.net.host``). Decoding refills them as it goes."""
+    global _entry_nfree
+    cdef Py_ssize_t count = fs_free_kept()
+    while _entry_nfree:
+        _entry_nfree -= 1
+        fs_free(_entry_free[_entry_nfree])
+        count += 1
+    return count
 
 
 cdef PyMemberDef _ENTRY_MEMBERS[6]

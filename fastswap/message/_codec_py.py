@@ -40,6 +40,7 @@ __all__ = [
     "encode_message",
     "encode_message_parts",
     "frame_length_prefix",
+    "release_freelists",
 ]
 
 _MAX_GROUP_DEPTH = 32  # as FS_MAX_GROUP_DEPTH in csrc/varint.h
@@ -296,6 +297,12 @@ def _as_view(buf: Any) -> memoryview:
     if mv.ndim != 1 or mv.format != "B":
         mv = mv.cast("B")  # bytes of any C-contiguous buffer; TypeError for a strided one
     return mv
+
+
+def release_freelists() -> int:
+    """The compiled twin's: free the objects its decoder keeps for reuse. This twin keeps
+    none: 0."""
+    return 0
 
 
 def decode_message(

@@ -58,6 +58,7 @@ from ..errors import (
     NetError,
     PeerBannedError,
 )
+from ..message import release_freelists
 from . import identify as _identify
 from . import ping as _ping
 from ._connection import SUPPORTED_MUXERS, Connection
@@ -460,6 +461,9 @@ class Host:
             self._churn_at_trim = self._churn
             self._recv_pool.clear()
             self._send_pool.clear()
+            # the wire decoder's kept entries and CIDs, made during the spell, would each keep
+            # a pymalloc arena of the spell's alive (sybil-wants: 99 arenas for 12 MB live)
+            release_freelists()
             # what the busy spell left in reference cycles (a stream reader that ended in an
             # exception keeps its frame, the message it decoded and the stream's chunks) is
             # freed by a full collection, which an idle process may not run for a long time
