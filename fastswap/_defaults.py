@@ -274,12 +274,19 @@ SERVER_TARGET_MESSAGE_BYTES = 1024 * 1024
 SERVER_MAX_WANTLIST_ENTRIES_PER_PEER = 1024
 #: Wantlist entries kept across all peers (boxo has no such budget: its memory grows with the
 #: number of peers times 1024). When it is full, a new entry is taken from the peer holding the
-#: most entries, never refused because others filled it (server/engine.py, "Budgets").
-SERVER_MAX_TOTAL_WANTLIST_ENTRIES = 256 * 1024
+#: most entries, never refused because others filled it (server/engine.py, "Budgets"). An entry
+#: costs ~450 bytes of small objects, and what a crowd of peers filled stays fragmented after
+#: it left (pymalloc frees an arena only when nothing in it lives): 300 identities x 1,024
+#: want-haves for blocks we lack took a seeder from 25 to 141 MB (256k entries), and it kept
+#: 112 MB once they left; with 64k: 109 MB, then 82 (scratch run of benchmarks/_attack_peer.py
+#: sybil-wants against benchmarks/_transfer_peer.py, RssAnon). 64k entries still give 64
+#: honest peers a full wantlist each, and any number of peers an equal share.
+SERVER_MAX_TOTAL_WANTLIST_ENTRIES = 64 * 1024
 #: Wantlist entries every peer may hold whatever the others hold, even past the total budget:
-#: the total over MAX_CONNECTIONS peers (1024 x 256 = the total), so the reserve is a promise
-#: the connection limit keeps. An honest fetcher holds a few hundred entries at a seeder.
-SERVER_RESERVED_WANTLIST_ENTRIES_PER_PEER = 256
+#: the total over MAX_CONNECTIONS peers (1024 x 64 = the total), so the reserve is a promise
+#: the connection limit keeps. Past it a peer still gets an equal share of the total (64k over
+#: 300 peers: ~218 each); 64 wants of 256 KiB blocks keep 16 MiB in flight to one peer.
+SERVER_RESERVED_WANTLIST_ENTRIES_PER_PEER = 64
 #: Block bytes queued for sending across all peers (accounting, not memory: the data stays in
 #: the store). A push past it levels the peers' queues to a common level instead of refusing
 #: (server/_taskqueue_py.py, "Limits"); boxo has no byte budget (its queue is as deep as the

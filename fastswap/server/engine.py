@@ -67,7 +67,7 @@ Abuse limits (``fastswap._defaults``, SERVER_*)
 Budgets shared by all peers: evict from the heaviest, never refuse the newcomer
     Two resources are shared: wantlist entries (memory) and queued block bytes (work promised).
     A budget that simply refuses once full is a denial of service: 300 identities sending 1,024
-    want-haves each for blocks we lack filled a 256k-entry budget and every honest want after
+    want-haves each for blocks we lack filled the entry budget and every honest want after
     them was refused; 1,000 identities that want blocks and never read filled the 1 GiB
     queued-bytes budget the same way. So both budgets are shared max-min fairly:
 
@@ -76,8 +76,8 @@ Budgets shared by all peers: evict from the heaviest, never refuse the newcomer
       than the newcomer would (``wants_evicted_global``); so the peers converge to equal shares
       and only the heaviest lose. A peer that holds as many as anyone can only replace its own
       worst entry with a higher-priority want, or the want is dropped
-      (``wants_refused_global``). Every peer may hold ``reserved_entries_per_peer`` (256)
-      whatever the others hold, even past the total: 1024 connections x 256 is the total, so
+      (``wants_refused_global``). Every peer may hold ``reserved_entries_per_peer`` (64)
+      whatever the others hold, even past the total: 1024 connections x 64 is the total, so
       the host's connection limit keeps that promise.
     * The entry evicted from a peer is its *worst*: one for a block we do not have first (it
       was never served; evicting it loses only the announcement if the block arrives later,
