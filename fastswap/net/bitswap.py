@@ -246,25 +246,30 @@ class BitswapNetwork:
                     if inbound:
                         stream.close()  # we have nothing to say on a stream the peer opened
                     return
-                completed = False
-                for chunk in chunks:
-                    for payload in decoder.feed(chunk):
-                        completed = True
-                        msg = decode_message(payload, max_message_size=self.max_message_size)
-                        self.messages_received += 1
-                        res = self._on_message(peer, msg, protocol)
-                        if res is not None and inspect.isawaitable(res):
-                            await res
+                payloads = [p for chunk in chunks for p in decoder.feed(chunk)]
+                # only what is still unfinished counts against the budgets, and before the
+                # messages are handed on: a handler may make this reader wait (its peer's inbox
+                # is full), and a message complete by then is the inbox's to bound. Counted
+                # after the wait, the finished messages of a peer that sends each on a stream
+                # of its own (Kubo: 271 readers waiting at once in a 256 MiB fetch) looked
+                # unfinished, went over the connection's budget, and the peer was cut off.
                 now_held = decoder.buffered
                 # the watchdog (_watch) resets a stream whose message takes too long; a
                 # message that began in this batch starts its own clock
                 if not now_held:
                     self._partial_since.pop(stream, None)
-                elif completed or not held:
+                elif payloads or not held:
                     self._partial_since[stream] = loop.time()
                 delta = now_held - held
                 held = now_held
                 self._hold_partial(conn, peer, delta)
+                for payload in payloads:
+                    msg = decode_message(payload, max_message_size=self.max_message_size)
+                    self.messages_received += 1
+                    res = self._on_message(peer, msg, protocol)
+                    if res is not None and inspect.isawaitable(res):
+                        await res
+                del payloads
         except MessageError as exc:
             self._bad_frame(stream, conn, peer, exc)
         except StreamClosedError as exc:

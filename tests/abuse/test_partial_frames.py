@@ -10,7 +10,8 @@ import asyncio
 import pytest
 
 from fastswap import _defaults
-from fastswap.message import frame_length_prefix
+from fastswap.cid import compute_cid
+from fastswap.message import Message, encode_message, frame_length_prefix, wire_block
 from fastswap.net.bitswap import BITSWAP_1_2_0, BitswapNetwork
 from fastswap.net.host import Host
 from tests.abuse.conftest import FILE_SIZE, Seeder, rss_anon_kib, start_hostile
@@ -71,5 +72,50 @@ def test_a_message_must_be_finished_in_time(run_uv) -> None:
             assert a.connection(b.peer_id) is not None  # the stream went, not the connection
             await net.stop()
             assert not got
+
+    run_uv(main())
+
+
+def test_finished_messages_waiting_for_the_inbox_are_not_unfinished(run_uv) -> None:
+    """Kubo sends every block on a stream of its own; when our inbox is full each reader waits
+    with the message it finished. Those are the inbox's to bound, not unfinished bytes: counted
+    as unfinished, 271 waiting readers took a 256 MiB fetch from Kubo over the connection's
+    budget and the leecher cut Kubo off (benchmarks.report, kubo -> fastswap)."""
+
+    async def main() -> None:
+        got: list = []
+        room = asyncio.Event()
+
+        def on_message(peer, msg, version):
+            got.append(msg)
+            return room.wait()  # the peer's inbox is full: its reader waits
+
+        budget = 256 * 1024
+        streams = 12  # 12 finished 64 KiB messages waiting at once: 3x the budget
+        async with Host(listen_addrs=["/ip4/127.0.0.1/tcp/0"]) as a, Host() as b:
+            net = BitswapNetwork(a, on_message, max_partial_per_connection=budget,
+                                 max_partial_per_peer=budget)
+            net.start()
+            for k in range(streams):
+                data = bytes([k]) * (64 * 1024)
+                body = encode_message(Message(blocks=[wire_block(compute_cid(data), data)]))
+                frame = frame_length_prefix(len(body)) + body
+                s = await b.new_stream(a.addrs[0], [BITSWAP_1_2_0])
+                # in two parts: the reader holds the first one unfinished for a moment
+                s.write(frame[: len(frame) // 2])
+                await s.drain()
+                await asyncio.sleep(0.02)
+                s.write(frame[len(frame) // 2:])
+                await s.drain()
+            for _ in range(200):
+                if len(got) == streams:
+                    break
+                await asyncio.sleep(0.02)
+            assert len(got) == streams  # every message finished and was handed on
+            assert net.partial_bytes() == 0  # none of the waiting ones counts as unfinished
+            assert net.bad_frames(b.peer_id) == 0
+            assert a.connection(b.peer_id) is not None
+            room.set()
+            await net.stop()
 
     run_uv(main())
