@@ -165,7 +165,8 @@ class Node:
             host = Host(identity, listen_addrs=list(listen), **(host_options or {}))
         self.host = host
         self.net = BitswapNetwork(
-            self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame
+            self.host, self._on_message, protocols=protocols, on_bad_frame=self._on_bad_frame,
+            is_answer=self._is_answer,
         )
         self._offload_verify = False
         if engines is None:
@@ -333,6 +334,11 @@ class Node:
 
     def _spawn(self, coro: Any) -> asyncio.Future[Any]:
         return self._tasks.spawn(coro)
+
+    def _is_answer(self, peer: PeerId, msg: Message) -> bool:
+        """Whether *msg* answers what we ask *peer* (blocks or presences while we ask it for
+        something): the stream it came on is not stream churn."""
+        return bool(msg.blocks or msg.presences) and self.core.client.asking(peer)
 
     def _now(self) -> float:
         assert self._loop is not None

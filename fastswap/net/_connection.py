@@ -490,6 +490,14 @@ class Connection(asyncio.BufferedProtocol):
         self.abort(exc)
         self.host._abuse(self, what, ban_seconds, exc)
 
+    def refund_stream_open(self) -> None:
+        """An inbound stream of this connection carried what we asked the peer for (see
+        ``BitswapNetwork``'s *is_answer*): its open no longer counts against the stream-churn
+        budgets. Kubo and Helia answer on a stream per message, so a fast honest fetch of small
+        blocks opens thousands a second; only streams that answer nothing are churn."""
+        self._open_bucket.give()
+        self.host._refund_stream(self)
+
     def _consumed(self, st: Stream, n: int) -> None:
         if self._muxer is None or self._closed:
             return

@@ -95,7 +95,10 @@ class BitswapNetwork:
     """Bitswap messages over a :class:`~fastswap.net.host.Host`.
 
     ``protocols`` limits (and orders) the ids we register and propose, e.g. only
-    ``("/ipfs/bitswap/1.1.0",)`` to make a peer talk 1.1.0.
+    ``("/ipfs/bitswap/1.1.0",)`` to make a peer talk 1.1.0. ``is_answer(peer, msg)``, asked
+    before a message of an inbound stream is handed on, says whether it answers what we asked
+    the peer: such a stream's open is refunded to the stream-churn budgets
+    (``Connection.refund_stream_open``).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class BitswapNetwork:
         max_partial_per_connection: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION,
         max_partial_per_peer: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_PEER,
         partial_timeout: float = _defaults.PARTIAL_MESSAGE_TIMEOUT_SECONDS,
+        is_answer: Callable[[PeerId, Message], bool] | None = None,
     ) -> None:
         protocols = tuple(protocols)
         if not protocols or any(p not in BITSWAP_PROTOCOLS for p in protocols):
@@ -126,6 +130,7 @@ class BitswapNetwork:
         self.max_partial_per_connection = max_partial_per_connection
         self.max_partial_per_peer = max_partial_per_peer
         self.partial_timeout = partial_timeout
+        self._is_answer = is_answer
         # bytes of unfinished messages held by the stream readers, per connection and per peer
         self._partial_conn: dict[Connection, int] = {}
         self._partial_peer: dict[PeerId, int] = {}
@@ -234,6 +239,7 @@ class BitswapNetwork:
         # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
         held = 0  # unfinished bytes this reader has accounted for
+        refund = inbound  # an inbound stream that answers us is not churn (see is_answer)
         try:
             while True:
                 # the chunks as delivered, not joined: a frame inside one stays a view of it
@@ -266,6 +272,9 @@ class BitswapNetwork:
                 for payload in payloads:
                     msg = decode_message(payload, max_message_size=self.max_message_size)
                     self.messages_received += 1
+                    if refund and self._is_answer is not None and self._is_answer(peer, msg):
+                        refund = False  # once per stream
+                        conn.refund_stream_open()
                     res = self._on_message(peer, msg, protocol)
                     if res is not None and inspect.isawaitable(res):
                         await res

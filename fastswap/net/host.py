@@ -387,6 +387,12 @@ class Host:
             self._peer_open_buckets.move_to_end(peer)
         return bucket.take(now)
 
+    def _refund_stream(self, conn: Connection) -> None:
+        """Give back the peer-wide stream open of an inbound stream that answered us."""
+        bucket = self._peer_open_buckets.get(conn.remote_peer)
+        if bucket is not None:
+            bucket.give()
+
     def __repr__(self) -> str:
         return f"<Host {self.peer_id} {len(self._conns)} connections>"
 

@@ -58,6 +58,10 @@ class TokenBucket:
         self.tokens = tokens
         return tokens >= 0.0
 
+    def give(self, n: float = 1.0) -> None:
+        """Return *n* tokens taken for something that turned out to be owed (up to *burst*)."""
+        self.tokens = min(self.burst, self.tokens + n)
+
 
 class PeerScores:
     """Decaying penalty scores and timed bans, keyed by peer id (at most *max_peers* remembered:

@@ -8,7 +8,10 @@ import asyncio
 
 import pytest
 
+from fastswap.cid import compute_cid
 from fastswap.errors import NetError
+from fastswap.message import HAVE, BlockPresence, Message, encode_message, frame_length_prefix
+from fastswap.net.bitswap import BITSWAP_1_2_0, BitswapNetwork
 from fastswap.net.host import Host
 from fastswap.net.keys import PeerId
 from tests.abuse.conftest import FILE_SIZE, Seeder, hostile
@@ -65,5 +68,49 @@ def test_per_peer_budget_spans_connections(run_uv) -> None:
                 await asyncio.sleep(0.02)
             assert a.is_banned(b.peer_id)
             assert 40 < opened <= 50
+
+    run_uv(main())
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_streams_that_answer_us_are_not_churn(run_uv, answers: bool) -> None:
+    """Kubo and Helia answer on a stream per message: a fast fetch of a 2,000-file directory
+    from Kubo opened thousands a second and was banned for stream churn. A stream whose message
+    answers what we asked the peer (BitswapNetwork's is_answer) is refunded to the budgets; a
+    peer opening as many streams that answer nothing is still cut off."""
+
+    async def main() -> None:
+        got: list = []
+        async with Host(listen_addrs=["/ip4/127.0.0.1/tcp/0"], stream_open_rate=0.001,
+                        stream_open_burst=20, peer_stream_open_rate=0.001,
+                        peer_stream_open_burst=20) as a, Host() as b:
+            net = BitswapNetwork(a, lambda p, m, v: got.append(m),
+                                 is_answer=lambda peer, msg: answers)
+            net.start()
+            body = encode_message(Message(presences=[BlockPresence(compute_cid(b"x"), HAVE)]))
+            frame = frame_length_prefix(len(body)) + body
+            sent = 0
+            for _ in range(60):  # three times the burst, one message a stream
+                try:
+                    s = await b.new_stream(a.addrs[0], [BITSWAP_1_2_0])
+                    s.write(frame)
+                    await s.drain()
+                    s.close()
+                except NetError:
+                    break
+                sent += 1
+                for _ in range(100):  # one at a time: each answered before the next opens
+                    if len(got) == sent or a.connection(b.peer_id) is None:
+                        break
+                    await asyncio.sleep(0.005)
+            if answers:
+                assert sent == 60 and len(got) == 60
+                assert a.connection(b.peer_id) is not None
+                assert a.banned(b.peer_id) is None
+            else:
+                assert sent < 60
+                ban = a.banned(b.peer_id)
+                assert ban is not None and "churn" in ban[1]
+            await net.stop()
 
     run_uv(main())
