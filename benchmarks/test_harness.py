@@ -157,3 +157,43 @@ def test_report_smoke_four_seeders_with_quarters(tmp_path: Path) -> None:
     doc, _ = _smoke(tmp_path, "fastswap,kubo", "4x1")
     assert {(b["group"], b["name"]) for b in doc["benchmarks"]} == {
         ("4x1-2MiB", n) for n in _pairs(*MIXED)}
+
+
+def test_the_bench_extra_installs_what_the_micro_benchmarks_import() -> None:
+    """``python -m benchmarks.report`` after the README's first set-up command (``pip install
+    .``, no test extra) installs the ``bench`` extra and runs the micro benchmarks; a module
+    they (or the conftests pytest loads with them) import from outside the standard library,
+    fastswap, benchmarks and tests must come from that extra or from fastswap's own
+    dependencies. Missing hypothesis made the published run's micro benchmarks fail to
+    collect."""
+    import ast
+    import importlib.metadata as md
+    import tomllib
+
+    from benchmarks.report import MICRO
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    from packaging.requirements import Requirement
+
+    provided = {Requirement(r).name.lower().replace("_", "-")
+                for r in [*project["dependencies"], *project["optional-dependencies"]["bench"]]}
+    files = [ROOT / "benchmarks" / f for f in MICRO]
+    files += [ROOT / "benchmarks" / "conftest.py", ROOT / "tests" / "conftest.py"]
+    dists = md.packages_distributions()
+    missing = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("fastswap", "benchmarks", "tests"):
+                    continue
+                owners = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                if not owners & provided:
+                    missing.append(f"{path.relative_to(ROOT)}: {name} ({', '.join(owners)})")
+    assert not missing, missing
