@@ -162,7 +162,17 @@ def run_micro(path: Path, smoke: bool, log: Any) -> dict[str, Any] | None:
         log(f"micro benchmarks failed (exit {done.returncode}):\n{done.stdout[-3000:]}"
             f"{done.stderr[-2000:]}")
         return None
-    return dict(json.loads(path.read_text()))
+    return _without_samples(path)
+
+
+def _without_samples(path: Path) -> dict[str, Any]:
+    """The micro benchmarks' JSON, rewritten without each benchmark's raw timings
+    (``stats.data``: every round's time, 9 MB for the set) -- the statistics stay."""
+    doc = dict(json.loads(path.read_text()))
+    for bench in doc.get("benchmarks", []):
+        bench.get("stats", {}).pop("data", None)
+    path.write_text(json.dumps(doc, indent=1))
+    return doc
 
 
 def _write(doc: dict[str, Any], md: Path, png: Path | None, log: Any,
