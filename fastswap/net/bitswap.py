@@ -235,7 +235,6 @@ class BitswapNetwork:
         peer = stream.remote_peer
         conn = stream.connection
         protocol = stream.protocol or BITSWAP_BARE
-        loop = asyncio.get_running_loop()
         # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
         held = 0  # unfinished bytes this reader has accounted for
@@ -252,33 +251,31 @@ class BitswapNetwork:
                     if inbound:
                         stream.close()  # we have nothing to say on a stream the peer opened
                     return
-                payloads = [p for chunk in chunks for p in decoder.feed(chunk)]
-                # only what is still unfinished counts against the budgets, and before the
-                # messages are handed on: a handler may make this reader wait (its peer's inbox
+                # only what is still unfinished counts against the budgets, settled before a
+                # message is handed on: a handler may make this reader wait (its peer's inbox
                 # is full), and a message complete by then is the inbox's to bound. Counted
                 # after the wait, the finished messages of a peer that sends each on a stream
                 # of its own (Kubo: 271 readers waiting at once in a 256 MiB fetch) looked
                 # unfinished, went over the connection's budget, and the peer was cut off.
-                now_held = decoder.buffered
-                # the watchdog (_watch) resets a stream whose message takes too long; a
-                # message that began in this batch starts its own clock
-                if not now_held:
-                    self._partial_since.pop(stream, None)
-                elif payloads or not held:
-                    self._partial_since[stream] = loop.time()
-                delta = now_held - held
+                completed = False
+                for chunk in chunks:
+                    for payload in decoder.feed(chunk):
+                        completed = True
+                        msg = decode_message(payload, max_message_size=self.max_message_size)
+                        del payload
+                        self.messages_received += 1
+                        if refund and self._is_answer is not None and self._is_answer(peer, msg):
+                            refund = False  # once per stream
+                            conn.refund_stream_open()
+                        res = self._on_message(peer, msg, protocol)
+                        if res is not None and inspect.isawaitable(res):
+                            now_held, delta = decoder.buffered, decoder.buffered - held
+                            held = now_held  # (before: the budget check below may raise)
+                            self._settle(stream, conn, peer, now_held, delta, completed)
+                            await res
+                now_held, delta = decoder.buffered, decoder.buffered - held
                 held = now_held
-                self._hold_partial(conn, peer, delta)
-                for payload in payloads:
-                    msg = decode_message(payload, max_message_size=self.max_message_size)
-                    self.messages_received += 1
-                    if refund and self._is_answer is not None and self._is_answer(peer, msg):
-                        refund = False  # once per stream
-                        conn.refund_stream_open()
-                    res = self._on_message(peer, msg, protocol)
-                    if res is not None and inspect.isawaitable(res):
-                        await res
-                del payloads
+                self._settle(stream, conn, peer, now_held, delta, completed)
         except MessageError as exc:
             self._bad_frame(stream, conn, peer, exc)
         except StreamClosedError as exc:
@@ -286,6 +283,17 @@ class BitswapNetwork:
         finally:
             self._partial_since.pop(stream, None)
             self._hold_partial(conn, peer, -held)
+
+    def _settle(self, stream: Stream, conn: Connection, peer: PeerId, now_held: int, delta: int,
+                completed: bool) -> None:
+        """Account a reader's unfinished bytes: *now_held*, *delta* more than before."""
+        # the watchdog (_watch) resets a stream whose message takes too long; a message that
+        # began in this batch starts its own clock
+        if not now_held:
+            self._partial_since.pop(stream, None)
+        elif completed or now_held == delta:  # (nothing was held before)
+            self._partial_since[stream] = asyncio.get_running_loop().time()
+        self._hold_partial(conn, peer, delta)
 
     async def _watch(self) -> None:
         """Reset the streams whose unfinished message has taken longer than partial_timeout
