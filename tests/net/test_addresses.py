@@ -27,12 +27,14 @@ def _nic(family: int, address: str) -> SimpleNamespace:
     return SimpleNamespace(family=family, address=address, netmask=None, broadcast=None, ptp=None)
 
 
+#: a made-up machine, handed to the expansion in place of psutil's answer: besides loopback only
+#: documentation addresses (RFC 5737, RFC 3849); nothing is bound or dialled
 FAKE_NICS = {
     "lo": [_nic(socket.AF_INET, "127.0.0.1"), _nic(socket.AF_INET6, "::1"),
            _nic(psutil.AF_LINK, "00:00:00:00:00:00")],
-    "eth0": [_nic(socket.AF_INET, "10.1.2.3"), _nic(socket.AF_INET6, "2001:db8::5"),
+    "eth0": [_nic(socket.AF_INET, "198.51.100.3"), _nic(socket.AF_INET6, "2001:db8::5"),
              _nic(socket.AF_INET6, "fe80::1%eth0"), _nic(psutil.AF_LINK, "52:14:fa:0c:7a:4d")],
-    "eth1": [_nic(socket.AF_INET, "192.0.2.9"), _nic(socket.AF_INET, "10.1.2.3")],  # seen twice
+    "eth1": [_nic(socket.AF_INET, "192.0.2.9"), _nic(socket.AF_INET, "198.51.100.3")],  # seen twice
 }
 
 
@@ -43,11 +45,11 @@ def _expand(*addrs: str) -> list[str]:
 def test_expand_unspecified_with_known_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(psutil, "net_if_addrs", lambda: FAKE_NICS)
     assert _expand(f"/ip4/{ANY4}/tcp/4001") == [
-        "/ip4/127.0.0.1/tcp/4001", "/ip4/10.1.2.3/tcp/4001", "/ip4/192.0.2.9/tcp/4001"]
+        "/ip4/127.0.0.1/tcp/4001", "/ip4/198.51.100.3/tcp/4001", "/ip4/192.0.2.9/tcp/4001"]
     assert _expand(f"/ip6/{ANY6}/tcp/4002") == ["/ip6/::1/tcp/4002", "/ip6/2001:db8::5/tcp/4002"]
     # specified addresses pass through, in order, around the expanded ones
     assert _expand("/ip4/192.0.2.1/tcp/1", f"/ip4/{ANY4}/tcp/2", "/ip6/::1/tcp/3") == [
-        "/ip4/192.0.2.1/tcp/1", "/ip4/127.0.0.1/tcp/2", "/ip4/10.1.2.3/tcp/2",
+        "/ip4/192.0.2.1/tcp/1", "/ip4/127.0.0.1/tcp/2", "/ip4/198.51.100.3/tcp/2",
         "/ip4/192.0.2.9/tcp/2", "/ip6/::1/tcp/3"]
     # a machine without an address of that family announces nothing for that listener
     monkeypatch.setattr(psutil, "net_if_addrs", lambda: {"lo": FAKE_NICS["lo"][:1]})
