@@ -136,6 +136,7 @@ class BitswapNetwork:
         self._partial_peer: dict[PeerId, int] = {}
         # loop time each stream's unfinished message began, for the watchdog
         self._partial_since: dict[Stream, float] = {}
+        self._partial_held: dict[Stream, int] = {}  # unfinished bytes each reader accounted
         self._watchdog: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
@@ -237,7 +238,6 @@ class BitswapNetwork:
         protocol = stream.protocol or BITSWAP_BARE
         # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
-        held = 0  # unfinished bytes this reader has accounted for
         refund = inbound  # an inbound stream that answers us is not churn (see is_answer)
         try:
             while True:
@@ -269,31 +269,32 @@ class BitswapNetwork:
                             conn.refund_stream_open()
                         res = self._on_message(peer, msg, protocol)
                         if res is not None and inspect.isawaitable(res):
-                            now_held, delta = decoder.buffered, decoder.buffered - held
-                            held = now_held  # (before: the budget check below may raise)
-                            self._settle(stream, conn, peer, now_held, delta, completed)
+                            self._settle(stream, conn, peer, decoder.buffered, completed)
                             await res
-                now_held, delta = decoder.buffered, decoder.buffered - held
-                held = now_held
-                self._settle(stream, conn, peer, now_held, delta, completed)
+                self._settle(stream, conn, peer, decoder.buffered, completed)
         except MessageError as exc:
             self._bad_frame(stream, conn, peer, exc)
         except StreamClosedError as exc:
             log.debug("Bitswap stream from %s ended: %s", peer, exc)
         finally:
             self._partial_since.pop(stream, None)
-            self._hold_partial(conn, peer, -held)
+            self._hold_partial(conn, peer, -self._partial_held.pop(stream, 0))
 
-    def _settle(self, stream: Stream, conn: Connection, peer: PeerId, now_held: int, delta: int,
+    def _settle(self, stream: Stream, conn: Connection, peer: PeerId, held: int,
                 completed: bool) -> None:
-        """Account a reader's unfinished bytes: *now_held*, *delta* more than before."""
+        """*stream*'s reader now holds *held* unfinished bytes (*completed*: a message of this
+        read finished); UnfinishedMessageError past a budget, the new share recorded first
+        (the reader's ``finally`` gives it back)."""
+        before = self._partial_held.pop(stream, 0)
+        if held:
+            self._partial_held[stream] = held
         # the watchdog (_watch) resets a stream whose message takes too long; a message that
         # began in this batch starts its own clock
-        if not now_held:
+        if not held:
             self._partial_since.pop(stream, None)
-        elif completed or now_held == delta:  # (nothing was held before)
+        elif completed or not before:
             self._partial_since[stream] = asyncio.get_running_loop().time()
-        self._hold_partial(conn, peer, delta)
+        self._hold_partial(conn, peer, held - before)
 
     async def _watch(self) -> None:
         """Reset the streams whose unfinished message has taken longer than partial_timeout
