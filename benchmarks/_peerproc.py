@@ -25,8 +25,9 @@ class PeerProc:
     on stdout, in its own session (its process group is killed if it does not exit when its
     stdin closes)."""
 
-    def __init__(self, *args: str, script: Path = PEER) -> None:
-        env = dict(os.environ)
+    def __init__(self, *args: str, script: Path = PEER,
+                 env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ if env is None else env)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         self.p = subprocess.Popen(
             [sys.executable, str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -3,8 +3,8 @@ bitswap-protocol, "Bitswap 1.2.0 Interaction Pattern"), each its own process so 
 core and its own resident-set figures.
 
 ``seed SIZE [--pattern] [--small N] [--leaves] [--max-connections N] [--server-config JSON]
-[--metrics]``: import SIZE bytes (256 KiB raw leaves, CIDv1)
-into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
+[--metrics]``: restart with the C allocator as ``fastswap seed`` does (unless ``PYTHONMALLOC`` is
+set), then import SIZE bytes (256 KiB raw leaves, CIDv1) into a fresh repo -- random bytes, or with ``--pattern`` a deterministic pattern made distinct
 per block (``PatternReader``: fast to make, nothing written to disk) -- plus, with ``--small N``,
 the N distinct 256-byte raw blocks ``small_block(i)``; print ``{"addr", "root", "size", "sha256"}`` (and
 ``"leaves"``: the file's leaf CIDs, with ``--leaves``) as one JSON line, then answer commands on
@@ -297,6 +297,9 @@ if __name__ == "__main__":
     import uvloop
 
     if sys.argv[1] == "seed":
+        from fastswap.net.resources import reexec_with_system_allocator
+
+        reexec_with_system_allocator()  # as ``fastswap seed`` does: its memory is what is measured
         argv = sys.argv[2:]
         n_small = int(argv[argv.index("--small") + 1]) if "--small" in argv else 0
         opts = ({"max_connections": int(argv[argv.index("--max-connections") + 1])}

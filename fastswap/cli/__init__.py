@@ -125,9 +125,11 @@ def _fail(message: str, status: int = EXIT_ERROR) -> NoReturn:
     raise SystemExit(status)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command. *own_process*: the process is the ``fastswap`` program's alone (:func:`run`),
+    so a long-running command may restart it (``seed``: with the C allocator)."""
     args = build_parser().parse_args(argv)
-    ctx = Context(args.repo)
+    ctx = Context(args.repo, own_process=own_process)
     try:
         _setup_logs(args, ctx)
         return COMMANDS[args.command].run(args, ctx)
@@ -163,7 +165,7 @@ def run() -> NoReturn:
     and error are flushed and logging shut down first; while another thread still runs, or if
     *main* raised, the exit is Python's own, as before."""
     try:
-        code = main()
+        code = main(own_process=True)
     except SystemExit as exc:
         code = exc.code
     if code is None:

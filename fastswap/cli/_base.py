@@ -41,9 +41,12 @@ class Context:
     blockstore (identity CIDs answered from the CID, as a Node's is), its pin set and its
     configuration (config.toml, FASTSWAP_* variables and the flags a command maps to keys)."""
 
-    def __init__(self, repo: str | None) -> None:
+    def __init__(self, repo: str | None, *, own_process: bool = False) -> None:
         from ..blockstore import default_repo_path
 
+        #: the process runs this command alone (the ``fastswap`` program, not a caller of
+        #: ``main``), so the command may restart it
+        self.own_process = own_process
         #: the repo directory (--repo, else $FASTSWAP_HOME, else the user data directory)
         self.repo = os.path.abspath(repo) if repo else default_repo_path()
         self.repo_path = Path(self.repo)

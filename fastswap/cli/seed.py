@@ -134,8 +134,13 @@ def _fingerprint(path: str) -> tuple[int, int, str]:
 
 
 def _run_seed(args: argparse.Namespace, ctx: Context) -> int:
+    from ..net.resources import reexec_with_system_allocator
     from ..repo import CONTROL_SOCKET, RepoLock
 
+    if ctx.own_process:
+        # before the lock and the store are opened: after a burst of hostile peers, pymalloc
+        # keeps arenas that one surviving object pins; malloc_trim gives back the free pages
+        reexec_with_system_allocator()
     for path in args.paths:
         if not os.path.exists(path):
             raise UserError(f"{path}: no such file or directory")
