@@ -399,6 +399,19 @@ CLIENT_WANT_TIMEOUT_SECONDS = 5.0
 #: round trip per interval forever (issue 8: re-asking at once after every DONT_HAVE cost
 #: ~10,000 round trips in 8 s against Kubo).
 CLIENT_SEARCH_INTERVAL_SECONDS = 10.0
+#: Re-sending dropped want-blocks. A server may drop a want silently (boxo past 1,024 entries
+#: per peer; ours when its wantlist budget is shared among a crowd: 1,000 identities that want
+#: every block left an honest peer ~65 entries), and then nothing tells us: the want waited out
+#: CLIENT_WANT_TIMEOUT_SECONDS and a search interval, 15 s, for one dropped block. A peer that
+#: reports pendingBytes says when its queue for us is empty; if it then stays quiet for
+#: CLIENT_RESEND_QUIET_RTTS smoothed round trips (at least CLIENT_RESEND_MIN_QUIET_SECONDS)
+#: while want-blocks we sent it a round trip or more before that report are unanswered, it
+#: dropped them: they are sent to it again. Any message from it calls the wait off (a block
+#: still on its way is a message), so a wrong guess costs one duplicate entry, which a server
+#: merges. Each re-send that brings no block doubles the quiet needed, up to
+#: CLIENT_WANT_TIMEOUT_SECONDS (boxo re-sends its whole wantlist every 30 s instead).
+CLIENT_RESEND_QUIET_RTTS = 2
+CLIENT_RESEND_MIN_QUIET_SECONDS = 0.05
 #: The longest interval between two searches for one want (boxo's periodicSearchDelay).
 CLIENT_MAX_SEARCH_INTERVAL_SECONDS = 60.0
 #: Seconds a want may stay with nobody to ask (every peer said DONT_HAVE, did not answer, sent

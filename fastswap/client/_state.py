@@ -38,6 +38,9 @@ class _Peer:
         "presences",
         "prev_recv",
         "rate",
+        "reports_pending",
+        "resend_gap",
+        "resent",
         "srtt",
         "timeouts",
         "unreported",
@@ -60,6 +63,12 @@ class _Peer:
         self.live: dict[bytes, float] = {}
         self.limit = limit
         self.pending_bytes = 0
+        # it has reported a queue for us (pendingBytes > 0) at least once: its zeros mean empty
+        self.reports_pending = False
+        # least quiet after an empty-queue report before unanswered want-blocks are re-sent
+        # (doubles while re-sends bring nothing); how many were re-sent
+        self.resend_gap = D.CLIENT_RESEND_MIN_QUIET_SECONDS
+        self.resent = 0
         # want-blocks sent since its last message, less those answered since: requests its
         # pendingBytes cannot include yet
         self.unreported = 0

@@ -67,6 +67,8 @@ cdef class PeerWants:
     @cython.locals(r=_PeerWant)
     cpdef bint remove_type(self, object cid, object want_type) except -1
     @cython.locals(r=_PeerWant)
+    cpdef bint resend(self, object cid) except -1
+    @cython.locals(r=_PeerWant)
     cpdef Entry get(self, object cid)
     @cython.locals(w=Wantlist, r=_PeerWant)
     cpdef Wantlist wanted(self)

@@ -543,6 +543,17 @@ class PeerWants:
         self._touch(r)
         return True
 
+    def resend(self, cid: bytes) -> bool:
+        """Send *cid*'s want again on the next flush, as if the peer had never had it (it
+        dropped it: a server's wantlist budget). True if a want had been sent and is still
+        wanted; a cancel or change already queued is left as it is."""
+        r = self._recs.get(cid)
+        if r is None or r.want is None or r.sent is None or r.queued:
+            return False
+        r.sent = None
+        self._touch(r)
+        return True
+
     # -- reading --------------------------------------------------------------------------
 
     def __contains__(self, cid: object) -> bool:

@@ -123,6 +123,14 @@ DONT_HAVE, timeouts and content routing
     once: routing's new providers in the same pass, and a peer that connects is sent want-have
     for every stuck want (want-block where it is a candidate).
 
+    Dropped wants: a server may drop a want and say nothing (boxo past 1,024 entries per peer;
+    ours when a crowd shares its wantlist budget). A peer that reports pendingBytes tells us
+    when its queue for us is empty; if it then stays quiet for two round trips while
+    want-blocks sent it a round trip or more before that report are unanswered, those were
+    dropped, and are sent to it again (``wants_resent``; ``_defaults.CLIENT_RESEND_QUIET_RTTS``). Without this, one
+    dropped block cost a fetch ``want_timeout`` plus a search interval (15 s). A peer that
+    never reports pendingBytes (1.0.0/1.1.0, or one that leaves it unset) is not second-guessed.
+
     Giving up: from the moment a want is first stuck, its *give-up clock* runs; a HAVE from any
     peer stops it, a newly connected peer restarts it (that peer may help). When it reaches
     ``give_up_after`` while the want is still stuck -- want-haves not answered by then do not
@@ -262,7 +270,9 @@ class ClientEngine:
         self._rng = random.Random(seed) if seed is not None else None
         self._totals = {"blocks": 0, "bytes": 0, "duplicates": 0, "unwanted_blocks": 0,
                         "bad_blocks": 0, "messages_sent": 0, "timeouts": 0, "searches": 0,
-                        "wants_failed": 0, "peers_dropped": 0}
+                        "wants_failed": 0, "peers_dropped": 0, "wants_resent": 0}
+        # (when, seq, peer, the time of its empty-queue report): see _adjust_limit
+        self._quiet: list[tuple[float, int, Peer, float]] = []
 
     # -- peers -------------------------------------------------------------------------------
 
@@ -508,6 +518,8 @@ class ClientEngine:
                 p.dont_haves += 1
                 events.append(DontHave(peer, cid))
                 self._on_dont_have(p, cid, now, touched)
+        if nblocks:
+            p.resend_gap = D.CLIENT_RESEND_MIN_QUIET_SECONDS  # it answers: re-sends worked
         nb, start = p.batch
         if nb and now > start:
             # throughput while it worked for us: the blocks' bytes over the time since the
@@ -650,6 +662,14 @@ class ClientEngine:
         outstanding = pending + int(p.unreported * p.avg_block)
         p.pending_bytes = pending
         p.unreported = 0
+        if pending:
+            p.reports_pending = True
+        elif p.reports_pending and p.live:
+            # its queue for us is empty: want-blocks sent before this report and still
+            # unanswered when it has been quiet a while were dropped (see _resend_dropped)
+            quiet = max(D.CLIENT_RESEND_QUIET_RTTS * (p.srtt or 0.0), p.resend_gap)
+            self._seq += 1
+            heapq.heappush(self._quiet, (now + quiet, self._seq, p.key, now))
         # "near zero" is relative to the peer's own response size: less than one more response
         # of the size it just sent queued means its next one comes short (the pipe drains)
         p.msg_bytes = p.batch[0]
@@ -678,8 +698,30 @@ class ClientEngine:
         heap = self._have_timeouts
         while heap and self._have_answered(heap[0]):
             heapq.heappop(heap)  # most want-haves are answered: no tick for them
-        t = [h[0][0] for h in (self._timeouts, heap, self._searches) if h]
+        t = [h[0][0] for h in (self._timeouts, heap, self._searches, self._quiet) if h]
         return min(t) if t else None
+
+    def _resend_dropped(self, now: float) -> None:
+        """Peers that reported an empty queue for us and have been quiet since: re-send the
+        want-blocks sent them before that report (``_defaults.CLIENT_RESEND_QUIET_RTTS``)."""
+        heap = self._quiet
+        while heap and heap[0][0] <= now:
+            _, _, key, heard = heapq.heappop(heap)
+            p = self._peers.get(key)
+            if p is None or not p.connected or p.last_heard != heard:
+                continue  # it spoke since: its next empty-queue report starts a new wait
+            # a want sent within a round trip of the report may have reached the peer after
+            # it: not a suspect yet
+            before = heard - (p.srtt or 0.0)
+            n = 0
+            for cid, sent in p.live.items():
+                if sent < before and p.wants.resend(cid):
+                    n += 1
+            if n:
+                p.resent += n
+                self._totals["wants_resent"] += n
+                self._dirty[key] = None
+                p.resend_gap = min(2 * p.resend_gap, self.config.want_timeout)
 
     def _have_answered(self, entry: tuple[float, int, int, bytes, Peer, float]) -> bool:
         _, _, sid, cid, peer, sent = entry
@@ -749,6 +791,7 @@ class ClientEngine:
                 w.timed = set()
             w.timed.add(peer)
             routes[sid] = s
+        self._resend_dropped(now)
         sh = self._searches
         while sh and sh[0][0] <= now:
             when, _, sid, cid = heapq.heappop(sh)
@@ -1321,6 +1364,7 @@ class ClientEngine:
                 "unwanted_blocks": p.unwanted,
                 "bad_blocks": p.bad_blocks,
                 "timeouts": p.timeouts,
+                "wants_resent": p.resent,
                 "srtt": p.srtt,
             }
         sessions = {}

@@ -540,6 +540,64 @@ def test_duplicates_are_counted_and_lower_the_fanout():
 # -- peers coming and going, message limits ----------------------------------------------------
 
 
+# -- wants a server dropped without a word (issue 8: a crowd shared its wantlist budget) --------
+
+
+def _dropped_setup(first_pending: int) -> tuple[ClientEngine, dict[bytes, bytes], list[bytes]]:
+    """A asked for 8 blocks at t=0; it answers 3 at 0.01 (reporting *first_pending* bytes
+    still queued for us), then 3 more at 0.5 reporting its queue empty: 2 are unanswered."""
+    e = engine(piggyback_max=0, initial_queue_limit=8, want_timeout=5.0)
+    e.peer_connected("A", 0.0)
+    blocks = make_blocks(8)
+    cids = list(blocks)
+    e.want(0, cids, 0.0)
+    assert want_blocks(e.outgoing(0.0), "A") == set(cids)
+    e.receive_message("A", blocks_msg(blocks, cids[:3], pending=first_pending), 0.01)
+    e.receive_message("A", blocks_msg(blocks, cids[3:6], pending=0), 0.5)
+    assert want_blocks(e.outgoing(0.5), "A") == set()  # (cancels for what came)
+    return e, blocks, cids
+
+
+def test_want_blocks_a_peer_dropped_are_sent_again_once_it_is_quiet():
+    """A reported its queue for us empty and then said nothing for two round trips: the two
+    want-blocks it never answered were dropped (a server's wantlist budget), and go again."""
+    e, blocks, cids = _dropped_setup(first_pending=256 * 1024)
+    due = e.next_deadline()
+    assert due is not None and 0.5 < due < 5.0  # well before the want timeout
+    e.tick(due)
+    out = e.outgoing(due)
+    assert want_blocks(out, "A") == set(cids[6:])
+    assert not cancels(out, "A")
+    assert e.stats()["wants_resent"] == 2
+    assert e.stats()["peers"]["A"]["wants_resent"] == 2
+    # answered now: nothing more to send, no timeout fires later for them
+    e.receive_message("A", blocks_msg(blocks, cids[6:]), due + 0.01)
+    assert e.stats()["wanted"] == 0
+    e.tick(due + 10)
+    assert want_blocks(e.outgoing(due + 10), "A") == set()
+
+
+def test_a_peer_that_speaks_again_is_not_second_guessed():
+    """Any message after the empty-queue report (a block on its way, a presence) calls the
+    re-send off: the wants may still be coming."""
+    e, _, cids = _dropped_setup(first_pending=256 * 1024)
+    due = e.next_deadline()
+    assert due is not None
+    e.receive_message("A", presences([cids[7]], HAVE), due - 0.01)
+    e.tick(due)
+    assert want_blocks(e.outgoing(due), "A") == set()
+    assert e.stats()["wants_resent"] == 0
+
+
+def test_a_peer_that_never_reports_its_queue_is_not_second_guessed():
+    """pendingBytes 0 from a peer that never reported more (unset: it does not implement it)
+    says nothing about its queue: the unanswered wants wait for their timeout as before."""
+    e, _, _ = _dropped_setup(first_pending=0)
+    e.tick(4.9)
+    assert want_blocks(e.outgoing(4.9), "A") == set()
+    assert e.stats()["wants_resent"] == 0
+
+
 def test_full_wantlist_to_a_newly_connected_peer():
     e = engine()
     e.peer_connected("A", 0.0)

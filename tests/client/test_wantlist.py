@@ -387,6 +387,25 @@ def test_peerwants_cancel_only_what_was_sent(wl) -> None:
     assert len(pw.sent()) == 0
 
 
+def test_peerwants_resend_sends_a_held_want_again(wl) -> None:
+    """resend: the peer dropped a want we sent; the next flush carries it again, once."""
+    pw = wl.PeerWants()
+    pw.add(A, 3, BLOCK, True)
+    pw.add(B, 2, BLOCK)
+    assert not pw.resend(A)  # not sent yet: it goes anyway
+    pw.flush()
+    assert pw.resend(A)
+    assert not pw.resend(A)  # already queued
+    assert not pw.resend(C)  # never wanted
+    d = pw.flush()
+    assert [(e.cid, e.priority, e.want_type, e.send_dont_have) for e in d.wants] == [
+        (A, 3, BLOCK, True)] and d.cancels == []
+    assert not pw.flush()
+    pw.remove(B)
+    assert not pw.resend(B)  # a cancel is queued: left as it is
+    assert pw.flush().cancels == [B]
+
+
 def test_peerwants_changed_back_sends_nothing(wl) -> None:
     pw = wl.PeerWants()
     pw.add(A, 3, BLOCK)
