@@ -87,8 +87,8 @@ cdef class LedgerBook:
                object now)
     cpdef bint drop(self, Ledger led, bytes cid) except -1
     cdef _drop(self, Ledger led, bytes cid)
-    @cython.locals(low=object)
-    cdef bint _replace_own(self, Ledger led, int prio, dict touched) except -1
+    @cython.locals(low=object, w=Want)
+    cdef bint _replace_own(self, Ledger led, int prio, int want_type, dict touched) except -1
     @cython.locals(h=Ledger, low=object)
     cdef bint _take_shared(self, Ledger led, Py_ssize_t n) except -1
     @cython.locals(heap=list, item=tuple, h=Ledger, n=Py_ssize_t)

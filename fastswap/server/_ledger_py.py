@@ -18,8 +18,12 @@ whose queued tasks must go (cancels, evictions, a ``full`` replacement) collect 
 :attr:`LedgerBook.removed` as ``(peer, cid)`` for the engine to take out of its task queue.
 
 The entry to evict from a peer is its *worst*: an entry for a block we do not have (never
-served: losing it loses only a later announcement) before one we have, then the lowest
-priority, then the oldest. A lazy min-heap of ``(have, priority, seq, cid)`` finds it; items
+served: losing it loses only a later announcement) before one we have, then a want-have before
+a want-block (a client waits on its want-blocks; a want-have only informs it, and a dropped one
+times out as "no" while the block is still to be asked for), then the lowest priority, then the
+oldest. A new want may take the worst entry's place when it ranks above it: a want-block above
+any want-have, otherwise by priority. A lazy min-heap of
+``(have, is want-block, priority, seq, cid)`` finds it; items
 whose entry changed or left are skipped when they reach the top and the heap is rebuilt when
 they dominate, so a flood costs O(n log cap) time and O(cap) memory. The peer holding the most
 entries is found the same way, with a lazy max-heap of ``(-count, order, ledger)`` pushed when
@@ -154,7 +158,7 @@ class Ledger:
         w.have = True
         self.seq += 1
         w.seq = self.seq
-        heappush(self.heap, (1, w.priority, w.seq, cid))
+        heappush(self.heap, (1, 1 if w.want_type == _WANT_BLOCK else 0, w.priority, w.seq, cid))
 
     def worst(self) -> object:
         """The entry to evict first (see the module docstring), or None if there is none."""
@@ -162,9 +166,9 @@ class Ledger:
         wants = self.wants
         while heap:
             item = heap[0]
-            w = cython.cast(Want, wants.get(item[3]))
-            if w is not None and w.seq == item[2]:
-                return item[3]
+            w = cython.cast(Want, wants.get(item[4]))
+            if w is not None and w.seq == item[3]:
+                return item[4]
             heappop(heap)
         return None
 
@@ -172,7 +176,8 @@ class Ledger:
         heap = []
         for cid, x in self.wants.items():
             w = cython.cast(Want, x)
-            heap.append((1 if w.have else 0, w.priority, w.seq, cid))
+            heap.append((1 if w.have else 0, 1 if w.want_type == _WANT_BLOCK else 0,
+                         w.priority, w.seq, cid))
         heapify(heap)
         self.heap = heap
 
@@ -344,19 +349,19 @@ class LedgerBook:
                     cur.want_type = _WANT_BLOCK
                     cur.send_dont_have = cur.send_dont_have or sdh
                     cur.seq = led.seq
-                    heappush(led.heap, (1 if cur.have else 0, prio, led.seq, cid))
+                    heappush(led.heap, (1 if cur.have else 0, 1, prio, led.seq, cid))
                 elif sdh and not cur.send_dont_have:
                     cur.send_dont_have = True
                 touched[cid] = None
                 continue
             n = len(wants)
             if n >= self._cap:
-                if not self._replace_own(led, prio, touched):
+                if not self._replace_own(led, prio, want_type, touched):
                     self.wants_dropped += 1
                     led.wants_refused += 1
                     continue
             elif (self._total >= self._max_total and not self._take_shared(led, n)
-                  and not self._replace_own(led, prio, touched)):
+                  and not self._replace_own(led, prio, want_type, touched)):
                 # led holds as many as anyone: its new want could only have replaced its own
                 # worst entry, and that one is worth more
                 self.wants_refused_global += 1
@@ -364,7 +369,7 @@ class LedgerBook:
                 continue
             led.seq += 1
             wants[cid] = _new_want(prio, want_type, sdh, led.seq)
-            heappush(led.heap, (0, prio, led.seq, cid))
+            heappush(led.heap, (0, 1 if want_type == _WANT_BLOCK else 0, prio, led.seq, cid))
             self._total += 1
             touched[cid] = None
         if len(led.heap) > 2 * len(wants) + 64:
@@ -416,10 +421,17 @@ class LedgerBook:
         if len(led.heap) > 2 * len(led.wants) + 64:
             led._compact()
 
-    def _replace_own(self, led: Ledger, prio: int, touched: dict) -> bool:
-        """Evict *led*'s worst entry for a new want of priority *prio*, if that is higher."""
+    def _replace_own(self, led: Ledger, prio: int, want_type: int, touched: dict) -> bool:
+        """Evict *led*'s worst entry for a new want of priority *prio* and *want_type* if the
+        new one ranks above it (see the module docstring)."""
         low = led.worst()
-        if low is None or prio <= cython.cast(Want, led.wants[low]).priority:
+        if low is None:
+            return False
+        w = cython.cast(Want, led.wants[low])
+        if w.have and w.want_type != want_type:
+            if want_type != _WANT_BLOCK:
+                return False  # a want-have never takes a want-block's place
+        elif prio <= w.priority:
             return False
         self._drop(led, low)
         touched.pop(low, None)

@@ -79,6 +79,34 @@ def test_per_peer_cap_replaces_worst_or_drops(lm):
     assert (b.wants_dropped, b.wants_evicted) == (1, 1)
 
 
+def test_a_want_block_takes_a_want_haves_place_never_the_reverse(lm):
+    """At its share (here its cap; the shared budget's rule is the same), a peer's new
+    want-block evicts its worst want-have whatever the priorities: a client waits on its
+    want-blocks, and a dropped one stalled an honest fetch among 1,000 sybils. A want-have
+    never takes a want-block's place."""
+    b = book(lm, cap=3)
+    led = add(b, "p")
+    b.receive(led, [want(1, 9, have=True), want(2, 8, have=True), want(3, 1)], False, [], 0.0)
+    for i in (1, 2, 3):
+        led.mark_have(cid(i))  # blocks we hold: the type decides, not the lack
+    b.removed.clear()
+    assert led.worst() == cid(2)  # want-haves first, then the lowest priority
+    assert b.receive(led, [want(4, 1)], False, [], 0.0) == [cid(4)]
+    led.mark_have(cid(4))  # (as the engine's answer does)
+    assert b.removed == [("p", cid(2))]
+    assert b.receive(led, [want(5, 2)], False, [], 0.0) == [cid(5)]  # and the other one
+    led.mark_have(cid(5))
+    assert set(led.wants) == {cid(3), cid(4), cid(5)}
+    # only want-blocks left: a want-have of any priority is refused, a want-block needs a
+    # higher priority than the worst
+    assert b.receive(led, [want(6, 99, have=True)], False, [], 0.0) == []
+    assert b.receive(led, [want(7, 1)], False, [], 0.0) == []
+    assert b.receive(led, [want(8, 3)], False, [], 0.0) == [cid(8)]
+    led.mark_have(cid(8))
+    assert set(led.wants) == {cid(4), cid(5), cid(8)}  # the oldest of the two lowest went
+    assert (b.wants_dropped, b.wants_evicted) == (2, 3)
+
+
 def test_full_budget_takes_from_the_heaviest(lm):
     b = book(lm, cap=50, total=30, reserve=2)
     heavy = add(b, "heavy")
