@@ -17,6 +17,8 @@ the trio driver of ``fastswap.compat`` differ only in how they move bytes and ke
     resp = core.next_response(peer)                     # when ServePeer(peer) and writable
     msg = pack_response(core.version(peer), resp, datas)  # datas: the store's block data
     core.response_sent(peer, resp, now)
+    core.pause_serving(peer) ... core.resume_serving(peer)  # optional: while a writer of the
+                                                        # driver's own pulls the peer's responses
 
 What the core decides, so that drivers cannot drift apart:
 
@@ -382,6 +384,21 @@ class DriverCore:
         if max_bytes is None:
             return self.server.next_response(peer)
         return self.server.next_response(peer, max_bytes=max_bytes)
+
+    def pause_serving(self, peer: Peer) -> None:
+        """The driver pulls *peer*'s responses by itself for now (a writer of its own runs, and
+        calls :meth:`next_response` until it returns None): no ServePeer for *peer*, and no
+        refill of its levelled answers, until :meth:`resume_serving`. A driver that does not
+        say so loses nothing but the saving; a server engine without ``pause``/``resume``
+        lists the peer as before."""
+        pause = getattr(self.server, "pause", None)
+        if pause is not None:
+            pause(peer)
+
+    def resume_serving(self, peer: Peer) -> None:
+        resume = getattr(self.server, "resume", None)
+        if resume is not None:
+            resume(peer)
 
     def response_sent(self, peer: Peer, response: Any, now: float, *, sent: bool = True) -> None:
         """*response* was written (``sent``) or given up on (write failed, peer gone)."""

@@ -642,6 +642,10 @@ class Node:
         """Send the client's messages, then the server's responses, until neither has more."""
         core = self.core
         prepared: tuple[Any, asyncio.Future[bytes]] | None = None
+        # this writer pulls the peer's responses itself: no pass needs to list the peer (1,000
+        # peers that never read each keep a writer waiting on their window; listing them on
+        # every pass was a fifth of the seeder's time beside an honest fetch)
+        core.pause_serving(peer)
         try:
             while True:
                 while po.msgs:
@@ -695,6 +699,7 @@ class Node:
                 prepared[1].cancel()
                 core.response_sent(peer, prepared[0], self._now(), sent=False)
             po.task = None
+            core.resume_serving(peer)  # listed again if answers came after its last pull
             if po.msgs and core.is_connected(peer) and not self._stopped:
                 self._kick(peer)
 

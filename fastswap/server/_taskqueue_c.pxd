@@ -43,6 +43,9 @@ cdef class _PeerQueue:
 cdef class TaskQueue:
     cdef dict _peers
     cdef dict _work
+    cdef dict _capped
+    cdef dict _paused
+    cdef dict _recheck
     cdef long long _seq
     cdef long long _pops
     cdef long long _order
@@ -88,6 +91,9 @@ cdef class TaskQueue:
     @cython.locals(out=list, total=Py_ssize_t, heap=list, tasks=dict, t=Task, a=object,
                    recent=double)
     cdef list _pop(self, _PeerQueue pq, Py_ssize_t max_bytes)
+    cpdef pause(self, object peer)
+    @cython.locals(pq=_PeerQueue)
+    cpdef resume(self, object peer)
     @cython.locals(pq=_PeerQueue, t=Task)
     cpdef task_done(self, object peer, list tasks)
     cpdef list starved(self)

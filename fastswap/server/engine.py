@@ -57,9 +57,9 @@ Fairness and in-flight caps
     pulling 10,000 blocks thus cannot delay one that wants three.
 
 Abuse limits (``fastswap._defaults``, SERVER_*)
-    * Entries per peer (1024, boxo's MaxQueuedWantlistEntriesPerPeer). When full, a new want with
-      a higher priority than the peer's worst entry evicts that entry (and its task); otherwise
-      the new want is dropped. Both are counted (``wants_evicted``, ``wants_dropped``).
+    * Entries per peer (1024, boxo's MaxQueuedWantlistEntriesPerPeer). When full, a new want that
+      ranks above the peer's worst entry (a want-block above any want-have, else by priority;
+      see "Budgets") evicts that entry (and its task); otherwise the new want is dropped. Both are counted (``wants_evicted``, ``wants_dropped``).
     * CIDs: an entry whose CID is empty, longer than MAX_CID_SIZE (168, boxo's MaxCidSize) or not
       a valid CID is dropped and counted (``invalid_entries``); so is a bad want type.
     * Message size: the codec refuses messages over 4 MiB before they reach the engine.
@@ -81,7 +81,12 @@ Budgets shared by all peers: evict from the heaviest, never refuse the newcomer
       the host's connection limit keeps that promise.
     * The entry evicted from a peer is its *worst*: one for a block we do not have first (it
       was never served; evicting it loses only the announcement if the block arrives later,
-      and peers re-send their wantlists), then the lowest priority, then the oldest.
+      and peers re-send their wantlists), then a want-have before a want-block, then the
+      lowest priority, then the oldest. A peer's new want-block takes the place of its own
+      want-have whatever their priorities (its client waits on want-blocks: among 1,000
+      sybils an honest peer held its ~65-entry share in want-blocks and piggybacked
+      want-haves, and each want-block refused for a want-have stalled its fetch); a want-have
+      never takes a want-block's place.
     * Queued block bytes (``max_queued_bytes``, :mod:`fastswap.server.taskqueue`, "Limits"): a
       push past the budget levels the peers' queues to a common water level, evicting the tasks
       the heaviest would send last, and refuses only a peer that is itself above the level;
@@ -322,6 +327,17 @@ class ServerEngine:
                     self._stats["tasks_refilled"] += 1
                     self._answer(peer, led, have, -1.0)  # (no clock here: not measured)
         return q.peers_with_work()
+
+    def pause(self, peer: Any) -> None:
+        """The driver pulls *peer*'s responses by itself for now: leave it out of
+        :meth:`peers_with_work` (and of refills) until :meth:`resume`, so a crowd of peers
+        whose writers wait on their windows costs a pass nothing. Its answers stay queued and
+        :meth:`next_response` serves them."""
+        self._queue.pause(peer)
+
+    def resume(self, peer: Any) -> None:
+        """*peer* can take responses again (see :meth:`pause`)."""
+        self._queue.resume(peer)
 
     def next_response(self, peer: Any, *, max_bytes: int = TARGET) -> Response | None:
         """Pop *peer*'s next tasks up to about *max_bytes* (see the module docstring).

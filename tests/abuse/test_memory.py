@@ -62,7 +62,8 @@ def test_peers_that_want_and_never_read_pin_no_responses() -> None:
     The seeder builds a response only when the peer's window has room, and keeps no reference
     to what it handed the stream, so what a peer pins is its wantlist and its connection, not
     the 1 MiB responses it was sent (then ~1.6 MB a peer; with one 256 KiB response each,
-    ~400 KiB)."""
+    ~400 KiB). Nor do they cost the seeder work while they wait: their answers are not
+    refilled."""
     from benchmarks._peerproc import ATTACK
 
     seeder = PeerProc("seed", str(64 << 20), "--pattern", "--leaves")
@@ -82,6 +83,9 @@ def test_peers_that_want_and_never_read_pin_no_responses() -> None:
               f"peers that never read: {per_peer:.1f} KiB each; server {stats}")
         assert stats["peers"] == NOREAD_PEERS, stats  # they are served, not refused
         assert stats["responses"] >= NOREAD_PEERS, stats
+        # each has a writer waiting on its window: its levelled answers are not queued again
+        # on every pass (refused and evicted again at once: 1,079 refills here before)
+        assert stats["tasks_refilled"] < NOREAD_PEERS // 3, stats
         assert per_peer < NOREAD_BOUND_KIB, f"{per_peer:.1f} KiB per peer that never reads"
     finally:
         if attacker is not None:

@@ -227,6 +227,32 @@ def test_refill_waits_until_the_peer_reads(tq):
     assert q.refillable() == ["p"]
 
 
+def test_a_paused_peer_is_not_listed_nor_refilled_until_it_resumes(tq):
+    """pause: the driver's own writer pulls the peer's tasks (it may be stuck on a peer that
+    never reads). The peer leaves peers_with_work and refillable -- 1,000 such peers listed and
+    refilled on every pass took a fifth of a seeder's time -- while pop still serves it; resume
+    brings it back, refill included."""
+    q = tq.TaskQueue(max_queued_bytes=BUDGET, reserve_per_peer=4000)
+    q.push("p", cid(1), tq.BLOCK, 1000, 9)
+    q.push("o", cid(2), tq.BLOCK, 1000, 9)
+    q.pause("p")
+    q.pause("p")  # (idempotent)
+    assert q.peers_with_work() == ["o"]
+    assert [t.cid for t in q.pop("p", 1 << 20)] == [cid(1)]  # its writer still pulls
+    assert q.push("p", cid(3), tq.BLOCK, 16_000, 1) == tq.REFUSED  # starved, and drained
+    q.push("p", cid(4), tq.BLOCK, 1000, 1)  # more work while paused: still not listed
+    assert q.starved() == ["p"] and q.refillable() == []
+    assert q.peers_with_work() == ["o"]
+    q.resume("p")
+    q.resume("p")  # (idempotent)
+    assert q.refillable() == ["p"]
+    assert set(q.peers_with_work()) == {"p", "o"}
+    q.pause("o")
+    q.remove_peer("o")  # gone while paused: forgotten
+    q.push("o", cid(5), tq.BLOCK, 1000, 1)
+    assert set(q.peers_with_work()) == {"p", "o"}
+
+
 def test_flood_from_a_peer_at_the_level_is_refused(tq):
     """Once levelled, a flood of pushes from the heaviest peer fills the budget's slack and is
     then refused: nobody else loses anything more."""
