@@ -127,9 +127,10 @@ DONT_HAVE, timeouts and content routing
     ours when a crowd shares its wantlist budget). A peer that reports pendingBytes tells us
     when its queue for us is empty; if it then stays quiet for two round trips while
     want-blocks sent it a round trip or more before that report are unanswered, those were
-    dropped, and are sent to it again (``wants_resent``; ``_defaults.CLIENT_RESEND_QUIET_RTTS``). Without this, one
-    dropped block cost a fetch ``want_timeout`` plus a search interval (15 s). A peer that
-    never reports pendingBytes (1.0.0/1.1.0, or one that leaves it unset) is not second-guessed.
+    dropped, and are sent to it again (``wants_resent``; ``_defaults.CLIENT_RESEND_*``).
+    Without this, one dropped block cost a fetch ``want_timeout`` plus a search interval
+    (15 s). A peer that never reports pendingBytes (1.0.0/1.1.0, or one that leaves it unset)
+    is not second-guessed.
 
     Giving up: from the moment a want is first stuck, its *give-up clock* runs; a HAVE from any
     peer stops it, a newly connected peer restarts it (that peer may help). When it reaches

@@ -13,6 +13,8 @@ cdef class Want:
     cdef readonly long long seq
     cdef readonly bint have
 
+cdef inline tuple _evict_key(bint have, int want_type, int priority, long long seq, object cid)
+
 @cython.locals(w=Want)
 cdef Want _new_want(int priority, int want_type, bint sdh, long long seq)
 

@@ -78,6 +78,11 @@ class Want:
                 f"have={self.have})")
 
 
+def _evict_key(have: bool, want_type: int, priority: int, seq: int, cid: bytes) -> tuple:
+    """A ledger heap item: the smallest is the entry to evict first (see the module doc)."""
+    return (1 if have else 0, 1 if want_type == _WANT_BLOCK else 0, priority, seq, cid)
+
+
 def _new_want(priority: int, want_type: int, sdh: bool, seq: int) -> Want:
     w = Want.__new__(Want)
     w.priority = priority
@@ -158,7 +163,7 @@ class Ledger:
         w.have = True
         self.seq += 1
         w.seq = self.seq
-        heappush(self.heap, (1, 1 if w.want_type == _WANT_BLOCK else 0, w.priority, w.seq, cid))
+        heappush(self.heap, _evict_key(True, w.want_type, w.priority, w.seq, cid))
 
     def worst(self) -> object:
         """The entry to evict first (see the module docstring), or None if there is none."""
@@ -176,8 +181,7 @@ class Ledger:
         heap = []
         for cid, x in self.wants.items():
             w = cython.cast(Want, x)
-            heap.append((1 if w.have else 0, 1 if w.want_type == _WANT_BLOCK else 0,
-                         w.priority, w.seq, cid))
+            heap.append(_evict_key(w.have, w.want_type, w.priority, w.seq, cid))
         heapify(heap)
         self.heap = heap
 
@@ -349,7 +353,7 @@ class LedgerBook:
                     cur.want_type = _WANT_BLOCK
                     cur.send_dont_have = cur.send_dont_have or sdh
                     cur.seq = led.seq
-                    heappush(led.heap, (1 if cur.have else 0, 1, prio, led.seq, cid))
+                    heappush(led.heap, _evict_key(cur.have, _WANT_BLOCK, prio, led.seq, cid))
                 elif sdh and not cur.send_dont_have:
                     cur.send_dont_have = True
                 touched[cid] = None
@@ -369,7 +373,7 @@ class LedgerBook:
                 continue
             led.seq += 1
             wants[cid] = _new_want(prio, want_type, sdh, led.seq)
-            heappush(led.heap, (0, 1 if want_type == _WANT_BLOCK else 0, prio, led.seq, cid))
+            heappush(led.heap, _evict_key(False, want_type, prio, led.seq, cid))
             self._total += 1
             touched[cid] = None
         if len(led.heap) > 2 * len(wants) + 64:

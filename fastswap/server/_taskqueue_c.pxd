@@ -43,7 +43,7 @@ cdef class _PeerQueue:
 cdef class TaskQueue:
     cdef dict _peers
     cdef dict _work
-    cdef dict _capped
+    cdef dict _held
     cdef dict _paused
     cdef dict _recheck
     cdef long long _seq
@@ -107,6 +107,9 @@ cdef class TaskQueue:
     cdef Py_ssize_t _water_level(self, _PeerQueue pq, Py_ssize_t mine) except -1
     @cython.locals(order=list, i=Py_ssize_t, t=Task)
     cdef _evict(self, _PeerQueue pq, Py_ssize_t level)
+    cdef inline _unlist(self, object peer)
+    cdef inline _starve(self, object peer)
+    cdef inline _recheck_if_starved(self, object peer)
     cdef void _unqueue(self, _PeerQueue pq, Task t) noexcept
     cdef _maybe_compact(self, _PeerQueue pq)
     cdef _drop_if_idle(self, _PeerQueue pq)

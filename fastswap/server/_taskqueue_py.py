@@ -214,14 +214,13 @@ class TaskQueue:
             if type(v) is not int or v <= 0 or v > _MAX_SIZE:
                 raise ServerError(f"{name} must be a positive int (bytes), got {v!r}")
         self._peers = {}  # type: dict[object, _PeerQueue]
-        # peers with queued tasks, arrival order: ready (``_work``, what peers_with_work sorts)
-        # or held (``_capped``: at their in-flight cap until task_done, or paused by the
-        # driver). 1,000 peers that want blocks and never read all have tasks: listing and
-        # sorting them on every driver pass was a fifth of the seeder's time while it served
-        # an honest fetch beside them.
+        # peers with queued tasks, arrival order: listed (``_work``, what peers_with_work
+        # sorts) or held while the driver pulls their tasks itself (``_held``, see pause()).
+        # 1,000 peers that want blocks and never read all have tasks: listing and sorting them
+        # on every driver pass was a fifth of the seeder's time beside an honest fetch.
         self._work = {}  # type: dict[object, None]
-        self._capped = {}  # type: dict[object, None]
-        self._paused = {}  # type: dict[object, None]  # see pause()
+        self._held = {}  # type: dict[object, None]
+        self._paused = {}  # type: dict[object, None]
         self._seq = 0
         self._pops = 0
         self._order = 0
@@ -337,8 +336,7 @@ class TaskQueue:
                 return MERGED  # the same or a stronger answer is in flight: nothing new
             if (kind == _BLOCK and self._bytes + size > self._max_bytes
                     and not self._make_room(pq, size)):
-                self._starved[pq.peer] = None
-                self._recheck[pq.peer] = None
+                self._starve(pq.peer)
                 self._drop_if_idle(pq)
                 return REFUSED
             self._seq += 1
@@ -348,10 +346,10 @@ class TaskQueue:
             pq.queued_bytes += size
             self._bytes += size
             self._ntasks += 1
-            if pq.inflight < self._max_inflight and pq.peer not in self._paused:
-                self._work[pq.peer] = None
+            if pq.peer in self._paused:
+                self._held[pq.peer] = None
             else:
-                self._capped[pq.peer] = None
+                self._work[pq.peer] = None
             if self._level >= 0:
                 self._check_level(pq)
             return PUSHED
@@ -398,12 +396,10 @@ class TaskQueue:
         if t is None:
             return False
         self._unqueue(pq, t)
-        if peer in self._starved:
-            self._recheck[peer] = None
+        self._recheck_if_starved(peer)
         if not pq.tasks:
             pq.heap = []
-            self._work.pop(peer, None)
-            self._capped.pop(peer, None)
+            self._unlist(peer)
             self._drop_if_idle(pq)
         else:
             self._maybe_compact(pq)
@@ -420,8 +416,7 @@ class TaskQueue:
             t.live = False
         self._ntasks -= n
         self._bytes -= pq.queued_bytes
-        self._work.pop(peer, None)
-        self._capped.pop(peer, None)
+        self._unlist(peer)
         self._recheck.pop(peer, None)
         self._paused.pop(peer, None)
         self._level = -1  # the peers' shares changed
@@ -469,12 +464,8 @@ class TaskQueue:
         pq.inflight += total
         if not tasks:
             pq.heap = []
-            self._work.pop(pq.peer, None)
-            self._capped.pop(pq.peer, None)
-        elif pq.inflight >= self._max_inflight and self._work.pop(pq.peer, 0) is None:
-            self._capped[pq.peer] = None
-        if pq.peer in self._starved:
-            self._recheck[pq.peer] = None
+            self._unlist(pq.peer)
+        self._recheck_if_starved(pq.peer)
         recent = self._recent(pq)
         self._clock += total
         pq.served = recent + total
@@ -491,18 +482,15 @@ class TaskQueue:
         if peer in self._paused:
             return
         self._paused[peer] = None
-        if self._work.pop(peer, 0) is None:
-            self._capped[peer] = None
+        if self._work.pop(peer, 0) is None:  # (None: it was listed)
+            self._held[peer] = None
 
     def resume(self, peer: object) -> None:
         """*peer* can take responses again (see :meth:`pause`)."""
         if self._paused.pop(peer, 0) is not None:
-            return
-        if peer in self._starved:
-            self._recheck[peer] = None
-        pq = self._peers.get(peer)
-        if (pq is not None and pq.inflight < self._max_inflight
-                and self._capped.pop(peer, 0) is None):
+            return  # (0: it was not paused)
+        self._recheck_if_starved(peer)
+        if self._held.pop(peer, 0) is None:
             self._work[peer] = None
 
     def task_done(self, peer: object, tasks: list) -> None:
@@ -517,11 +505,7 @@ class TaskQueue:
             pq.inflight -= t.cost
             pq.active.pop(t.cid, None)
         pq.inflight = max(pq.inflight, 0)  # tasks reported twice: never go negative
-        if (pq.inflight < self._max_inflight and peer not in self._paused
-                and self._capped.pop(peer, 0) is None):
-            self._work[peer] = None  # under its cap again, with tasks
-        if peer in self._starved:
-            self._recheck[peer] = None
+        self._recheck_if_starved(peer)
         self._drop_if_idle(pq)
 
     def refillable(self) -> list:
@@ -606,16 +590,28 @@ class TaskQueue:
             del pq.tasks[t.cid]
             self._unqueue(pq, t)
             self._evicted += 1
-        self._starved[pq.peer] = None
-        self._recheck[pq.peer] = None
+        self._starve(pq.peer)
         if not pq.tasks:
             pq.heap = []
-            self._work.pop(pq.peer, None)
-            self._capped.pop(pq.peer, None)
+            self._unlist(pq.peer)
             self._drop_if_idle(pq)
         else:
             self._maybe_compact(pq)
 
+
+    def _unlist(self, peer: object) -> None:
+        # no tasks left: neither listed nor held
+        self._work.pop(peer, None)
+        self._held.pop(peer, None)
+
+    def _starve(self, peer: object) -> None:
+        self._starved[peer] = None
+        self._recheck[peer] = None
+
+    def _recheck_if_starved(self, peer: object) -> None:
+        # its queue or in-flight bytes fell, or it resumed: refillable() looks at it again
+        if peer in self._starved:
+            self._recheck[peer] = None
 
     def _unqueue(self, pq: _PeerQueue, t: Task) -> None:
         t.live = False
@@ -632,10 +628,8 @@ class TaskQueue:
         # has nothing in flight)
         if not pq.tasks and not pq.active and pq.inflight == 0:
             self._peers.pop(pq.peer, None)
-            self._work.pop(pq.peer, None)
-            self._capped.pop(pq.peer, None)
-            if pq.peer in self._starved:
-                self._recheck[pq.peer] = None  # gone idle: refillable
+            self._unlist(pq.peer)
+            self._recheck_if_starved(pq.peer)  # gone idle: refillable
 
 
 
