@@ -220,6 +220,12 @@ MAX_TRACKED_PEERS = 8192
 #: still bounds a peer's hoard (the issue's attack held 800 MB).
 MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION = 64 * 1024 * 1024
 MAX_PARTIAL_MESSAGE_BYTES_PER_PEER = 128 * 1024 * 1024
+#: Bytes of Bitswap message buffers the readers of one connection may allocate as soon as a
+#: message's length prefix arrives, so that its bytes are copied once, straight into place
+#: (``Stream.frame``); past it a message is collected as pieces and joined (two copies). The
+#: allocation is uninitialised: what is resident is what arrived, which the budgets above
+#: bound; this bounds the address space a peer's announced lengths can claim.
+MAX_RESERVED_MESSAGE_BYTES_PER_CONNECTION = 16 * 1024 * 1024
 #: Seconds a Bitswap message may take from its first byte to its last (a 4 MiB message at 1 MB/s
 #: takes 4 s).
 PARTIAL_MESSAGE_TIMEOUT_SECONDS = 30.0

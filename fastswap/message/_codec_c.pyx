@@ -28,6 +28,7 @@ through uncopied).
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_Check
 from cpython.object cimport PyObject, PyTypeObject, destructor
@@ -1145,9 +1146,22 @@ cdef class FrameDecoder:
     frame (zero copy), otherwise a view of a buffer the decoder has let go of. A declared length
     over the limit raises MessageTooLargeError as soon as the prefix says so, before any of it
     is buffered; buffers grow only as data arrives. Call :meth:`eof` at end of stream.
+
+    A feeder of transient views (a muxed stream's receive buffer, overwritten by the next
+    read) may let the decoder allocate a message's whole buffer when its prefix arrives, so
+    the rest is copied straight into place (one copy; else each piece is copied, then joined):
+    :attr:`reserve_room` is how large a buffer it may take (0: never, the default),
+    :attr:`reserved` how large the one it holds is. The feeder bounds the sum; what
+    :attr:`buffered` counts is still only what arrived (the buffer is allocated uninitialised:
+    its pages are touched only as bytes arrive).
     """
 
     cdef uint64_t _max
+    #: bytes of a message buffer the decoder may allocate before they arrive (see above)
+    cdef public Py_ssize_t reserve_room
+    # the message's whole buffer, when one was reserved, and how much of it arrived
+    cdef object _buf
+    cdef Py_ssize_t _filled
     # the body being collected, as the pieces that arrived (views of immutable input, copies
     # of anything else), joined once at its exact size: no reallocation, nothing held that has
     # not arrived
@@ -1166,11 +1180,19 @@ cdef class FrameDecoder:
         self._hdr = 0
         self._hdr_len = 0
         self._shift = 0
+        self.reserve_room = 0
+        self._buf = None
+        self._filled = 0
 
     @property
     def buffered(self):
         """Bytes of an incomplete frame held (prefix bytes included)."""
-        return self._hdr_len + self._held
+        return self._hdr_len + self._held + self._filled
+
+    @property
+    def reserved(self):
+        """Size of the message buffer allocated ahead of its bytes (0 if none)."""
+        return 0 if self._buf is None else len(self._buf)
 
     def feed(self, data):
         cdef object mv = _as_view(data)
@@ -1223,8 +1245,25 @@ cdef class FrameDecoder:
                         out.append(memoryview(b""))
                         continue
                     self._need = <int64_t>n
+                    if not immutable and <Py_ssize_t>n <= self.reserve_room:
+                        self._buf = PyByteArray_FromStringAndSize(NULL, <Py_ssize_t>n)
                     continue
                 take = min(<Py_ssize_t>self._need, end - pos)
+                if self._buf is not None:
+                    memcpy(PyByteArray_AS_STRING(self._buf) + self._filled, base + pos, take)
+                    pos += take
+                    self._need -= take
+                    if self._need:
+                        self._filled += take
+                    else:
+                        buf = self._buf
+                        self._buf = None
+                        self._filled = 0
+                        self._need = -1
+                        # nobody else holds the buffer: the payload cannot change under its
+                        # users
+                        out.append(memoryview(buf).toreadonly())
+                    continue
                 piece = mv[pos:pos + take]
                 self._parts.append(piece if immutable else bytes(piece))
                 self._held += take

@@ -561,9 +561,17 @@ class FrameDecoder:
     frame (zero copy), otherwise a view of a buffer the decoder has let go of. A declared length
     over the limit raises MessageTooLargeError as soon as the prefix says so, before any of it
     is buffered; buffers grow only as data arrives. Call :meth:`eof` at end of stream.
+
+    A feeder of transient views (a muxed stream's receive buffer, overwritten by the next
+    read) may let the decoder allocate a message's whole buffer when its prefix arrives, so
+    the rest is copied straight into place (one copy; else each piece is copied, then joined):
+    :attr:`reserve_room` is how large a buffer it may take (0: never, the default),
+    :attr:`reserved` how large the one it holds is. The feeder bounds the sum; what
+    :attr:`buffered` counts is still only what arrived.
     """
 
-    __slots__ = ("_hdr", "_hdr_len", "_held", "_max", "_need", "_parts", "_shift")
+    __slots__ = ("_buf", "_filled", "_hdr", "_hdr_len", "_held", "_max", "_need", "_parts",
+                 "_shift", "reserve_room")
 
     def __init__(self, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self._max = max_message_size
@@ -576,11 +584,21 @@ class FrameDecoder:
         self._hdr = 0  # prefix value so far
         self._hdr_len = 0  # prefix bytes so far
         self._shift = 0
+        #: bytes of a message buffer the decoder may allocate before they arrive (see above)
+        self.reserve_room = 0
+        # the message's whole buffer, when one was reserved, and how much of it arrived
+        self._buf: bytearray | None = None
+        self._filled = 0
 
     @property
     def buffered(self) -> int:
         """Bytes of an incomplete frame held (prefix bytes included)."""
-        return self._hdr_len + self._held
+        return self._hdr_len + self._held + self._filled
+
+    @property
+    def reserved(self) -> int:
+        """Size of the message buffer allocated ahead of its bytes (0 if none)."""
+        return 0 if self._buf is None else len(self._buf)
 
     def feed(self, data: Any) -> list[memoryview]:
         mv = _as_view(data)
@@ -618,9 +636,26 @@ class FrameDecoder:
                     out.append(memoryview(b""))
                     continue
                 self._need = n
+                if not immutable and n <= self.reserve_room:
+                    self._buf = bytearray(n)
                 continue
             take = min(self._need, end - pos)
             piece = mv[pos:pos + take]
+            buf = self._buf
+            if buf is not None:
+                filled = self._filled
+                buf[filled:filled + take] = piece
+                pos += take
+                self._need -= take
+                if self._need:
+                    self._filled = filled + take
+                else:
+                    self._buf = None
+                    self._filled = 0
+                    self._need = -1
+                    # nobody else holds the buffer: the payload cannot change under its users
+                    out.append(memoryview(buf).toreadonly())
+                continue
             self._parts.append(piece if immutable else bytes(piece))
             self._held += take
             pos += take

@@ -21,16 +21,27 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import IncompleteReadError, NegotiationError, StreamClosedError
+from ..errors import IncompleteReadError, MessageError, NegotiationError, StreamClosedError
 from .multistream import MultistreamDialer, MultistreamListener
 
 if TYPE_CHECKING:
     from ._connection import Connection
     from .keys import PeerId
 
-__all__ = ["Stream", "negotiate_inbound", "negotiate_outbound"]
+__all__ = ["FrameReserve", "Stream", "negotiate_inbound", "negotiate_outbound"]
+
+
+class FrameReserve:
+    """What the frame decoders of a connection's streams may allocate for messages ahead of
+    their bytes (:meth:`Stream.frame`): *limit* in all, *used* now."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
 
 
 class Stream:
@@ -48,13 +59,17 @@ class Stream:
         "_close_requested",
         "_conn",
         "_credit",
+        "_decoder",
         "_drain_waiter",
         "_eof",
         "_error",
         "_fin_sent",
+        "_frame_error",
+        "_frames",
         "_pending",
         "_pending_size",
         "_read_waiter",
+        "_reserve",
         "_room_waiter",
         "_size",
         "outbound",
@@ -74,6 +89,11 @@ class Stream:
         # bytes at the head of _chunks already reported as consumed (pushed back after
         # negotiation): reading them again must not report them twice
         self._credit = 0
+        # set by frame(): arriving bytes go to this decoder at once, its messages to _frames
+        self._decoder: Any = None
+        self._reserve: FrameReserve | None = None
+        self._frames: deque[memoryview] = deque()
+        self._frame_error: MessageError | None = None
         self._eof = False
         self._error: StreamClosedError | None = None
         self._read_waiter: asyncio.Future[None] | None = None
@@ -210,6 +230,71 @@ class Stream:
         self._account(n)
         return out
 
+    def frame(self, decoder: Any, reserve: FrameReserve) -> None:
+        """Feed the bytes that arrive from now on to *decoder* (a ``FrameDecoder``) at once,
+        in the connection's receive callback, instead of keeping them as chunks; read the
+        messages it completes with :meth:`read_frames` (and nothing else). The bytes are
+        copied out of the receive buffer straight into their message's own buffer (one copy,
+        where chunks that a reader joins cost two), within *reserve*: what the decoders sharing
+        it may allocate ahead of the bytes' arrival (beyond it they collect pieces and join).
+        Bytes count as received and unread until :meth:`read_frames` returns, as chunks do,
+        so flow control is unchanged."""
+        self._decoder = decoder
+        self._reserve = reserve
+        chunks = list(self._chunks)  # already here (left over from negotiation)
+        self._chunks.clear()
+        for chunk in chunks:
+            if self._decoder is not None:
+                self._feed(chunk)
+
+    def unframe(self) -> None:
+        """Stop feeding the decoder (its reservation is given back)."""
+        dec = self._decoder
+        if dec is None:
+            return
+        self._decoder = None
+        reserve = self._reserve
+        assert reserve is not None
+        reserve.used -= dec.reserved
+        dec.reserve_room = 0
+
+    def _feed(self, data: Any) -> None:
+        dec = self._decoder
+        reserve = self._reserve
+        assert reserve is not None
+        held = dec.reserved
+        dec.reserve_room = reserve.limit - reserve.used + held
+        try:
+            frames = dec.feed(data)
+        except MessageError as exc:  # the reader raises it after the frames before it
+            self._frame_error = exc
+            self.unframe()
+            return
+        reserve.used += dec.reserved - held
+        if frames:
+            self._frames.extend(frames)
+
+    async def read_frames(self) -> list[memoryview] | None:
+        """The messages completed since the last call (see :meth:`frame`); none if only part
+        of one arrived, waiting until some bytes did; None once the peer half-closed and all
+        was read. Raises the decoder's error once the messages before it were read."""
+        while not self._size and not self._frames:
+            if self._error is not None:
+                raise self._error
+            if self._frame_error is not None:
+                raise self._frame_error
+            if self._eof:
+                return None
+            await self._wait_readable()
+        frames = self._frames
+        out = list(frames)
+        frames.clear()
+        n = self._size
+        self._size = 0
+        if n:
+            self._account(n)
+        return out
+
     async def readexactly(self, n: int) -> bytes:
         """Exactly *n* bytes; ``IncompleteReadError`` (with ``.partial``) if the stream ends."""
         if n < 0:
@@ -279,7 +364,11 @@ class Stream:
     # -- called by the connection ----------------------------------------------------------
 
     def _on_data(self, data: memoryview) -> None:
-        self._chunks.append(bytes(data))
+        if self._decoder is not None:
+            self._feed(data)
+        elif self._frame_error is None:
+            self._chunks.append(bytes(data))
+        # else: after a malformed frame the bytes are dropped (the reader ends the stream)
         self._size += len(data)
         fut = self._read_waiter
         if fut is not None and not fut.done():
@@ -296,6 +385,8 @@ class Stream:
             return
         self._error = error
         self._chunks.clear()
+        self._frames.clear()
+        self.unframe()
         self._size = 0
         self._pending.clear()
         self._pending_size = 0

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -60,6 +61,7 @@ from ..message.versions import (
     BITSWAP_PROTOCOLS,
 )
 from ._connection import Connection
+from ._streams import FrameReserve
 from .host import Host, Stream
 from .keys import PeerId
 
@@ -112,6 +114,7 @@ class BitswapNetwork:
         max_partial_per_connection: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION,
         max_partial_per_peer: int = _defaults.MAX_PARTIAL_MESSAGE_BYTES_PER_PEER,
         partial_timeout: float = _defaults.PARTIAL_MESSAGE_TIMEOUT_SECONDS,
+        max_reserved_per_connection: int = _defaults.MAX_RESERVED_MESSAGE_BYTES_PER_CONNECTION,
         is_answer: Callable[[PeerId, Message], bool] | None = None,
     ) -> None:
         protocols = tuple(protocols)
@@ -130,7 +133,11 @@ class BitswapNetwork:
         self.max_partial_per_connection = max_partial_per_connection
         self.max_partial_per_peer = max_partial_per_peer
         self.partial_timeout = partial_timeout
+        self.max_reserved_per_connection = max_reserved_per_connection
         self._is_answer = is_answer
+        # what each connection's readers may allocate ahead of their bytes (Stream.frame)
+        self._reserves: weakref.WeakKeyDictionary[Connection, FrameReserve] = (
+            weakref.WeakKeyDictionary())
         # bytes of unfinished messages held by the stream readers, per connection and per peer
         self._partial_conn: dict[Connection, int] = {}
         self._partial_peer: dict[PeerId, int] = {}
@@ -196,6 +203,11 @@ class BitswapNetwork:
             return sum(self._partial_peer.values())
         return self._partial_peer.get(peer, 0)
 
+    def reserved_bytes(self) -> int:
+        """Bytes of message buffers allocated ahead of their bytes, on every connection (each
+        within ``max_reserved_per_connection``)."""
+        return sum(r.used for r in list(self._reserves.values()))
+
     def _hold_partial(self, conn: Connection, peer: PeerId, delta: int) -> None:
         """Account *delta* more (or fewer) unfinished bytes; UnfinishedMessageError when a
         budget is broken (the caller's ``finally`` gives its share back)."""
@@ -236,14 +248,20 @@ class BitswapNetwork:
         peer = stream.remote_peer
         conn = stream.connection
         protocol = stream.protocol or BITSWAP_BARE
-        # FrameDecoder keeps a frame spread over chunks as the chunks' views and joins it once
+        # FrameDecoder collects a frame spread over reads in a buffer of its size (within the
+        # connection's reserve) or as pieces it joins once
         decoder = FrameDecoder(max_message_size=self.max_message_size)
         refund = inbound  # an inbound stream that answers us is not churn (see is_answer)
+        reserve = self._reserves.get(conn)
+        if reserve is None:
+            reserve = self._reserves[conn] = FrameReserve(self.max_reserved_per_connection)
+        # the stream feeds the decoder as bytes arrive: a message's bytes are copied once,
+        # out of the connection's receive buffer into their own (see Stream.frame)
+        stream.frame(decoder, reserve)
         try:
             while True:
-                # the chunks as delivered, not joined: a frame inside one stays a view of it
-                chunks = await stream.read_chunks()
-                if not chunks:
+                payloads = await stream.read_frames()
+                if payloads is None:
                     try:
                         decoder.eof()
                     except MessageError as exc:  # the stream ended mid-message
@@ -257,26 +275,24 @@ class BitswapNetwork:
                 # after the wait, the finished messages of a peer that sends each on a stream
                 # of its own (Kubo: 271 readers waiting at once in a 256 MiB fetch) looked
                 # unfinished, went over the connection's budget, and the peer was cut off.
-                completed = False
-                for chunk in chunks:
-                    for payload in decoder.feed(chunk):
-                        completed = True
-                        msg = decode_message(payload, max_message_size=self.max_message_size)
-                        del payload
-                        self.messages_received += 1
-                        if refund and self._is_answer is not None and self._is_answer(peer, msg):
-                            refund = False  # once per stream
-                            conn.refund_stream_open()
-                        res = self._on_message(peer, msg, protocol)
-                        if res is not None and inspect.isawaitable(res):
-                            self._settle(stream, conn, peer, decoder.buffered, completed)
-                            await res
-                self._settle(stream, conn, peer, decoder.buffered, completed)
+                self._settle(stream, conn, peer, decoder.buffered, bool(payloads))
+                payloads.reverse()
+                while payloads:
+                    msg = decode_message(payloads.pop(), max_message_size=self.max_message_size)
+                    self.messages_received += 1
+                    if refund and self._is_answer is not None and self._is_answer(peer, msg):
+                        refund = False  # once per stream
+                        conn.refund_stream_open()
+                    res = self._on_message(peer, msg, protocol)
+                    del msg
+                    if res is not None and inspect.isawaitable(res):
+                        await res
         except MessageError as exc:
             self._bad_frame(stream, conn, peer, exc)
         except StreamClosedError as exc:
             log.debug("Bitswap stream from %s ended: %s", peer, exc)
         finally:
+            stream.unframe()
             self._partial_since.pop(stream, None)
             self._hold_partial(conn, peer, -self._partial_held.pop(stream, 0))
 

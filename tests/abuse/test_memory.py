@@ -94,18 +94,24 @@ def test_peers_that_want_and_never_read_pin_no_responses() -> None:
 
 
 SYBIL_WANTS = 300
-#: the issue's bound is 64 MiB back within 30 s; pymalloc's arenas kept 71-76 MiB, the C
-#: allocator with the host's trim 17-18 MiB: a tighter bound tells the two apart with room
+#: what the burst may add while it lasts: 84 MiB when stream readers kept the bytes as chunks
+#: and joined them (most of it freed, but fragmenting the heap), 31-32 MiB since the stream
+#: feeds each message straight into a buffer of its own size (Stream.frame)
+LOAD_BOUND_MIB = 48
+#: the issue's bound is 64 MiB back within 30 s; the C allocator with the host's trim gives
+#: back all but 17 MiB (pymalloc, before the receive path changed: all but 71-76 MiB)
 RECOVERY_BOUND_MIB = 40
 
 
 def test_memory_comes_back_after_a_sybil_want_burst() -> None:
-    """Issue 8 ("returns to within 64 MB of its pre-attack level within 30 s after"): 300
-    identities each send 1,024 want-haves for blocks the seeder lacks, then leave. The wants
-    and the small objects made for them are freed, but under pymalloc the few that live on
-    (ledgers, scores, freelists) pin most of its 1 MiB arenas: the seeder stayed ~71 MiB up.
-    The seeder runs Python's objects on the C allocator (as ``fastswap seed`` does:
-    ``resources.reexec_with_system_allocator``), whose free pages the host's trim returns."""
+    """Issue 8 ("anonymous memory stays under 512 MB during the attack and returns to within
+    64 MB of its pre-attack level within 30 s after"): 300 identities each send 1,024
+    want-haves for blocks the seeder lacks, then leave. What the burst costs is bounded (the
+    wantlist budgets keep 64k entries; a message's bytes are copied once, into a buffer of
+    their own), and it comes back once they are gone: the wants and the objects made for them
+    are freed, and the seeder runs Python's objects on the C allocator (as ``fastswap seed``
+    does: ``resources.reexec_with_system_allocator``), whose free pages the host's trim
+    returns."""
     from benchmarks._peerproc import ATTACK
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
@@ -119,6 +125,7 @@ def test_memory_comes_back_after_a_sybil_want_burst() -> None:
         attacker.line()  # every identity connected and its wants sent
         time.sleep(2)
         during = seeder.ask("rss")["rssanon_kib"] >> 10
+        stats = seeder.ask("peers")["server"]
         attacker.close()
         attacker = None
         deadline = time.monotonic() + 30
@@ -129,7 +136,8 @@ def test_memory_comes_back_after_a_sybil_want_burst() -> None:
                 break
         print(f"\nseeder anon memory: {before} MiB before, {during} MiB during the burst, "
               f"{after} MiB after")
-        assert during > before + RECOVERY_BOUND_MIB, "the burst did not load the seeder"
+        assert stats["peers"] >= SYBIL_WANTS, stats  # the burst reached the seeder
+        assert during - before < LOAD_BOUND_MIB, (before, during, after)
         assert after - before < RECOVERY_BOUND_MIB, (before, during, after)
     finally:
         if attacker is not None:

@@ -119,3 +119,41 @@ def test_finished_messages_waiting_for_the_inbox_are_not_unfinished(run_uv) -> N
             await net.stop()
 
     run_uv(main())
+
+
+@pytest.mark.parametrize("reserve", [_defaults.MAX_RESERVED_MESSAGE_BYTES_PER_CONNECTION, 1000])
+def test_a_message_is_collected_in_a_buffer_of_its_own_within_the_reserve(run_uv,
+                                                                           reserve: int) -> None:
+    """The stream feeds the reader's decoder as bytes arrive (Stream.frame): once a message's
+    length prefix is in, the decoder takes a buffer of that size from the connection's reserve
+    and its bytes are copied straight into it; past the reserve it collects pieces instead.
+    Either way the message arrives whole, and the reserve is given back."""
+    async def main() -> None:
+        got: list = []
+        async with Host(listen_addrs=["/ip4/127.0.0.1/tcp/0"]) as a, Host() as b:
+            net = BitswapNetwork(a, lambda p, m, v: got.append(m),
+                                 max_reserved_per_connection=reserve)
+            net.start()
+            data = bytes(range(256)) * 1024  # one 256 KiB block
+            body = encode_message(Message(blocks=[wire_block(compute_cid(data), data)]))
+            s = await b.new_stream(a.addrs[0], [BITSWAP_1_2_0])
+            s.write(frame_length_prefix(len(body)) + body[:10_000])
+            await s.drain()
+            for _ in range(100):
+                if net.partial_bytes(b.peer_id):
+                    break
+                await asyncio.sleep(0.02)
+            assert net.partial_bytes(b.peer_id) >= 10_000  # what arrived, not what was announced
+            assert net.reserved_bytes() == (len(body) if reserve >= len(body) else 0)
+            s.write(body[10_000:])
+            await s.drain()
+            for _ in range(100):
+                if got:
+                    break
+                await asyncio.sleep(0.02)
+            assert [bytes(d) for _, d in got[0].blocks] == [data]
+            assert net.reserved_bytes() == 0
+            assert net.partial_bytes(b.peer_id) == 0
+            await net.stop()
+
+    run_uv(main())

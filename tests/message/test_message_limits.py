@@ -205,6 +205,38 @@ def test_frame_header_of_2_62_is_refused_before_buffering(codec) -> None:
     assert dec.buffered <= len(header)
 
 
+@pytest.mark.parametrize("room", [0, 999, 1000])
+def test_frame_decoder_collects_transient_views_in_a_reserved_buffer(codec, room: int) -> None:
+    """Fed views of a buffer that the next read overwrites, the decoder may take the whole
+    message's buffer when its prefix arrives (``reserve_room``, here 1000 bytes fit) and copy
+    each piece into place; else it collects copies and joins them. Either way only what arrived
+    counts as buffered, and the payload is read-only and survives the feeder's reuse."""
+    body = bytes(range(250)) * 4  # 1000 bytes
+    stream = varint(len(body)) + body + varint(3) + b"end"
+    scratch = bytearray(64)  # the feeder's receive buffer, reused for every read
+    dec = codec.FrameDecoder()
+    dec.reserve_room = room
+    out = []
+    for i in range(0, len(stream), 64):
+        piece = stream[i:i + 64]
+        scratch[:len(piece)] = piece
+        out += dec.feed(memoryview(scratch)[:len(piece)])
+        if i == 64:
+            assert dec.reserved == (1000 if room >= 1000 else 0)
+            assert dec.buffered == 128 - len(varint(1000))
+    assert [bytes(p) for p in out] == [body, b"end"]
+    assert out[0].readonly
+    assert dec.reserved == 0 and dec.buffered == 0
+
+
+def test_frame_decoder_reserves_nothing_for_immutable_bytes(codec) -> None:
+    """Bytes fed as ``bytes`` are kept as views (zero copy): no buffer is reserved."""
+    dec = codec.FrameDecoder()
+    dec.reserve_room = 1 << 20
+    assert dec.feed(varint(1000) + b"a" * 10) == []
+    assert dec.reserved == 0
+
+
 def test_frame_header_at_limit_is_accepted_and_waits(codec) -> None:
     dec = codec.FrameDecoder()
     assert dec.feed(varint(MAX_MESSAGE_SIZE) + b"abc") == []
