@@ -43,9 +43,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import _defaults
@@ -53,6 +55,8 @@ from .client.naming import name_blocks
 from .message import Message
 
 __all__ = ["ReceivePipeline"]
+
+log = logging.getLogger("fastswap.node")
 
 #: ``handle(peer, msg, protocol, names)``: the node's hand-off to the core (names: what
 #: ``name_blocks`` returned, or None to let the engine hash). May return an awaitable (store
@@ -63,14 +67,65 @@ Handler = Callable[[Any, Message, str, "list[Any] | None"], Any]
 class _Item:
     """One received message in its peer's inbox."""
 
-    __slots__ = ("hash", "msg", "names", "nbytes", "protocol")
+    __slots__ = ("dropped", "hash", "hashing", "msg", "names", "nbytes", "protocol")
 
     def __init__(self, msg: Message, protocol: str, nbytes: int, hash_it: bool) -> None:
         self.msg = msg
         self.protocol = protocol
         self.nbytes = nbytes
         self.hash = hash_it  # still to be handed to the verifier
-        self.names: asyncio.Future[Any] | None = None
+        self.hashing = False  # in the verifier's hands
+        self.dropped = False  # its peer was forgotten meanwhile
+        # what name_blocks returned (None: not hashed, or the verifier failed: the engine
+        # hashes on the loop instead)
+        self.names: list[Any] | None = None
+
+
+class _Verifier:
+    """The verifier thread: names (hashes) the blocks of the messages it is given, in order,
+    and hands each result back on the loop (``done(item, names)``). A thread and a queue of
+    our own rather than ``run_in_executor``: per message, the executor's future, its asyncio
+    twin and their chaining cost the loop more than the thread hand-off itself."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_block: int,
+                 done: Callable[[Any, _Item, list[Any] | None], None]) -> None:
+        self._loop = loop
+        self._max_block = max_block
+        self._done = done
+        self._jobs: queue.SimpleQueue[tuple[Any, _Item] | None] = queue.SimpleQueue()
+        # a daemon: one left running by a node never closed must not hold the interpreter
+        # at exit (it only hashes)
+        self._thread = threading.Thread(target=self._run, name="fastswap-verify",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, peer: Any, item: _Item) -> None:
+        self._jobs.put((peer, item))
+
+    def _run(self) -> None:
+        jobs = self._jobs
+        max_block = self._max_block
+        call = self._loop.call_soon_threadsafe
+        done = self._done
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            peer, item = job
+            try:
+                names: list[Any] | None = name_blocks(item.msg.blocks, max_block)
+            except Exception:
+                log.exception("naming received blocks failed; the engine hashes them")
+                names = None
+            try:
+                call(done, peer, item, names)
+            except RuntimeError:  # the loop is closed: nobody waits for this any more
+                return
+
+    def close(self) -> None:
+        """End the thread after the jobs queued (blocking: call it off the loop)."""
+        self._jobs.put(None)
+        self._thread.join()
 
 
 class _Inbox:
@@ -114,7 +169,7 @@ class ReceivePipeline:
         self._inboxes: dict[Any, _Inbox] = {}
         self._ring: deque[Any] = deque()  # peers with messages to hash, round-robin order
         self._hashing = 0
-        self._executor: ThreadPoolExecutor | None = None
+        self._verifier: _Verifier | None = None
         self._closed = False
         #: block bytes dropped because a peer's inbox overflowed
         self.dropped = 0
@@ -123,7 +178,7 @@ class ReceivePipeline:
 
     @property
     def verifier_started(self) -> bool:
-        return self._executor is not None
+        return self._verifier is not None
 
     def pending(self, peer: Any = None) -> int:
         """Messages waiting (for *peer*, or for anyone)."""
@@ -175,8 +230,7 @@ class ReceivePipeline:
         if box is None:
             return
         for item in box.items:
-            if item.names is not None:
-                item.names.cancel()
+            item.dropped = True
         box.items.clear()
         box.bytes = 0
         box.unhashed = 0
@@ -193,10 +247,10 @@ class ReceivePipeline:
         for peer in list(self._inboxes):
             self.forget(peer)
         self._ring.clear()
-        if self._executor is not None:
+        if self._verifier is not None:
             # at most NODE_VERIFY_JOBS messages' hashing is queued: waiting for it is short
-            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
-            self._executor = None
+            await asyncio.to_thread(self._verifier.close)
+            self._verifier = None
 
     # -- internals -------------------------------------------------------------------------
 
@@ -235,19 +289,20 @@ class ReceivePipeline:
             self._start(peer, item)
 
     def _start(self, peer: Any, item: _Item) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastswap-verify")
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, name_blocks, item.msg.blocks, self._max_block)
-        item.names = fut
+        if self._verifier is None:
+            self._verifier = _Verifier(asyncio.get_running_loop(), self._max_block, self._named)
+        item.hashing = True
         self._hashing += 1
+        self._verifier.submit(peer, item)
 
-        def done(f: asyncio.Future[Any]) -> None:
-            self._hashing -= 1
+    def _named(self, peer: Any, item: _Item, names: list[Any] | None) -> None:
+        """The verifier named *item*'s blocks (on the loop)."""
+        self._hashing -= 1
+        item.hashing = False
+        item.names = names
+        if not item.dropped:
             self._drain(peer)
-            self._dispatch()
-
-        fut.add_done_callback(done)
+        self._dispatch()
 
     def _drain(self, peer: Any) -> None:
         """Handle the messages at the head of *peer*'s inbox whose blocks are named."""
@@ -257,16 +312,9 @@ class ReceivePipeline:
         items = box.items
         while items:
             item = items[0]
-            if item.hash:
+            if item.hash or item.hashing:
                 return  # waits for the verifier
-            fut = item.names
-            names = None
-            if fut is not None:
-                if not fut.done():
-                    return
-                if not fut.cancelled() and fut.exception() is None:
-                    names = fut.result()
-                # else: the verifier is gone (stopping); the engine hashes on the loop instead
+            names = item.names
             items.popleft()
             box.bytes -= item.nbytes
             if self._closed:
