@@ -431,6 +431,15 @@ class DriverCore:
         """Time is *now*: time out wants, re-search lost ones (harmless when early)."""
         self.client.tick(now)
 
+    def received_actions(self) -> Iterator[Action]:
+        """Only what received messages asked for so far (StoreBlocks, PeerMisbehaved,
+        DisconnectPeer), each once, without computing the engines' output: for a driver that
+        acts on a message's blocks at once (its store backpressure) and polls in full soon
+        after. :meth:`poll` yields these first anyway."""
+        queued = self._actions
+        while queued:
+            yield queued.popleft()
+
     def poll(self, now: float) -> Iterator[Action]:
         """Everything the driver must do now, in order, each action once. Lazy: what a message
         asked for (StoreBlocks, PeerMisbehaved) comes first, and the engines' output is

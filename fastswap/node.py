@@ -203,6 +203,13 @@ class Node:
         self._tasks = TaskSet(log, "node", (NetError, NodeError))
         self._finding: set[int] = set()
         self._pass_scheduled = False
+        # fastswap.events actions -> what carries each out (dispatch on the exact type)
+        self._actors: dict[type, Callable[[Any], None]] = {
+            SendMessage: self._send_message, ServePeer: self._serve_peer,
+            StoreBlocks: self._store_blocks, FindProviders: self._find_providers_for,
+            PeerMisbehaved: self._peer_misbehaved, DisconnectPeer: self._disconnect_peer,
+            WantFailed: self._want_failed, Deadline: self._set_deadline,
+        }
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._unstored = 0
@@ -464,8 +471,14 @@ class Node:
                 return None  # read after the peer's last connection closed: it is gone
             # the peer wrote before our stream to it was open: its stream tells its version
             self._activate(peer, protocol)
-        self.core.message_received(peer, msg, self._now(), names=names)
-        self._pass()
+        core = self.core
+        core.message_received(peer, msg, self._now(), names=names)
+        # the blocks go to the store now; the engines' output (wants to refill, peers to
+        # serve) waits for the pass, one for every message handled in this loop iteration
+        act = self._act
+        for action in core.received_actions():
+            act(action)
+        self._schedule()
         if self._unstored > _defaults.NODE_MAX_UNSTORED_BYTES:
             assert self._store_room is not None
             self._store_room.clear()
@@ -570,36 +583,57 @@ class Node:
             deadline = core.next_deadline()
             if deadline is not None and deadline <= now:
                 core.tick(now)
+            act = self._act
             for action in core.poll(now):
-                match action:
-                    case SendMessage(peer, msg):
-                        self._queue(peer).msgs.append(msg)
-                        self._kick(peer)
-                    case ServePeer(peer):
-                        self._kick(peer)
-                    case StoreBlocks(peer, blocks):
-                        self._count(peer, 2, len(blocks), sum(len(d) for _, d in blocks))
-                        self._store_received(blocks)
-                    case FindProviders(cid, session):
-                        if session not in self._finding:
-                            self._finding.add(session)
-                            self._spawn(self._find_providers(session, cid))
-                    case PeerMisbehaved(peer, kind, detail):
-                        self._counters[_MISBEHAVIOUR_COUNTERS.get(kind, "bad_messages")] += 1
-                        log.warning("%s from %s: %s", kind.replace("_", " "), peer, detail)
-                    case DisconnectPeer(peer, reason, secs):
-                        self._disconnect(peer, reason, secs)
-                    case WantFailed(cid, session):
-                        self._fail_want(session, cid, action.error())
-                    case Deadline(when):
-                        if when != self._timer_at:
-                            if self._timer is not None:
-                                self._timer.cancel()
-                            assert self._loop is not None
-                            self._timer_at = when
-                            self._timer = self._loop.call_at(when, self._on_timer)
+                act(action)
         except Exception:
             log.exception("engine pass failed")
+
+    def _act(self, action: Any) -> None:
+        actor = self._actors.get(type(action))
+        if actor is None:
+            log.error("the driver core asked for %r, which this node cannot do", action)
+            return
+        actor(action)
+
+    def _send_message(self, action: SendMessage) -> None:
+        peer = action.peer
+        self._queue(peer).msgs.append(action.message)
+        self._kick(peer)
+
+    def _serve_peer(self, action: ServePeer) -> None:
+        self._kick(action.peer)
+
+    def _store_blocks(self, action: StoreBlocks) -> None:
+        blocks = action.blocks
+        self._count(action.peer, 2, len(blocks), sum(len(d) for _, d in blocks))
+        self._store_received(blocks)
+
+    def _find_providers_for(self, action: FindProviders) -> None:
+        session = action.session
+        if session not in self._finding:
+            self._finding.add(session)
+            self._spawn(self._find_providers(session, action.cid))
+
+    def _peer_misbehaved(self, action: PeerMisbehaved) -> None:
+        kind = action.kind
+        self._counters[_MISBEHAVIOUR_COUNTERS.get(kind, "bad_messages")] += 1
+        log.warning("%s from %s: %s", kind.replace("_", " "), action.peer, action.detail)
+
+    def _disconnect_peer(self, action: DisconnectPeer) -> None:
+        self._disconnect(action.peer, action.reason, action.ban_seconds)
+
+    def _want_failed(self, action: WantFailed) -> None:
+        self._fail_want(action.session, action.cid, action.error())
+
+    def _set_deadline(self, action: Deadline) -> None:
+        when = action.when
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            assert self._loop is not None
+            self._timer_at = when
+            self._timer = self._loop.call_at(when, self._on_timer)
 
     def _disconnect(self, peer: PeerId, reason: str, secs: float) -> None:
         """Ban *peer* on the host for *secs*: its connections close, and its new ones (in or
