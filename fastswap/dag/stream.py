@@ -10,7 +10,9 @@ asking the source for the blocks it will need next, depth-first, through a bound
 
 * at most ``window_blocks`` blocks requested or received-but-not-yet-consumed, and
 * at most ``window_bytes`` of them, counting a block by its link's Tsize until it arrives (for
-  a leaf that is its size; a lying Tsize is corrected by the block's real length on arrival),
+  a leaf that is its size; a lying Tsize is corrected by the block's real length on arrival;
+  a block that is a view of a larger buffer -- the message it came in -- counts as that
+  buffer, once for all the blocks of the window that share it, since that is what it keeps),
 
 so memory stays flat whatever the file size, and a slow writer slows the fetch (backpressure)
 instead of filling memory. Requests go out in the order the bytes are needed, so the first
@@ -87,6 +89,10 @@ class _Window:
         self.max_bytes = nbytes
         self.tasks: dict[bytes, asyncio.Task[bytes | memoryview]] = {}
         self.cost: dict[bytes, int] = {}  # bytes each requested block counts for
+        # id of a buffer that received blocks are views of -> [its size, blocks of ours in it]
+        # (the buffer counts once, from its first block's arrival to its last one's take)
+        self.shared: dict[int, list[int]] = {}
+        self.pinned: dict[bytes, int] = {}  # block -> id of the buffer it is a view of
         self.used = 0
         self.peak_blocks = 0
         self.peak_bytes = 0
@@ -105,10 +111,32 @@ class _Window:
         # count what arrived by its real size from now on
         if cid not in self.cost or task.cancelled() or task.exception() is not None:
             return
-        real = len(task.result())
+        data = task.result()
+        real = len(data)
+        base = data.obj if isinstance(data, memoryview) else None
+        if base is not None and len(base) > real:  # type: ignore[arg-type]
+            key = id(base)
+            rec = self.shared.get(key)
+            if rec is None:
+                self.shared[key] = [len(base), 1]  # type: ignore[arg-type]
+                real = len(base)  # type: ignore[arg-type]
+            else:
+                rec[1] += 1
+                real = 0
+            self.pinned[cid] = key
         self.used += real - self.cost[cid]
-        self.cost[cid] = real
+        self.cost[cid] = 0 if cid in self.pinned else real
         self.peak_bytes = max(self.peak_bytes, self.used)
+
+    def _release(self, cid: bytes) -> None:
+        self.used -= self.cost.pop(cid)
+        key = self.pinned.pop(cid, None)
+        if key is not None:
+            rec = self.shared[key]
+            rec[1] -= 1
+            if not rec[1]:
+                del self.shared[key]
+                self.used -= rec[0]
 
     def _top_up(self, walker: Walker) -> None:
         ahead = walker.upcoming()
@@ -141,13 +169,15 @@ class _Window:
         finally:
             if task.done():
                 del self.tasks[cid]
-                self.used -= self.cost.pop(cid)
+                self._release(cid)
 
     def cancel(self) -> None:
         for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
         self.cost.clear()
+        self.shared.clear()
+        self.pinned.clear()
         self.used = 0
 
 

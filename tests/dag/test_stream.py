@@ -115,6 +115,41 @@ def test_bytes_in_order_from_an_out_of_order_slow_source(run: Any) -> None:
     assert src.requests == len(src.nodes) + 200  # every block once
 
 
+def test_blocks_that_keep_their_message_alive_count_as_the_message(run: Any) -> None:
+    """A block handed over as a view of the message it came in (as Bitswap delivers them,
+    uncopied) keeps the whole message alive: the window counts the message's size, once for
+    all of its blocks it holds, until the last of them is taken. Four blocks sharing a 256 KiB
+    message cost what they did by their length; one block alone in a 256 KiB message counts 256
+    KiB, not its 64 KiB, so the window stops asking ahead."""
+    shared = memoryview(bytearray(4 * CHUNK)).toreadonly()
+    alone = memoryview(bytearray(4 * CHUNK)).toreadonly()
+    datas = {b"s%d" % k: shared[k * CHUNK:(k + 1) * CHUNK] for k in range(4)}
+    datas[b"alone"] = alone[:CHUNK]
+    datas[b"copy"] = bytes(CHUNK)
+
+    class Source:
+        async def get(self, cid: bytes) -> Any:
+            return datas[cid]
+
+    async def go() -> None:
+        window = stream._Window(Source(), 64, 1 << 20)
+        for cid in datas:
+            window._launch(cid, CHUNK)
+        await asyncio.gather(*window.tasks.values())
+        # 256 KiB shared, once + 256 KiB alone + 64 KiB copied (by length: 6 x 64 KiB)
+        assert window.used == 9 * CHUNK
+        for cid in (b"s0", b"s1", b"s2"):
+            window._release(cid)
+        assert window.used == 9 * CHUNK  # s3 still keeps the shared message
+        window._release(b"s3")
+        assert window.used == 5 * CHUNK
+        window._release(b"alone")
+        window._release(b"copy")
+        assert window.used == 0
+
+    run(go())
+
+
 def test_memory_does_not_grow_with_the_file(run: Any) -> None:
     window = 2 * 1024 * 1024
 
