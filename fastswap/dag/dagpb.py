@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import varint
-from .._proto import dag_pb_pb2, unixfs_pb2
 from ..cid import CIDError, decode_cid
 from ..errors import DagError
 
@@ -142,9 +142,17 @@ def _skip(buf: bytes | memoryview, pos: int, end: int, wire: int, what: str) -> 
 # -- dag-pb ------------------------------------------------------------------------------------
 
 
+def _pb() -> Any:
+    # imported when first encoding: reading (what get and cat do) never needs protobuf, whose
+    # descriptor pool cost a get 14 ms of its start-up
+    from .._proto import dag_pb_pb2, unixfs_pb2
+
+    return dag_pb_pb2, unixfs_pb2
+
+
 def encode_link(cid: bytes, tsize: int, name: str = "") -> bytes:
     """One serialized PBLink (Hash, Name, Tsize), via the protobuf schema."""
-    return dag_pb_pb2.PBLink(Hash=cid, Name=name, Tsize=tsize).SerializeToString()
+    return _pb()[0].PBLink(Hash=cid, Name=name, Tsize=tsize).SerializeToString()
 
 
 def encode_node(links: Sequence[bytes], data: bytes | None) -> bytes:
@@ -245,7 +253,7 @@ def encode_unixfs(
     fanout: int | None = None,
 ) -> bytes:
     """A serialized UnixFS Data message (field order 1..8, blocksizes unpacked), via protobuf."""
-    msg = unixfs_pb2.Data(Type=type)
+    msg = _pb()[1].Data(Type=type)
     if data is not None:
         msg.Data = data
     if filesize is not None:
