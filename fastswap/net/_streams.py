@@ -222,9 +222,12 @@ class Stream:
             if self._eof:
                 return []
             await self._wait_readable()
-        chunks = self._chunks
-        out = list(chunks)
-        chunks.clear()
+        return self._take_all(self._chunks)
+
+    def _take_all(self, queue: deque[Any]) -> list[Any]:
+        """Everything in *queue* (the chunks, or the frames), every received byte now read."""
+        out = list(queue)
+        queue.clear()
         n = self._size
         self._size = 0
         self._account(n)
@@ -286,14 +289,7 @@ class Stream:
             if self._eof:
                 return None
             await self._wait_readable()
-        frames = self._frames
-        out = list(frames)
-        frames.clear()
-        n = self._size
-        self._size = 0
-        if n:
-            self._account(n)
-        return out
+        return self._take_all(self._frames)
 
     async def readexactly(self, n: int) -> bytes:
         """Exactly *n* bytes; ``IncompleteReadError`` (with ``.partial``) if the stream ends."""
