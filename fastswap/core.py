@@ -445,9 +445,7 @@ class DriverCore:
         asked for (StoreBlocks, PeerMisbehaved) comes first, and the engines' output is
         computed only after the driver handled those, so blocks it stored meanwhile are served
         in this same poll (a synchronous driver stores them before it iterates on)."""
-        queued = self._actions
-        while queued:
-            yield queued.popleft()
+        yield from self.received_actions()
         for peer, msg in self.client.outgoing(now):
             yield SendMessage(peer, msg)
         for action in self.client.actions(now):
@@ -458,8 +456,7 @@ class DriverCore:
         for peer in self.server.peers_with_work():
             if peer in versions:
                 yield ServePeer(peer)
-        while queued:
-            yield queued.popleft()
+        yield from self.received_actions()  # queued while the driver acted on the above
         deadline = self.client.next_deadline()
         if deadline is not None:
             yield Deadline(deadline)
