@@ -145,8 +145,12 @@ class _Window:
                 self._launch(cid, hint)
             break
         room = self.max_blocks - len(self.tasks)
-        # scan ahead only once a batch of room is free: each scan costs a pass over the window
-        if room < max(1, self.max_blocks // 8) or self.used >= self.max_bytes:
+        # scan ahead only once a batch of room is free, in blocks and in bytes: each scan
+        # costs a pass over the window. (Refilling whenever one block's bytes were free made
+        # every block of a 256 MiB get scan the 128 asked for before it: 131,000 steps of
+        # Walker.upcoming, ~5% of the get's loop time.)
+        if (room < max(1, self.max_blocks // 8)
+                or self.used > self.max_bytes - max(1, self.max_bytes // 8)):
             return
         # blocks further ahead than the window is wide cannot be held anyway: stop there, so a
         # scan costs O(window) even when everything in reach is already asked for
