@@ -146,9 +146,9 @@ class _Window:
             break
         room = self.max_blocks - len(self.tasks)
         # scan ahead only once a batch of room is free, in blocks and in bytes: each scan
-        # costs a pass over the window. (Refilling whenever one block's bytes were free made
-        # every block of a 256 MiB get scan the 128 asked for before it: 131,000 steps of
-        # Walker.upcoming, ~5% of the get's loop time.)
+        # costs a pass over the window. (Refilling whenever one block's bytes were free
+        # scanned the ~128 blocks already asked for on every block taken: 115,684 steps of
+        # Walker.upcoming for a 1,024-block file, against 19,819 batched.)
         if (room < max(1, self.max_blocks // 8)
                 or self.used > self.max_bytes - max(1, self.max_bytes // 8)):
             return

@@ -245,9 +245,8 @@ def test_the_window_asks_ahead_in_batches_not_a_scan_per_block(
         run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each look ahead walks the window's worth of upcoming blocks, so it must not happen for
     every block taken: it waits until an eighth of the window (in blocks or bytes) is free.
-    Refilling whenever one block's bytes were free walked ~window/block entries per block (a
-    256 MiB get: 131,000 steps). Everything is still fetched once, in order, within the
-    window."""
+    Refilling whenever one block's bytes were free walked ~window/block entries per block.
+    Everything is still fetched once, in order, within the window."""
     chunks, window = 1024, 128 * CHUNK
     src = VirtualSource(chunks, delay=0.0, width=512)
     steps = [0]
