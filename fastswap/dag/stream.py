@@ -87,7 +87,9 @@ class _Window:
         self.source = source
         self.max_blocks = blocks
         self.max_bytes = nbytes
-        self.tasks: dict[bytes, asyncio.Task[bytes | memoryview]] = {}
+        #: requested blocks: their futures (None while counted but not yet requested)
+        self.tasks: dict[bytes, asyncio.Future[bytes | memoryview] | None] = {}
+        self.batch: list[bytes] = []  # counted, to request
         self.cost: dict[bytes, int] = {}  # bytes each requested block counts for
         # id of a buffer that received blocks are views of -> [its size, blocks of ours in it]
         # (the buffer counts once, from its first block's arrival to its last one's take)
@@ -98,16 +100,37 @@ class _Window:
         self.peak_bytes = 0
 
     def _launch(self, cid: bytes, hint: int | None) -> None:
+        """Count *cid* in the window; :meth:`_request` asks the source for it."""
         cost = MAX_BLOCK_SIZE if hint is None else max(1, min(hint, MAX_BLOCK_SIZE))
-        task = asyncio.ensure_future(self.source.get(cid))
-        task.add_done_callback(functools.partial(self._arrived, cid))
-        self.tasks[cid] = task
+        self.tasks[cid] = None
+        self.batch.append(cid)
         self.cost[cid] = cost
         self.used += cost
         self.peak_blocks = max(self.peak_blocks, len(self.tasks))
         self.peak_bytes = max(self.peak_bytes, self.used)
 
-    def _arrived(self, cid: bytes, task: asyncio.Task[Any]) -> None:
+    def _request(self) -> None:
+        """Ask the source for the blocks :meth:`_launch` counted: in one call if it takes
+        many at once (``request``), else a task per block."""
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        request = getattr(self.source, "request", None)
+        try:
+            if request is not None:
+                futs = request(batch)
+            else:
+                futs = [asyncio.ensure_future(self.source.get(c)) for c in batch]
+        except BaseException:
+            for cid in batch:
+                del self.tasks[cid]
+                self.used -= self.cost.pop(cid)
+            raise
+        for cid, fut in zip(batch, futs):
+            fut.add_done_callback(functools.partial(self._arrived, cid))
+            self.tasks[cid] = fut
+
+    def _arrived(self, cid: bytes, task: asyncio.Future[Any]) -> None:
         # count what arrived by its real size from now on
         if cid not in self.cost or task.cancelled() or task.exception() is not None:
             return
@@ -139,6 +162,12 @@ class _Window:
                 self.used -= rec[0]
 
     def _top_up(self, walker: Walker) -> None:
+        try:
+            self._scan(walker)
+        finally:
+            self._request()
+
+    def _scan(self, walker: Walker) -> None:
         ahead = walker.upcoming()
         for cid, hint in ahead:  # the block needed now comes first: always asked for
             if cid not in self.tasks:
@@ -168,6 +197,7 @@ class _Window:
         cid = walker.needed
         assert cid is not None
         task = self.tasks[cid]
+        assert task is not None
         try:
             return await task
         finally:
@@ -177,7 +207,9 @@ class _Window:
 
     def cancel(self) -> None:
         for task in self.tasks.values():
-            task.cancel()
+            if task is not None:
+                task.cancel()
+        self.batch.clear()
         self.tasks.clear()
         self.cost.clear()
         self.shared.clear()

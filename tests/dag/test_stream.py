@@ -135,7 +135,8 @@ def test_blocks_that_keep_their_message_alive_count_as_the_message(run: Any) -> 
         window = stream._Window(Source(), 64, 1 << 20)
         for cid in datas:
             window._launch(cid, CHUNK)
-        await asyncio.gather(*window.tasks.values())
+        window._request()
+        await asyncio.gather(*(t for t in window.tasks.values() if t is not None))
         # 256 KiB shared, once + 256 KiB alone + 64 KiB copied (by length: 6 x 64 KiB)
         assert window.used == 9 * CHUNK
         for cid in (b"s0", b"s1", b"s2"):

@@ -420,3 +420,32 @@ def test_node_on_a_host_of_the_callers(run, engines):
                 assert host.addrs, "the host stopped listening"
 
     run(main())
+
+
+def test_cancelled_fetch_futures_take_back_their_waiters_and_wants(run):
+    """What the streaming exporter's window does with the blocks it asked for when a get or a
+    cat stops early: each ``Session.fetch_futures`` future cancelled takes its waiter and its
+    want back, and only its own; a closed session registers nothing."""
+
+    async def main():
+        async with Node() as b:  # no peers: every want stays open
+            cids = [compute_cid(d) for d in blobs(3, 1024, b"cancel")]
+            async with b.session() as s:
+                futs = s.fetch_futures(cids)
+                await asyncio.sleep(0.01)
+                assert b.core.client.stats()["sessions"][s.id]["wants"] == 3
+                assert set(b._waiters) == set(cids)
+                futs[0].cancel()
+                futs[1].cancel()
+                await asyncio.sleep(0.01)
+                assert b.core.client.stats()["sessions"][s.id]["wants"] == 1
+                assert set(b._waiters) == {cids[2]}
+                futs[2].cancel()
+                await asyncio.sleep(0.01)
+                assert b.core.client.stats()["sessions"][s.id]["wants"] == 0
+                assert not b._waiters
+            with pytest.raises(NodeError):
+                s.fetch_futures(cids)
+            assert not b._waiters
+
+    run(main())
