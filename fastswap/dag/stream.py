@@ -62,7 +62,10 @@ __all__ = [
 class BlockSource(Protocol):
     """Where the streaming exporter gets blocks. ``get`` returns the block's data, verified
     against *cid* (the exporter does not hash again), or raises (BlockNotFoundError,
-    FetchTimeoutError, ...). It is called for many CIDs at once, up to the window."""
+    FetchTimeoutError, ...). It is called for many CIDs at once, up to the window. A source
+    may also have ``request(cids) -> list[asyncio.Future]`` (``get`` for many blocks at once,
+    as :class:`fastswap.fetch.NodeSource` has): the window then asks for each batch in one
+    call rather than through a task per block."""
 
     async def get(self, cid: bytes) -> bytes | memoryview: ...
 
@@ -88,7 +91,7 @@ class _Window:
         self.max_blocks = blocks
         self.max_bytes = nbytes
         #: requested blocks: their futures (None while counted but not yet requested)
-        self.tasks: dict[bytes, asyncio.Future[bytes | memoryview] | None] = {}
+        self.asked: dict[bytes, asyncio.Future[bytes | memoryview] | None] = {}
         self.batch: list[bytes] = []  # counted, to request
         self.cost: dict[bytes, int] = {}  # bytes each requested block counts for
         # id of a buffer that received blocks are views of -> [its size, blocks of ours in it]
@@ -102,11 +105,11 @@ class _Window:
     def _launch(self, cid: bytes, hint: int | None) -> None:
         """Count *cid* in the window; :meth:`_request` asks the source for it."""
         cost = MAX_BLOCK_SIZE if hint is None else max(1, min(hint, MAX_BLOCK_SIZE))
-        self.tasks[cid] = None
+        self.asked[cid] = None
         self.batch.append(cid)
         self.cost[cid] = cost
         self.used += cost
-        self.peak_blocks = max(self.peak_blocks, len(self.tasks))
+        self.peak_blocks = max(self.peak_blocks, len(self.asked))
         self.peak_bytes = max(self.peak_bytes, self.used)
 
     def _request(self) -> None:
@@ -123,18 +126,18 @@ class _Window:
                 futs = [asyncio.ensure_future(self.source.get(c)) for c in batch]
         except BaseException:
             for cid in batch:
-                del self.tasks[cid]
+                del self.asked[cid]
                 self.used -= self.cost.pop(cid)
             raise
         for cid, fut in zip(batch, futs):
             fut.add_done_callback(functools.partial(self._arrived, cid))
-            self.tasks[cid] = fut
+            self.asked[cid] = fut
 
-    def _arrived(self, cid: bytes, task: asyncio.Future[Any]) -> None:
+    def _arrived(self, cid: bytes, fut: asyncio.Future[Any]) -> None:
         # count what arrived by its real size from now on
-        if cid not in self.cost or task.cancelled() or task.exception() is not None:
+        if cid not in self.cost or fut.cancelled() or fut.exception() is not None:
             return
-        data = task.result()
+        data = fut.result()
         real = len(data)
         base = data.obj if isinstance(data, memoryview) else None
         if base is not None and len(base) > real:  # type: ignore[arg-type]
@@ -170,10 +173,10 @@ class _Window:
     def _scan(self, walker: Walker) -> None:
         ahead = walker.upcoming()
         for cid, hint in ahead:  # the block needed now comes first: always asked for
-            if cid not in self.tasks:
+            if cid not in self.asked:
                 self._launch(cid, hint)
             break
-        room = self.max_blocks - len(self.tasks)
+        room = self.max_blocks - len(self.asked)
         # scan ahead only once a batch of room is free, in blocks and in bytes: each scan
         # costs a pass over the window. (Refilling whenever one block's bytes were free
         # scanned the ~128 blocks already asked for on every block taken: 115,684 steps of
@@ -184,7 +187,7 @@ class _Window:
         # blocks further ahead than the window is wide cannot be held anyway: stop there, so a
         # scan costs O(window) even when everything in reach is already asked for
         for _, (cid, hint) in zip(range(self.max_blocks), ahead):
-            if cid in self.tasks:
+            if cid in self.asked:
                 continue
             if room <= 0 or self.used >= self.max_bytes:
                 break
@@ -196,21 +199,21 @@ class _Window:
         self._top_up(walker)
         cid = walker.needed
         assert cid is not None
-        task = self.tasks[cid]
-        assert task is not None
+        fut = self.asked[cid]
+        assert fut is not None
         try:
-            return await task
+            return await fut
         finally:
-            if task.done():
-                del self.tasks[cid]
+            if fut.done():
+                del self.asked[cid]
                 self._release(cid)
 
     def cancel(self) -> None:
-        for task in self.tasks.values():
-            if task is not None:
-                task.cancel()
+        for fut in self.asked.values():
+            if fut is not None:
+                fut.cancel()
         self.batch.clear()
-        self.tasks.clear()
+        self.asked.clear()
         self.cost.clear()
         self.shared.clear()
         self.pinned.clear()

@@ -136,7 +136,7 @@ def test_blocks_that_keep_their_message_alive_count_as_the_message(run: Any) -> 
         for cid in datas:
             window._launch(cid, CHUNK)
         window._request()
-        await asyncio.gather(*(t for t in window.tasks.values() if t is not None))
+        await asyncio.gather(*(t for t in window.asked.values() if t is not None))
         # 256 KiB shared, once + 256 KiB alone + 64 KiB copied (by length: 6 x 64 KiB)
         assert window.used == 9 * CHUNK
         for cid in (b"s0", b"s1", b"s2"):
